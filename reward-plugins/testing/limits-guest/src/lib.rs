@@ -1,0 +1,91 @@
+//! A guest that misbehaves on request, for the host's limit tests.
+//!
+//! The rollout's completion selects what happens:
+//! - `loop`: spins forever (fuel or the epoch deadline must end it);
+//! - `alloc`: allocates until memory runs out;
+//! - `stack`: recurses with a big frame until the shadow stack (in linear memory) overflows;
+//! - `deep`: recurses with a small frame until the wasm call stack overflows;
+//! - `panic`: panics;
+//! - `nan` / `inf`: returns a non-finite score;
+//! - `big-reason N`: returns a reason of N bytes;
+//! - `many-metrics N`: returns N metrics;
+//! - `invalid`: reports the rollout as invalid input;
+//! - `work N`: burns a deterministic amount of CPU proportional to N, then scores 1;
+//! - anything else: scores the completion's length in bytes.
+
+use reward_sdk::{PluginInfo, Reward, Rollout, RolloutError, Score};
+
+struct LimitsGuest;
+
+impl Reward for LimitsGuest {
+    type Config = serde_json::Value;
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "limits-guest".into(),
+            version: "0.1.0".into(),
+            description: "misbehaves on request, for limit tests".into(),
+            metrics: vec!["length".into()],
+        }
+    }
+
+    fn score(_config: &Self::Config, rollout: &Rollout) -> Result<Score, RolloutError> {
+        let text = rollout.completion.trim();
+        let (cmd, arg) = text.split_once(' ').unwrap_or((text, ""));
+        let n: usize = arg.trim().parse().unwrap_or(0);
+        match cmd {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "stack" => Ok(Score::new(recurse(std::hint::black_box(1)) as f64)),
+            "deep" => Ok(Score::new(deep(rollout.completion.len() as u64 * 1_000_000_000) as f64)),
+            "panic" => panic!("the guest was asked to panic"),
+            "nan" => Ok(Score::new(f64::NAN)),
+            "inf" => Ok(Score::new(f64::INFINITY)),
+            "big-reason" => Ok(Score::new(1.0).with_reason("x".repeat(n))),
+            "many-metrics" => {
+                let mut s = Score::new(1.0);
+                for i in 0..n {
+                    s = s.metric(&format!("m{i}"), i as f64);
+                }
+                Ok(s)
+            }
+            "invalid" => Err(RolloutError::InvalidInput("the guest was asked to reject this rollout".into())),
+            "work" => {
+                let mut acc: u64 = 0;
+                for i in 0..(n as u64) * 1000 {
+                    acc = std::hint::black_box(acc.wrapping_mul(31).wrapping_add(i));
+                }
+                Ok(Score::new(1.0).metric("acc_low_bit", (acc & 1) as f64))
+            }
+            _ => Ok(Score::new(rollout.completion.len() as f64).metric("length", rollout.completion.len() as f64)),
+        }
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let buf = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + buf[0]
+}
+
+/// Recursion whose frame lives in wasm locals only, so the native wasm stack overflows first.
+fn deep(n: u64) -> u64 {
+    if n == 0 {
+        return 1;
+    }
+    let below = deep(n - 1);
+    (below ^ n).rotate_left(7).wrapping_add(n)
+}
+
+reward_sdk::export_reward!(LimitsGuest);

@@ -1,0 +1,285 @@
+//! The rewards config (TOML): named rewards, each a plugin with its config, limits and failure
+//! policy, or a composite of other rewards with a formula. Parsed and checked completely at load
+//! time (plugins loaded, configs accepted by their plugins, formulas resolved), so a typo fails at
+//! start-up with a message that names the reward and the field.
+//!
+//! ```toml
+//! plugin_dir = "target/plugins"      # where `plugin = "NAME"` looks for NAME.wasm (relative to this file)
+//!
+//! [rewards.answer_format]
+//! plugin = "format"
+//! on_error = "zero"                  # zero | abstain | fail
+//! limits = { fuel = 100_000_000, timeout_ms = 2000, memory_mib = 64 }
+//! config = { required_tags = ["think", "answer"] }
+//!
+//! [rewards.math]
+//! components = { fmt = "answer_format", correct = "numeric_answer" }
+//! formula = "if(fmt >= 1, correct, 0)"
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+
+use crate::engine::formula::Formula;
+use crate::engine::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
+use crate::engine::{Limits, Plugin, PluginHost, Provenance, sha256_hex};
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewardsFile {
+    /// Where bare plugin names resolve, relative to the config file. Defaults to `target/plugins`.
+    plugin_dir: Option<PathBuf>,
+    #[serde(default)]
+    rewards: BTreeMap<String, RewardSpec>,
+}
+
+/// One `[rewards.NAME]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewardSpec {
+    description: Option<String>,
+    plugin: Option<String>,
+    config: Option<toml::Value>,
+    limits: Option<Limits>,
+    #[serde(default)]
+    on_error: OnError,
+    components: Option<BTreeMap<String, String>>,
+    formula: Option<String>,
+}
+
+/// The loaded rewards, by name.
+#[derive(Debug, Default)]
+pub struct Rewards {
+    by_name: BTreeMap<String, Arc<Reward>>,
+}
+
+impl Rewards {
+    /// Loads and checks a rewards config file, loading every plugin it names through `host`.
+    pub fn load(host: &PluginHost, path: &Path) -> Result<Rewards> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading rewards config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(host, &text, base).with_context(|| format!("in rewards config {}", path.display()))
+    }
+
+    /// Loads rewards from TOML text; relative plugin paths resolve against `base`.
+    pub fn from_toml(host: &PluginHost, text: &str, base: &Path) -> Result<Rewards> {
+        let file: RewardsFile = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        let plugin_dir = base.join(file.plugin_dir.as_deref().unwrap_or(Path::new("target/plugins")));
+        let mut loader = Loader { host, base: base.to_owned(), plugin_dir, specs: &file.rewards, plugins: HashMap::new(), done: BTreeMap::new() };
+        for name in file.rewards.keys() {
+            loader.resolve(name, &mut Vec::new())?;
+        }
+        Ok(Rewards { by_name: loader.done })
+    }
+
+    /// The reward with this name, or an error listing the known ones.
+    pub fn get(&self, name: &str) -> Result<&Arc<Reward>, UnknownReward> {
+        self.by_name.get(name).ok_or_else(|| UnknownReward {
+            name: name.to_owned(),
+            known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Every reward, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Reward>> {
+        self.by_name.values()
+    }
+}
+
+/// A reward name that is not in the config.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reward `{name}` (known: {known})")]
+pub struct UnknownReward {
+    /// The name asked for.
+    pub name: String,
+    /// The configured names, comma-separated.
+    pub known: String,
+}
+
+struct Loader<'a> {
+    host: &'a PluginHost,
+    /// The config file's directory: plugin paths are relative to it.
+    base: PathBuf,
+    plugin_dir: PathBuf,
+    specs: &'a BTreeMap<String, RewardSpec>,
+    plugins: HashMap<PathBuf, Arc<Plugin>>,
+    done: BTreeMap<String, Arc<Reward>>,
+}
+
+impl Loader<'_> {
+    fn resolve(&mut self, name: &str, stack: &mut Vec<String>) -> Result<Arc<Reward>> {
+        if let Some(r) = self.done.get(name) {
+            return Ok(r.clone());
+        }
+        if stack.iter().any(|n| n == name) {
+            bail!("rewards form a cycle: {} -> {name}", stack.join(" -> "));
+        }
+        let spec = self.specs.get(name).ok_or_else(|| {
+            anyhow!(
+                "reward `{}` names component reward `{name}`, which is not defined",
+                stack.last().map(String::as_str).unwrap_or("?")
+            )
+        })?;
+        stack.push(name.to_owned());
+        let reward = self.build(name, spec, stack).with_context(|| format!("reward `{name}`"))?;
+        stack.pop();
+        let reward = Arc::new(reward);
+        self.done.insert(name.to_owned(), reward.clone());
+        Ok(reward)
+    }
+
+    fn build(&mut self, name: &str, spec: &RewardSpec, stack: &mut Vec<String>) -> Result<Reward> {
+        match (&spec.plugin, &spec.components, &spec.formula) {
+            (Some(plugin), None, None) => self.build_plugin(name, spec, plugin),
+            (None, Some(components), Some(formula)) => {
+                if spec.config.is_some() || spec.limits.is_some() {
+                    bail!("a composite reward takes no `config` or `limits`: set them on its components");
+                }
+                self.build_composite(name, spec, components, formula, stack)
+            }
+            (None, Some(_), None) => bail!("`components` needs a `formula` that combines them"),
+            (None, None, Some(_)) => bail!("`formula` needs `components` (alias = \"reward name\")"),
+            (Some(_), _, _) => bail!("set either `plugin` or `components` + `formula`, not both"),
+            (None, None, None) => bail!("set `plugin` (a plugin reward) or `components` + `formula` (a composite)"),
+        }
+    }
+
+    fn plugin_path(&self, plugin: &str) -> PathBuf {
+        if plugin.ends_with(".wasm") || plugin.contains('/') {
+            self.base.join(plugin)
+        } else {
+            self.plugin_dir.join(format!("{plugin}.wasm"))
+        }
+    }
+
+    fn build_plugin(&mut self, name: &str, spec: &RewardSpec, plugin_name: &str) -> Result<Reward> {
+        let path = self.plugin_path(plugin_name);
+        let plugin = match self.plugins.get(&path) {
+            Some(p) => p.clone(),
+            None => {
+                if !path.exists() {
+                    bail!(
+                        "plugin `{plugin_name}` not found at {} (build the built-in plugins with scripts/build-plugins.sh)",
+                        path.display()
+                    );
+                }
+                let p = self.host.load_file(&path)?;
+                self.plugins.insert(path.clone(), p.clone());
+                p
+            }
+        };
+        let config = match &spec.config {
+            Some(v) => serde_json::to_value(v).context("converting `config` to JSON")?,
+            None => serde_json::Value::Object(Default::default()),
+        };
+        let config_json = config.to_string();
+        plugin
+            .check_config(&config_json)
+            .map_err(|e| anyhow!("`config` rejected by plugin \"{}\" version {}: {e}", plugin.info().name, plugin.info().version))?;
+        let limits = spec.limits.clone().unwrap_or_default();
+        limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
+        let config_hash = hash_of(&serde_json::json!({
+            "config": config,
+            "limits": format!("{limits:?}"),
+            "on_error": spec.on_error,
+        }));
+        let provenance = Arc::new(Provenance {
+            reward: name.to_owned(),
+            plugin_sha256: plugin.sha256().to_owned(),
+            config_hash,
+        });
+        Ok(Reward {
+            name: name.to_owned(),
+            description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
+            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits }),
+            on_error: spec.on_error,
+            provenance,
+        })
+    }
+
+    fn build_composite(
+        &mut self,
+        name: &str,
+        spec: &RewardSpec,
+        components: &BTreeMap<String, String>,
+        formula_text: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Reward> {
+        if components.is_empty() {
+            bail!("`components` is empty");
+        }
+        let formula = Formula::parse(formula_text).map_err(|e| anyhow!("`formula`: {e}"))?;
+        let mut resolved = Vec::with_capacity(components.len());
+        for (alias, target) in components {
+            if alias.is_empty() || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || alias.starts_with(|c: char| c.is_ascii_digit()) {
+                bail!("component alias `{alias}` must be a name usable in the formula (letters, digits, `_`)");
+            }
+            resolved.push((alias.clone(), self.resolve(target, stack)?));
+        }
+        let mut slots = Vec::with_capacity(formula.vars().len());
+        for var in formula.vars() {
+            let index = resolved.iter().position(|(a, _)| *a == var.component).ok_or_else(|| {
+                anyhow!(
+                    "`formula` names `{}`, which is not one of its components ({})",
+                    var.component,
+                    components.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            if let Some(metric) = &var.metric {
+                check_metric_declared(&resolved[index].1, metric)
+                    .map_err(|e| anyhow!("`formula` names `{var}`: {e}"))?;
+            }
+            slots.push((index, var.metric.clone()));
+        }
+        let unused: Vec<&str> =
+            resolved.iter().filter(|(a, _)| !formula.vars().iter().any(|v| &v.component == a)).map(|(a, _)| a.as_str()).collect();
+        if !unused.is_empty() {
+            tracing::warn!(reward = name, "components not used by the formula: {}", unused.join(", "));
+        }
+        let plugin_sha256 = hash_of(&serde_json::json!(
+            resolved.iter().map(|(a, r)| (a.clone(), r.provenance.plugin_sha256.clone())).collect::<BTreeMap<_, _>>()
+        ));
+        let config_hash = hash_of(&serde_json::json!({
+            "formula": formula_text,
+            "on_error": spec.on_error,
+            "components": resolved.iter().map(|(a, r)| (a.clone(), r.provenance.config_hash.clone())).collect::<BTreeMap<_, _>>(),
+        }));
+        Ok(Reward {
+            name: name.to_owned(),
+            description: spec.description.clone().unwrap_or_else(|| format!("composite: {formula_text}")),
+            kind: RewardKind::Composite(CompositeReward { components: resolved, formula, slots }),
+            on_error: spec.on_error,
+            provenance: Arc::new(Provenance { reward: name.to_owned(), plugin_sha256, config_hash }),
+        })
+    }
+}
+
+/// A formula may name a plugin component's metric only if the plugin declares it (plugins that
+/// declare no metrics are taken at their word at run time).
+fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
+    match &reward.kind {
+        RewardKind::Plugin(p) => {
+            let declared = &p.plugin.info().metrics;
+            if declared.is_empty() || declared.iter().any(|m| m == metric) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "plugin \"{}\" declares no metric `{metric}` (it declares: {})",
+                    p.plugin.info().name,
+                    declared.join(", ")
+                ))
+            }
+        }
+        RewardKind::Composite(_) => Ok(()),
+    }
+}
+
+fn hash_of(value: &serde_json::Value) -> String {
+    // serde_json's maps are sorted (no `preserve_order`), so this text is canonical.
+    sha256_hex(value.to_string().as_bytes())
+}

@@ -1,0 +1,171 @@
+//! The plugin host: one wasmtime `Engine` per process, configured for metered, isolated guests.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::artifact_cache::{ArtifactCache, default_cache_dir};
+use super::plugin::{LoadError, Plugin};
+
+/// How often the epoch ticker advances: 10 ms, the resolution of wall-clock deadlines.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Default number of plugin instances alive at once, across all plugins: 512.
+pub const DEFAULT_MAX_INSTANCES: u32 = 512;
+/// Default ceiling on any one instance's linear memory: 4 GiB (a reward's own limit is lower).
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 4 << 30;
+/// Guest stack: 1 MiB. A deeper recursion is a stack-overflow trap (`PLUGIN_ERROR`).
+pub const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
+
+/// Builds a [`PluginHost`].
+#[derive(Clone, Debug)]
+pub struct HostBuilder {
+    max_instances: u32,
+    max_memory_bytes: u64,
+    cache_dir: Option<PathBuf>,
+    epoch_tick: Duration,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder {
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            cache_dir: Some(default_cache_dir()),
+            epoch_tick: DEFAULT_EPOCH_TICK,
+        }
+    }
+}
+
+impl HostBuilder {
+    /// A builder with every default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Most plugin instances alive at once (the pooling allocator's size). Instantiating past it
+    /// fails with `INTERNAL`; servers keep in-flight work below it. Defaults to 512.
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// Ceiling on one instance's linear memory, in bytes; per-reward limits must stay under it.
+    /// Defaults to 4 GiB.
+    pub fn max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Where compiled plugins are cached; `None` compiles on every load. Defaults to
+    /// [`default_cache_dir`].
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Resolution of wall-clock deadlines. Defaults to 10 ms.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.epoch_tick = tick;
+        self
+    }
+
+    /// Builds the engine and starts its epoch ticker (a thread that stops when the engine is dropped).
+    pub fn build(self) -> Result<PluginHost> {
+        anyhow::ensure!(self.max_instances > 0, "max_instances must be at least 1");
+        anyhow::ensure!(!self.epoch_tick.is_zero(), "epoch_tick must be positive");
+        let mut pool = PoolingAllocationConfig::new();
+        // Sizes derive from one baseline, the number of live component instances. A Python
+        // component holds a few dozen core instances, tables and memories; Rust ones one each.
+        let n = self.max_instances;
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(8)
+            .max_tables_per_component(32)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(8 << 20)
+            .table_elements(1 << 20)
+            .max_memory_size(usize::try_from(self.max_memory_bytes).context("max_memory_bytes")?);
+
+        let mut config = Config::new();
+        config
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(DEFAULT_MAX_WASM_STACK)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            // Reserve only what a memory may grow to, not the default 4 GiB + guard, so the pool's
+            // virtual footprint stays proportional to its size.
+            .memory_reservation(self.max_memory_bytes)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0)
+            .wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("configuring the wasm engine")?;
+        spawn_epoch_ticker(&engine, self.epoch_tick);
+        let cache = ArtifactCache::new(&engine, self.cache_dir);
+        Ok(PluginHost {
+            inner: Arc::new(HostInner {
+                engine,
+                cache,
+                epoch_tick: self.epoch_tick,
+                max_memory_bytes: self.max_memory_bytes,
+            }),
+        })
+    }
+}
+
+/// Advances the engine's epoch every `tick` until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine, tick: Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("reward-epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })
+        .expect("spawning the epoch ticker thread");
+}
+
+/// The process-wide plugin host. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<HostInner>,
+}
+
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    pub(crate) cache: ArtifactCache,
+    pub(crate) epoch_tick: Duration,
+    pub(crate) max_memory_bytes: u64,
+}
+
+impl PluginHost {
+    /// A host with default settings.
+    pub fn new() -> Result<Self> {
+        HostBuilder::new().build()
+    }
+
+    /// The per-instance memory ceiling that per-reward limits must respect.
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.inner.max_memory_bytes
+    }
+
+    /// Loads a plugin from a component file: checks its imports and contract version, compiles it
+    /// (or takes it from the cache), instantiates it once and reads its metadata.
+    pub fn load_file(&self, path: &std::path::Path) -> Result<Arc<Plugin>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: path.to_owned(), source: e })?;
+        self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads a plugin from component bytes; `origin` names it in errors (a path, usually).
+    pub fn load_bytes(&self, origin: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        Plugin::load(self.inner.clone(), origin, bytes).map(Arc::new)
+    }
+}

@@ -1,0 +1,139 @@
+//! Per-reward sandbox limits.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default fuel per rollout: 1,000,000,000 instructions (well under a second of guest code).
+pub const DEFAULT_FUEL: u64 = 1_000_000_000;
+/// Default wall-clock deadline per rollout: 10 s. A safety net; fuel decides timeouts reproducibly.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+/// Default linear-memory cap per instance: 256 MiB.
+pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+/// Default cap on a score's reason: 64 KiB.
+pub const DEFAULT_MAX_REASON_BYTES: usize = 64 << 10;
+/// Default cap on metrics per score: 256.
+pub const DEFAULT_MAX_METRICS: usize = 256;
+/// Default instance reuse: 1 (a fresh instance for every batch).
+pub const DEFAULT_INSTANCE_REUSE: u32 = 1;
+/// Fuel granted to instantiating a plugin (start functions, interpreter start-up): 20,000,000,000.
+/// Not charged to any rollout.
+pub const INSTANTIATION_FUEL: u64 = 20_000_000_000;
+
+/// What a plugin may spend on one rollout, and how long an instance lives.
+///
+/// These limits are enforced by the host on every call. They do not cover the host's own work
+/// (parsing, copying) nor instantiation, which has its own budget ([`INSTANTIATION_FUEL`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Fuel per rollout, in wasm instructions (approximately: one unit per instruction). Running
+    /// out is a `TIMEOUT` that happens at the same instruction on every run.
+    /// Defaults to 1,000,000,000 ([`DEFAULT_FUEL`]).
+    pub fuel: u64,
+    /// Wall-clock deadline per rollout, in milliseconds: the kill switch for what fuel does not
+    /// meter. Passing it is a `TIMEOUT` that depends on the machine. Defaults to 10,000.
+    #[serde(rename = "timeout_ms", with = "millis")]
+    pub deadline: Duration,
+    /// Linear-memory cap per instance, in MiB; growing past it is `OUT_OF_MEMORY`. Defaults to 256.
+    #[serde(rename = "memory_mib", with = "mebibytes")]
+    pub memory_bytes: u64,
+    /// Longest accepted reason, in bytes; longer is a `PLUGIN_ERROR`. Defaults to 65,536.
+    pub max_reason_bytes: usize,
+    /// Most metrics accepted per score; more is a `PLUGIN_ERROR`. Defaults to 256.
+    pub max_metrics: usize,
+    /// How many calls an instance serves before it is dropped. 1 means a fresh instance per
+    /// batch; heavy guests (Python) want hundreds. A trap always drops the instance.
+    /// Defaults to 1.
+    pub instance_reuse: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: DEFAULT_FUEL,
+            deadline: DEFAULT_DEADLINE,
+            memory_bytes: DEFAULT_MEMORY_BYTES,
+            max_reason_bytes: DEFAULT_MAX_REASON_BYTES,
+            max_metrics: DEFAULT_MAX_METRICS,
+            instance_reuse: DEFAULT_INSTANCE_REUSE,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks the limits against each other and against the host's ceilings.
+    pub fn validate(&self, host_memory_ceiling: u64) -> Result<(), String> {
+        if self.fuel == 0 {
+            return Err("fuel must be at least 1".into());
+        }
+        if self.deadline.is_zero() {
+            return Err("timeout_ms must be at least 1".into());
+        }
+        if self.memory_bytes < 1 << 20 {
+            return Err("memory_mib must be at least 1".into());
+        }
+        if self.memory_bytes > host_memory_ceiling {
+            return Err(format!(
+                "memory_mib {} exceeds the host's per-instance ceiling of {} MiB (--max-memory-mib)",
+                self.memory_bytes >> 20,
+                host_memory_ceiling >> 20
+            ));
+        }
+        if self.instance_reuse == 0 {
+            return Err("instance_reuse must be at least 1 (1 = fresh instance per batch)".into());
+        }
+        Ok(())
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
+mod mebibytes {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let mib = u64::deserialize(d)?;
+        mib.checked_mul(1 << 20).ok_or_else(|| serde::de::Error::custom("memory_mib is too large"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        Limits::default().validate(4 << 30).unwrap();
+    }
+
+    #[test]
+    fn memory_over_ceiling_names_both_knobs() {
+        let limits = Limits { memory_bytes: 8 << 30, ..Limits::default() };
+        let err = limits.validate(4 << 30).unwrap_err();
+        assert!(err.contains("memory_mib 8192") && err.contains("--max-memory-mib"), "{err}");
+    }
+
+    #[test]
+    fn toml_units_convert() {
+        let limits: Limits = toml::from_str("fuel = 5\ntimeout_ms = 250\nmemory_mib = 16").unwrap();
+        assert_eq!(limits.fuel, 5);
+        assert_eq!(limits.deadline, Duration::from_millis(250));
+        assert_eq!(limits.memory_bytes, 16 << 20);
+        assert_eq!(limits.instance_reuse, DEFAULT_INSTANCE_REUSE);
+    }
+
+    #[test]
+    fn unknown_limit_is_refused() {
+        let err = toml::from_str::<Limits>("fule = 5").unwrap_err().to_string();
+        assert!(err.contains("unknown field `fule`"), "{err}");
+    }
+}

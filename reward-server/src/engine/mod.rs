@@ -1,0 +1,22 @@
+//! The engine: the plugin host, rewards and scoring.
+//!
+//! Brief overview: a [`PluginHost`] owns the one wasmtime engine of the process and loads
+//! [`Plugin`]s (compiled components with an instance pool). A [`Reward`] is a named use of a
+//! plugin with a config, [`Limits`] and a failure policy, or a composite of other rewards with a
+//! formula. Every transport converts its input into [`Rollout`]s and writes out [`Scored`]s.
+
+mod artifact_cache;
+mod bindings;
+pub mod formula;
+mod host;
+mod limits;
+mod plugin;
+pub mod reward;
+mod types;
+
+pub use artifact_cache::{ENV_CACHE_DIR, default_cache_dir, sha256_hex};
+pub use host::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES, HostBuilder, PluginHost};
+pub use limits::*;
+pub use plugin::{CONTRACT_INTERFACE, CONTRACT_VERSION, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
+pub use reward::{OnError, Reward, RewardKind};
+pub use types::{Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

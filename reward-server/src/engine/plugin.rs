@@ -1,0 +1,451 @@
+//! One loaded plugin: its compiled component, metadata, instance pool, and the metered call.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, Trap};
+
+use super::artifact_cache::sha256_hex;
+use super::bindings::{RewardPlugin, RewardPluginPre, wit};
+use super::host::HostInner;
+use super::limits::{INSTANTIATION_FUEL, Limits};
+use super::types::{Failure, Metric, MetricKind, Rollout, Status};
+
+/// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
+pub const CONTRACT_INTERFACE: &str = "reward:plugin/reward";
+/// The contract version this host was built against.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Why a plugin could not be loaded. Each message names the plugin's file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("reading plugin {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component for this engine.
+    #[error("compiling plugin {origin}: {message}")]
+    Compile {
+        /// Where the bytes came from.
+        origin: String,
+        /// The compiler's complaint.
+        message: String,
+    },
+    /// The component imports something the sandbox does not grant.
+    #[error(
+        "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
+         (no files, clock, network or randomness; build Rust guests for wasm32-unknown-unknown and Python ones \
+         with componentize-py --stub-wasi){more}"
+    )]
+    ForbiddenImport {
+        /// Where the bytes came from.
+        origin: String,
+        /// The first forbidden import.
+        import: String,
+        /// How many more there are, as text.
+        more: String,
+    },
+    /// The component does not export a contract version this host speaks.
+    #[error("plugin {origin} does not export {CONTRACT_INTERFACE}@{CONTRACT_VERSION} (this host speaks 0.1.x); it exports: {exports}")]
+    Contract {
+        /// Where the bytes came from.
+        origin: String,
+        /// What it exports instead.
+        exports: String,
+    },
+    /// Instantiating it or reading its metadata failed.
+    #[error("starting plugin {origin}: {message}")]
+    Start {
+        /// Where the bytes came from.
+        origin: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// What a plugin says about itself, validated by the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Short lowercase name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// One line for humans.
+    pub description: String,
+    /// The metrics it may emit.
+    pub metrics: Vec<String>,
+}
+
+/// A successful call's result for one rollout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginScore {
+    /// Finite reward.
+    pub value: f64,
+    /// Finite metrics.
+    pub metrics: Vec<Metric>,
+    /// The plugin's reason.
+    pub reason: Option<String>,
+}
+
+/// One rollout's outcome from a plugin, with what it cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginOutcome {
+    /// The score, or why there is none.
+    pub result: Result<PluginScore, Failure>,
+    /// Fuel consumed, in instructions.
+    pub instructions: u64,
+    /// Wall time of the call (instantiation excluded).
+    pub latency: Duration,
+}
+
+/// The per-store state: the memory limiter.
+pub(crate) struct StoreState {
+    limiter: MemoryLimiter,
+}
+
+/// Caps linear memory and remembers whether a growth was denied, so the trap that follows
+/// (usually an abort in the guest's allocator) is reported as `OUT_OF_MEMORY`.
+struct MemoryLimiter {
+    max_bytes: usize,
+    denied: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            tracing::warn!(
+                error.type = "memory_limit_exceeded",
+                current,
+                desired,
+                max = self.max_bytes,
+                "plugin memory growth denied"
+            );
+            self.denied = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// A live instance and how many calls it has served.
+struct Live {
+    store: Store<StoreState>,
+    plugin: RewardPlugin,
+    calls: u32,
+}
+
+/// A loaded plugin. Shared by every reward that uses it; `Send + Sync`.
+pub struct Plugin {
+    host: Arc<HostInner>,
+    origin: String,
+    sha256: String,
+    info: PluginInfo,
+    pre: RewardPluginPre<StoreState>,
+    /// Instances kept for reuse (only when a reward's `instance_reuse` is above 1).
+    idle: Mutex<Vec<Live>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("origin", &self.origin).field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub(crate) fn load(host: Arc<HostInner>, origin: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+        let sha256 = sha256_hex(bytes);
+        let component = host
+            .cache
+            .load(&host.engine, bytes, &sha256)
+            .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
+        check_imports(&host, &component, origin)?;
+        check_contract(&host, &component, origin)?;
+        let linker: Linker<StoreState> = Linker::new(&host.engine);
+        let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };
+        let pre = linker.instantiate_pre(&component).map_err(start_err)?;
+        let pre = RewardPluginPre::new(pre).map_err(start_err)?;
+        let mut plugin = Plugin {
+            host,
+            origin: origin.into(),
+            sha256,
+            info: PluginInfo { name: String::new(), version: String::new(), description: String::new(), metrics: vec![] },
+            pre,
+            idle: Mutex::new(Vec::new()),
+        };
+        let mut live = plugin.instantiate(&Limits::default()).map_err(|f| LoadError::Start {
+            origin: origin.into(),
+            message: f.message,
+        })?;
+        live.store.set_fuel(INSTANTIATION_FUEL).map_err(start_err)?;
+        let info = live.plugin.reward_plugin_reward().call_info(&mut live.store).map_err(start_err)?;
+        plugin.info = validate_info(info).map_err(|message| LoadError::Start { origin: origin.into(), message })?;
+        Ok(plugin)
+    }
+
+    /// The plugin's metadata.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// Hex sha256 of the component bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Where the plugin was loaded from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// `plugin "name" version v`, the prefix of every error about this plugin.
+    fn label(&self) -> String {
+        format!("plugin \"{}\" version {}", self.info.name, self.info.version)
+    }
+
+    /// Asks the plugin whether it accepts a config (JSON text). The error is the plugin's message.
+    pub fn check_config(&self, config: &str) -> Result<(), String> {
+        let mut live = self.instantiate(&Limits::default()).map_err(|f| f.message)?;
+        live.store.set_fuel(INSTANTIATION_FUEL).map_err(|e| e.to_string())?;
+        match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(message),
+            Err(trap) => Err(format!("{} trapped while checking its config: {trap}", self.label())),
+        }
+    }
+
+    /// Scores rollouts, one metered call each, in order. Instances come from the idle pool when
+    /// the limits allow reuse, and are otherwise fresh for this batch; a trap drops the instance
+    /// and the next rollout gets a new one, so one bad rollout never harms another.
+    pub fn score(&self, config: &str, rollouts: &[Rollout], limits: &Limits) -> Vec<PluginOutcome> {
+        let mut live: Option<Live> = None;
+        let mut outcomes = Vec::with_capacity(rollouts.len());
+        for rollout in rollouts {
+            if live.is_none() {
+                live = match self.checkout(limits) {
+                    Ok(l) => Some(l),
+                    Err(failure) => {
+                        outcomes.push(PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO });
+                        continue;
+                    }
+                };
+            }
+            let current = live.as_mut().expect("instance checked out above");
+            let (outcome, healthy) = self.call(current, config, rollout, limits);
+            outcomes.push(outcome);
+            current.calls += 1;
+            if !healthy || current.calls >= limits.instance_reuse {
+                live = None;
+            }
+        }
+        if let Some(l) = live {
+            if limits.instance_reuse > 1 {
+                self.idle.lock().expect("idle pool poisoned").push(l);
+            }
+        }
+        outcomes
+    }
+
+    fn checkout(&self, limits: &Limits) -> Result<Live, Failure> {
+        if limits.instance_reuse > 1 {
+            if let Some(mut live) = self.idle.lock().expect("idle pool poisoned").pop() {
+                live.store.data_mut().limiter.max_bytes = limits.memory_bytes as usize;
+                return Ok(live);
+            }
+        }
+        self.instantiate(limits)
+    }
+
+    fn instantiate(&self, limits: &Limits) -> Result<Live, Failure> {
+        let state = StoreState { limiter: MemoryLimiter { max_bytes: limits.memory_bytes as usize, denied: None } };
+        let mut store = Store::new(&self.host.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
+        store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
+        match self.pre.instantiate(&mut store) {
+            Ok(plugin) => Ok(Live { store, plugin, calls: 0 }),
+            Err(e) => {
+                let (status, what) = if store.data().limiter.denied.is_some() {
+                    (Status::OutOfMemory, "needs more memory than its limit to start")
+                } else {
+                    (Status::Internal, "could not be instantiated")
+                };
+                Err(Failure::new(status, format!("{} {what}: {e:#}", self.label())))
+            }
+        }
+    }
+
+    /// One metered call. Returns the outcome and whether the instance may serve another call.
+    fn call(&self, live: &mut Live, config: &str, rollout: &Rollout, limits: &Limits) -> (PluginOutcome, bool) {
+        live.store.set_fuel(limits.fuel).expect("fuel is enabled");
+        live.store.set_epoch_deadline(ticks(limits.deadline, self.host.epoch_tick));
+        live.store.data_mut().limiter.denied = None;
+        let input = [to_wit(rollout)];
+        let started = Instant::now();
+        let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
+        let latency = started.elapsed();
+        let remaining = live.store.get_fuel().unwrap_or(0);
+        let instructions = limits.fuel.saturating_sub(remaining);
+        let (result, healthy) = match result {
+            Ok(mut results) if results.len() == 1 => (self.accept(results.pop().unwrap(), limits), true),
+            Ok(results) => (
+                Err(Failure::new(
+                    Status::PluginError,
+                    format!("{} answered {} results for 1 rollout", self.label(), results.len()),
+                )),
+                true,
+            ),
+            Err(e) => (Err(self.classify_trap(e, &live.store, limits)), false),
+        };
+        (PluginOutcome { result, instructions, latency }, healthy)
+    }
+
+    /// Checks a guest's answer: finite numbers, bounded sizes.
+    fn accept(&self, answer: Result<wit::Score, wit::RolloutError>, limits: &Limits) -> Result<PluginScore, Failure> {
+        let plugin_error = |msg: String| Failure::new(Status::PluginError, format!("{}: {msg}", self.label()));
+        let score = match answer {
+            Ok(score) => score,
+            Err(wit::RolloutError::InvalidInput(msg)) => {
+                return Err(Failure::new(Status::InvalidInput, format!("{}: {msg}", self.label())));
+            }
+            Err(wit::RolloutError::Failed(msg)) => return Err(plugin_error(msg)),
+        };
+        if !score.value.is_finite() {
+            return Err(plugin_error(format!("returned a non-finite score ({})", score.value)));
+        }
+        if score.metrics.len() > limits.max_metrics {
+            return Err(plugin_error(format!(
+                "returned {} metrics, more than max_metrics ({})",
+                score.metrics.len(),
+                limits.max_metrics
+            )));
+        }
+        if let Some(reason) = &score.reason {
+            if reason.len() > limits.max_reason_bytes {
+                return Err(plugin_error(format!(
+                    "returned a reason of {} bytes, more than max_reason_bytes ({})",
+                    reason.len(),
+                    limits.max_reason_bytes
+                )));
+            }
+        }
+        let mut metrics = Vec::with_capacity(score.metrics.len());
+        for m in score.metrics {
+            if !m.value.is_finite() {
+                return Err(plugin_error(format!("returned a non-finite value ({}) for metric `{}`", m.value, m.name)));
+            }
+            if m.name.is_empty() || m.name.len() > 128 {
+                return Err(plugin_error(format!("returned a metric name of {} bytes (1 to 128 allowed)", m.name.len())));
+            }
+            let kind = match m.kind {
+                wit::MetricKind::Reward => MetricKind::Reward,
+                wit::MetricKind::Metric => MetricKind::Metric,
+            };
+            metrics.push(Metric { name: m.name, value: m.value, kind });
+        }
+        Ok(PluginScore { value: score.value, metrics, reason: score.reason })
+    }
+
+    /// Maps a failed call onto a typed status.
+    fn classify_trap(&self, error: wasmtime::Error, store: &Store<StoreState>, limits: &Limits) -> Failure {
+        let label = self.label();
+        if let Some(desired) = store.data().limiter.denied {
+            return Failure::new(
+                Status::OutOfMemory,
+                format!(
+                    "{label} exceeded its memory limit: asked for {} MiB, memory_mib is {}",
+                    desired.div_ceil(1 << 20),
+                    limits.memory_bytes >> 20
+                ),
+            );
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => Failure::new(
+                Status::Timeout,
+                format!("{label} ran out of fuel after {} instructions (limit `fuel`)", limits.fuel),
+            ),
+            Some(Trap::Interrupt) => Failure::new(
+                Status::Timeout,
+                format!("{label} passed its wall-clock deadline of {} ms (limit `timeout_ms`)", limits.deadline.as_millis()),
+            ),
+            Some(Trap::StackOverflow) => Failure::new(Status::PluginError, format!("{label} overflowed its stack")),
+            Some(Trap::MemoryOutOfBounds) => Failure::new(
+                Status::PluginError,
+                format!("{label} accessed memory out of bounds (a shadow-stack overflow or a bug in the plugin)"),
+            ),
+            Some(Trap::UnreachableCodeReached) => Failure::new(
+                Status::PluginError,
+                format!("{label} panicked or aborted (wasm `unreachable` executed)"),
+            ),
+            Some(trap) => Failure::new(Status::PluginError, format!("{label} trapped: {trap}")),
+            None => Failure::new(Status::PluginError, format!("{label} failed: {error:#}")),
+        }
+    }
+}
+
+/// Epoch ticks for a deadline, rounded up, plus one for the partial tick in progress.
+fn ticks(deadline: Duration, tick: Duration) -> u64 {
+    let n = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
+    u64::try_from(n).unwrap_or(u64::MAX - 1).saturating_add(1)
+}
+
+fn to_wit(r: &Rollout) -> wit::Rollout {
+    wit::Rollout {
+        id: r.id.clone(),
+        messages: r.messages.iter().map(|m| wit::Message { role: m.role.clone(), content: m.content.clone() }).collect(),
+        completion: r.completion.clone(),
+        reference: r.reference.clone(),
+        metadata: r.metadata.clone(),
+    }
+}
+
+fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
+    match imports.split_first() {
+        None => Ok(()),
+        Some((first, rest)) => Err(LoadError::ForbiddenImport {
+            origin: origin.into(),
+            import: first.clone(),
+            more: if rest.is_empty() { String::new() } else { format!(" (and {} more: {})", rest.len(), rest.join(", ")) },
+        }),
+    }
+}
+
+fn check_contract(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(&host.engine).map(|(name, _)| name.to_owned()).collect();
+    let speaks = exports.iter().any(|name| {
+        name.strip_prefix(CONTRACT_INTERFACE)
+            .and_then(|rest| rest.strip_prefix("@0.1."))
+            .is_some_and(|patch| patch.chars().all(|c| c.is_ascii_digit()))
+    });
+    if speaks {
+        Ok(())
+    } else {
+        Err(LoadError::Contract {
+            origin: origin.into(),
+            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+        })
+    }
+}
+
+fn validate_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
+    if info.name.is_empty() || info.name.len() > 64 {
+        return Err(format!("plugin name must be 1 to 64 bytes, got {:?}", info.name));
+    }
+    if info.version.is_empty() {
+        return Err(format!("plugin \"{}\" declares an empty version", info.name));
+    }
+    Ok(PluginInfo { name: info.name, version: info.version, description: info.description, metrics: info.metrics })
+}

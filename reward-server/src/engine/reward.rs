@@ -1,0 +1,205 @@
+//! Rewards: a plugin with its config and limits, or a formula over other rewards; and the
+//! failure policy that decides what a rollout that could not be scored is worth.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::formula::Formula;
+use super::limits::Limits;
+use super::plugin::Plugin;
+use super::types::{Failure, Metric, MetricKind, Provenance, Rollout, Scored, Status};
+
+/// What a rollout that could not be scored is worth. Never an accident: every reward has one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Score 0, and keep the failure's status and error text.
+    #[default]
+    Zero,
+    /// No score (`null` on the wire): the trainer leaves the rollout out.
+    Abstain,
+    /// The whole request fails (offline: the run exits non-zero after writing every line).
+    Fail,
+}
+
+/// A plugin reward's own parts.
+#[derive(Debug)]
+pub struct PluginReward {
+    /// The plugin.
+    pub plugin: Arc<Plugin>,
+    /// The reward's JSON config, as passed to the plugin.
+    pub config_json: String,
+    /// Sandbox limits for this reward.
+    pub limits: Limits,
+}
+
+/// A composite reward's parts.
+#[derive(Debug)]
+pub struct CompositeReward {
+    /// (alias used in the formula, component reward).
+    pub components: Vec<(String, Arc<Reward>)>,
+    /// The formula; its variables are resolved to `slots`.
+    pub formula: Formula,
+    /// For each formula variable: the component index and the metric (`None` = score).
+    pub slots: Vec<(usize, Option<String>)>,
+}
+
+/// How a reward computes.
+#[derive(Debug)]
+pub enum RewardKind {
+    /// One plugin call per rollout.
+    Plugin(PluginReward),
+    /// A formula over component rewards.
+    Composite(CompositeReward),
+}
+
+/// A named reward from the rewards config.
+#[derive(Debug)]
+pub struct Reward {
+    /// Its name in the config.
+    pub name: String,
+    /// One line for humans.
+    pub description: String,
+    /// What it is made of.
+    pub kind: RewardKind,
+    /// Its failure policy.
+    pub on_error: OnError,
+    /// Stamped on every score.
+    pub provenance: Arc<Provenance>,
+}
+
+/// A rollout's raw result before the failure policy applies.
+#[derive(Clone, Debug)]
+struct Evaluation {
+    result: Result<(f64, Vec<Metric>, Option<String>), Failure>,
+    instructions: u64,
+    latency: Duration,
+}
+
+impl Reward {
+    /// Scores a batch: one [`Scored`] per rollout, same order, the failure policy applied.
+    pub fn score_batch(&self, rollouts: &[Rollout]) -> Vec<Scored> {
+        self.evaluate(rollouts)
+            .into_iter()
+            .zip(rollouts)
+            .map(|(eval, rollout)| self.finish(&rollout.id, eval))
+            .collect()
+    }
+
+    /// A rollout that never reached the plugin (it did not parse): scored by the failure policy.
+    pub fn reject(&self, id: &str, failure: Failure) -> Scored {
+        self.finish(id, Evaluation { result: Err(failure), instructions: 0, latency: Duration::ZERO })
+    }
+
+    /// Whether a batch's results fail the whole request under this reward's policy; returns the
+    /// first failed rollout if so.
+    pub fn fatal<'a>(&self, scored: &'a [Scored]) -> Option<&'a Scored> {
+        if self.on_error != OnError::Fail {
+            return None;
+        }
+        scored.iter().find(|s| s.status != Status::Ok)
+    }
+
+    fn finish(&self, id: &str, eval: Evaluation) -> Scored {
+        let (score, status, metrics, reason, error) = match eval.result {
+            Ok((value, metrics, reason)) => (Some(value), Status::Ok, metrics, reason, None),
+            Err(failure) => {
+                let score = match self.on_error {
+                    OnError::Zero => Some(0.0),
+                    OnError::Abstain | OnError::Fail => None,
+                };
+                (score, failure.status, Vec::new(), None, Some(failure.message))
+            }
+        };
+        Scored {
+            id: id.to_owned(),
+            score,
+            status,
+            metrics,
+            reason,
+            error,
+            instructions: eval.instructions,
+            latency: eval.latency,
+            provenance: self.provenance.clone(),
+        }
+    }
+
+    fn evaluate(&self, rollouts: &[Rollout]) -> Vec<Evaluation> {
+        match &self.kind {
+            RewardKind::Plugin(p) => p
+                .plugin
+                .score(&p.config_json, rollouts, &p.limits)
+                .into_iter()
+                .map(|o| Evaluation {
+                    result: o.result.map(|s| (s.value, s.metrics, s.reason)),
+                    instructions: o.instructions,
+                    latency: o.latency,
+                })
+                .collect(),
+            RewardKind::Composite(c) => self.evaluate_composite(c, rollouts),
+        }
+    }
+
+    fn evaluate_composite(&self, c: &CompositeReward, rollouts: &[Rollout]) -> Vec<Evaluation> {
+        let started = Instant::now();
+        let per_component: Vec<Vec<Evaluation>> = c.components.iter().map(|(_, r)| r.evaluate(rollouts)).collect();
+        let mut out = Vec::with_capacity(rollouts.len());
+        for i in 0..rollouts.len() {
+            let evals: Vec<&Evaluation> = per_component.iter().map(|v| &v[i]).collect();
+            let instructions = evals.iter().map(|e| e.instructions).sum();
+            let latency = evals.iter().map(|e| e.latency).sum();
+            out.push(Evaluation { result: self.combine(c, &evals), instructions, latency });
+        }
+        tracing::trace!(reward = %self.name, elapsed = ?started.elapsed(), "composite batch");
+        out
+    }
+
+    /// One rollout's composite result: the first failing component decides the failure;
+    /// otherwise the formula over the components' scores and metrics.
+    fn combine(&self, c: &CompositeReward, evals: &[&Evaluation]) -> Result<(f64, Vec<Metric>, Option<String>), Failure> {
+        let mut oks = Vec::with_capacity(evals.len());
+        for ((alias, _), eval) in c.components.iter().zip(evals) {
+            match &eval.result {
+                Ok(ok) => oks.push(ok),
+                Err(f) => return Err(Failure::new(f.status, format!("component `{alias}`: {}", f.message))),
+            }
+        }
+        let mut values = Vec::with_capacity(c.slots.len());
+        for (index, metric) in &c.slots {
+            let (score, metrics, _) = oks[*index];
+            let alias = &c.components[*index].0;
+            let value = match metric {
+                None => *score,
+                Some(name) => metrics.iter().find(|m| &m.name == name).map(|m| m.value).ok_or_else(|| {
+                    Failure::new(
+                        Status::PluginError,
+                        format!("reward `{}`: component `{alias}` did not report metric `{name}` used by the formula", self.name),
+                    )
+                })?,
+            };
+            values.push(value);
+        }
+        let value = c.formula.eval(&values);
+        if !value.is_finite() {
+            return Err(Failure::new(
+                Status::PluginError,
+                format!("reward `{}`: formula `{}` gave {value} (division by zero?)", self.name, c.formula.source()),
+            ));
+        }
+        let mut metrics = Vec::new();
+        let mut reasons = Vec::new();
+        for ((alias, _), (score, component_metrics, reason)) in c.components.iter().zip(&oks) {
+            metrics.push(Metric { name: alias.clone(), value: *score, kind: MetricKind::Reward });
+            for m in component_metrics.iter() {
+                metrics.push(Metric { name: format!("{alias}.{}", m.name), value: m.value, kind: m.kind });
+            }
+            if let Some(r) = reason {
+                reasons.push(format!("{alias}: {r}"));
+            }
+        }
+        let reason = if reasons.is_empty() { None } else { Some(reasons.join("; ")) };
+        Ok((value, metrics, reason))
+    }
+}

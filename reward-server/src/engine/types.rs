@@ -1,0 +1,150 @@
+//! The engine's own types: what a rollout is on the way in, and what a score is on the way out.
+//! Every transport adapter converts into [`Rollout`] and out of [`Scored`]; nothing else crosses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// One turn of a conversation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Message {
+    /// `system`, `user`, `assistant`, `nova_assistant`, `tool`, ...
+    pub role: String,
+    /// The turn's text (multi-part contents already joined).
+    pub content: String,
+}
+
+/// One generated answer to score.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Rollout {
+    /// The caller's id, echoed in the answer.
+    pub id: String,
+    /// The conversation, the generated answer last.
+    pub messages: Vec<Message>,
+    /// The generated answer's text.
+    pub completion: String,
+    /// The dataset's reference answer as JSON text; `null` when absent.
+    pub reference: String,
+    /// Other fields of the rollout as a JSON object text; `{}` when none.
+    pub metadata: String,
+}
+
+/// How a rollout's scoring ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Scored.
+    Ok,
+    /// The rollout itself is unusable (malformed line, missing reference, ...).
+    InvalidInput,
+    /// The plugin trapped, panicked, returned a non-finite or oversized answer, or reported a failure.
+    PluginError,
+    /// The fuel budget (deterministic) or the wall-clock deadline ran out.
+    Timeout,
+    /// The plugin asked for more memory than its limit.
+    OutOfMemory,
+    /// Something failed in the host itself (a bug, or instantiation failed for lack of resources).
+    Internal,
+}
+
+impl Status {
+    /// Every status, in display order.
+    pub const ALL: [Status; 6] = [
+        Status::Ok,
+        Status::InvalidInput,
+        Status::PluginError,
+        Status::Timeout,
+        Status::OutOfMemory,
+        Status::Internal,
+    ];
+
+    /// The wire name, e.g. `PLUGIN_ERROR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::InvalidInput => "INVALID_INPUT",
+            Status::PluginError => "PLUGIN_ERROR",
+            Status::Timeout => "TIMEOUT",
+            Status::OutOfMemory => "OUT_OF_MEMORY",
+            Status::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a metric is paid to the model or only reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// Part of the reward.
+    Reward,
+    /// Diagnostic only.
+    Metric,
+}
+
+/// A named number reported beside the score.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Metric {
+    /// Metric name; composite rewards prefix their components' metrics with `component.`.
+    pub name: String,
+    /// Always finite.
+    pub value: f64,
+    /// Reward or diagnostic.
+    pub kind: MetricKind,
+}
+
+/// Where a score came from: enough to reproduce it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// The reward's name in the rewards config.
+    pub reward: String,
+    /// sha256 of the plugin's component bytes (for a composite reward, of its components' hashes).
+    pub plugin_sha256: String,
+    /// sha256 of the reward's canonical definition: plugin config, limits, formula.
+    pub config_hash: String,
+}
+
+/// A failure that kept a rollout from being scored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// Never [`Status::Ok`].
+    pub status: Status,
+    /// What went wrong, naming the plugin or the input field.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with the given status and message.
+    pub fn new(status: Status, message: impl Into<String>) -> Self {
+        Failure { status, message: message.into() }
+    }
+}
+
+/// A scored rollout: the one result type every adapter writes out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    /// The rollout's id, as the caller sent it.
+    pub id: String,
+    /// The reward; `None` when the rollout failed under the `abstain` policy (or `fail`).
+    pub score: Option<f64>,
+    /// How scoring ended.
+    pub status: Status,
+    /// Per-check metrics.
+    pub metrics: Vec<Metric>,
+    /// The plugin's explanation, if it gave one.
+    pub reason: Option<String>,
+    /// What went wrong, when the status is not OK.
+    pub error: Option<String>,
+    /// Instructions executed in the sandbox (fuel consumed), summed over components.
+    pub instructions: u64,
+    /// Wall time spent scoring this rollout.
+    pub latency: Duration,
+    /// Which reward, plugin and config produced it.
+    pub provenance: Arc<Provenance>,
+}

@@ -1,0 +1,10 @@
+//! The reward server: scores LLM rollouts for reinforcement fine-tuning with reward logic in
+//! sandboxed WebAssembly plugins, online (gRPC, HTTP) and offline (JSONL files).
+#![deny(missing_docs)]
+
+pub mod engine;
+pub mod cli;
+pub mod config;
+pub mod input;
+pub mod offline;
+pub mod wire;

@@ -1,0 +1,44 @@
+//! Shared test helpers: the built guest plugins and a host with a shared artifact cache.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use reward_server::engine::{HostBuilder, Message, PluginHost, Rollout};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// A built guest plugin, `target/plugins/NAME.wasm`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let path = repo_root().join("target/plugins").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first", path.display());
+    path
+}
+
+/// Compiled artifacts shared by every test process, so each plugin compiles once per build.
+pub fn cache_dir() -> PathBuf {
+    repo_root().join("target/test-artifact-cache")
+}
+
+/// One host per test process.
+pub fn host() -> &'static PluginHost {
+    static HOST: OnceLock<PluginHost> = OnceLock::new();
+    HOST.get_or_init(|| HostBuilder::new().max_instances(64).cache_dir(Some(cache_dir())).build().unwrap())
+}
+
+/// A rollout whose answer is `completion`.
+pub fn rollout(id: &str, completion: &str) -> Rollout {
+    Rollout {
+        id: id.into(),
+        messages: vec![
+            Message { role: "user".into(), content: "question".into() },
+            Message { role: "assistant".into(), content: completion.into() },
+        ],
+        completion: completion.into(),
+        reference: "null".into(),
+        metadata: "{}".into(),
+    }
+}

@@ -1,0 +1,178 @@
+//! The sandbox's limit matrix: each limit obeyed and violated, each misbehaviour mapped to its
+//! status, and after each, a normal rollout on the same plugin still scores correctly.
+//! The guest is `reward-plugins/testing/limits-guest`: its input picks the misbehaviour.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use common::{host, plugin_path, rollout};
+use reward_server::engine::{Limits, Plugin, PluginOutcome, Status};
+
+fn guest() -> &'static Arc<Plugin> {
+    static PLUGIN: OnceLock<Arc<Plugin>> = OnceLock::new();
+    PLUGIN.get_or_init(|| host().load_file(&plugin_path("limits-guest")).unwrap())
+}
+
+/// Small budgets, so violations are quick.
+fn test_limits() -> Limits {
+    Limits { fuel: 50_000_000, deadline: Duration::from_secs(20), memory_bytes: 32 << 20, ..Limits::default() }
+}
+
+/// Scores `input` followed by a normal rollout on the same instance pool, and checks that the
+/// normal one still scores (its score is its length). Returns the first outcome.
+fn run_plugin(input: &str, tweak: impl FnOnce(&mut Limits)) -> PluginOutcome {
+    let mut limits = test_limits();
+    tweak(&mut limits);
+    let outcomes = guest().score("{}", &[rollout("probe", input), rollout("after", "hello")], &limits);
+    assert_eq!(outcomes.len(), 2);
+    let after = outcomes[1].result.as_ref().unwrap_or_else(|f| panic!("normal rollout failed after {input:?}: {f:?}"));
+    assert_eq!(after.value, 5.0, "normal rollout after {input:?}");
+    outcomes.into_iter().next().unwrap()
+}
+
+fn failure(outcome: &PluginOutcome) -> (Status, &str) {
+    match &outcome.result {
+        Ok(s) => panic!("expected a failure, got {s:?}"),
+        Err(f) => (f.status, f.message.as_str()),
+    }
+}
+
+#[test]
+fn fuel_obeyed() {
+    let outcome = run_plugin("work 10", |_| {});
+    assert_eq!(outcome.result.unwrap().value, 1.0);
+    assert!(outcome.instructions > 10_000, "instructions: {}", outcome.instructions);
+}
+
+#[test]
+fn fuel_violated_is_a_reproducible_timeout() {
+    let first = run_plugin("loop", |_| {});
+    let (status, message) = failure(&first);
+    assert_eq!(status, Status::Timeout);
+    assert!(message.contains("ran out of fuel after 50000000 instructions"), "{message}");
+    assert_eq!(first.instructions, 50_000_000);
+    let second = run_plugin("loop", |_| {});
+    assert_eq!(second.instructions, first.instructions);
+}
+
+#[test]
+fn instruction_counts_are_deterministic() {
+    let counts: Vec<u64> = (0..3).map(|_| run_plugin("work 200", |_| {}).instructions).collect();
+    assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+    let more = run_plugin("work 400", |_| {}).instructions;
+    assert!(more > counts[0], "twice the work, {more} vs {} instructions", counts[0]);
+}
+
+#[test]
+fn deadline_obeyed() {
+    let outcome = run_plugin("work 10", |l| l.deadline = Duration::from_millis(2000));
+    assert!(outcome.result.is_ok());
+}
+
+#[test]
+fn deadline_violated_is_a_timeout() {
+    // Fuel so large that only the wall clock can stop the loop.
+    let outcome = run_plugin("loop", |l| {
+        l.fuel = u64::MAX / 4;
+        l.deadline = Duration::from_millis(100);
+    });
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::Timeout);
+    assert!(message.contains("wall-clock deadline of 100 ms"), "{message}");
+}
+
+#[test]
+fn memory_obeyed() {
+    // 4 MiB of output text fits in a 32 MiB instance.
+    let outcome = run_plugin("big-reason 4000000", |l| l.max_reason_bytes = 8 << 20);
+    assert_eq!(outcome.result.unwrap().reason.unwrap().len(), 4_000_000);
+}
+
+#[test]
+fn memory_violated_is_out_of_memory() {
+    let outcome = run_plugin("alloc", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::OutOfMemory);
+    assert!(message.contains("memory_mib is 32"), "{message}");
+}
+
+#[test]
+fn stack_overflow_is_a_plugin_error() {
+    let outcome = run_plugin("deep", |l| l.fuel = u64::MAX / 4);
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("overflowed its stack"), "{message}");
+}
+
+#[test]
+fn shadow_stack_overflow_is_a_plugin_error() {
+    let outcome = run_plugin("stack", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("out of bounds (a shadow-stack overflow"), "{message}");
+}
+
+#[test]
+fn panic_is_a_plugin_error() {
+    let outcome = run_plugin("panic", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("plugin \"limits-guest\" version 0.1.0 panicked"), "{message}");
+}
+
+#[test]
+fn non_finite_scores_are_plugin_errors() {
+    for input in ["nan", "inf"] {
+        let outcome = run_plugin(input, |_| {});
+        let (status, message) = failure(&outcome);
+        assert_eq!(status, Status::PluginError);
+        assert!(message.contains("non-finite score"), "{input}: {message}");
+    }
+}
+
+#[test]
+fn reason_size_obeyed_and_violated() {
+    assert!(run_plugin("big-reason 1000", |_| {}).result.is_ok());
+    let outcome = run_plugin("big-reason 70000", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("reason of 70000 bytes, more than max_reason_bytes (65536)"), "{message}");
+}
+
+#[test]
+fn metric_count_obeyed_and_violated() {
+    assert_eq!(run_plugin("many-metrics 10", |_| {}).result.unwrap().metrics.len(), 10);
+    let outcome = run_plugin("many-metrics 300", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("300 metrics, more than max_metrics (256)"), "{message}");
+}
+
+#[test]
+fn invalid_input_is_typed() {
+    let outcome = run_plugin("invalid", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::InvalidInput);
+    assert!(message.contains("asked to reject"), "{message}");
+}
+
+#[test]
+fn reused_instances_survive_traps_of_their_neighbours() {
+    let limits = Limits { instance_reuse: 100, ..test_limits() };
+    let inputs = ["a", "panic", "bb", "loop", "ccc", "alloc", "dddd"];
+    let rollouts: Vec<_> = inputs.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
+    for round in 0..3 {
+        let outcomes = guest().score("{}", &rollouts, &limits);
+        let statuses: Vec<Status> =
+            outcomes.iter().map(|o| o.result.as_ref().map(|_| Status::Ok).unwrap_or_else(|f| f.status)).collect();
+        assert_eq!(
+            statuses,
+            [Status::Ok, Status::PluginError, Status::Ok, Status::Timeout, Status::Ok, Status::OutOfMemory, Status::Ok],
+            "round {round}"
+        );
+        let values: Vec<f64> = outcomes.iter().filter_map(|o| o.result.as_ref().ok()).map(|s| s.value).collect();
+        assert_eq!(values, [1.0, 2.0, 3.0, 4.0], "round {round}");
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the guest plugins in reward-plugins/ to WebAssembly components and copies them to
+# target/plugins/NAME.wasm. Uses rustup's wasm32-unknown-unknown target where it is installed;
+# otherwise Debian's rustc-web with build-std (see ../shared/TOOLCHAIN.md; scripts/setup.sh
+# installs it). Either way the linker is the rustup toolchain's wasm-component-ld, so the output
+# is already a component.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/reward-plugins"
+
+host_sysroot="$(rustc --print sysroot)"
+lld_dir="$host_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin"
+[ -x "$lld_dir/wasm-component-ld" ] || { echo "build-plugins: no wasm-component-ld in $lld_dir" >&2; exit 1; }
+shim="$root/target/wasm-ld-shim"
+mkdir -p "$shim"
+ln -sf "$lld_dir/rust-lld" "$shim/wasm-ld"   # wasm-component-ld looks for wasm-ld on PATH
+export PATH="$shim:$PATH"
+export RUSTFLAGS="-C linker=$lld_dir/wasm-component-ld"
+export CARGO_TARGET_DIR="$root/target/guests"
+
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  cargo build --release --target wasm32-unknown-unknown "$@"
+elif [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+    cargo build --release -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown "$@"
+else
+  echo "build-plugins: no wasm32 standard library: run scripts/setup.sh (installs rustc-web and rust-web-src)" >&2
+  exit 1
+fi
+
+out="$root/target/plugins"
+mkdir -p "$out"
+for wasm in "$CARGO_TARGET_DIR"/wasm32-unknown-unknown/release/*.wasm; do
+  name="$(basename "$wasm" .wasm)"
+  name="${name#reward_}"
+  cp "$wasm" "$out/${name//_/-}.wasm"
+done
+ls -l "$out"

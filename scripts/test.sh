@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: sets up (idempotent), builds the plugins, runs the guest crates' native
+# tests and the host's unit and integration tests, in release mode (one build serves the tests,
+# the binary and the benchmarks).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+echo "== plugin crates (native)" >&2
+(cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --quiet)
+echo "== host" >&2
+(cd "$root" && cargo test --release --workspace)
