@@ -297,7 +297,9 @@ impl Collector {
             }
         }
         if self.fatal.is_none() && reward.fatal(std::slice::from_ref(s)).is_some() {
-            self.fatal = Some(format!("line {line}: {}", s.error.as_deref().unwrap_or("failed")));
+            let error = s.error.as_deref().unwrap_or("failed");
+            let prefix = format!("line {line}: ");
+            self.fatal = Some(if error.starts_with(&prefix) { error.to_owned() } else { format!("{prefix}{error}") });
         }
     }
 

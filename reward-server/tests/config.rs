@@ -1,0 +1,166 @@
+//! The rewards config: what loads, what is refused (with a message naming the problem), and how
+//! composite rewards and failure policies score.
+
+mod common;
+
+use std::path::Path;
+
+use common::{host, plugin_path, rollout};
+use reward_server::config::Rewards;
+use reward_server::engine::Status;
+
+fn load(toml: &str) -> anyhow::Result<Rewards> {
+    let guest = plugin_path("limits-guest");
+    let text = toml.replace("GUEST", guest.to_str().unwrap());
+    Rewards::from_toml(host(), &text, Path::new("/"))
+}
+
+fn load_err(toml: &str) -> String {
+    format!("{:#}", load(toml).expect_err("config should be refused"))
+}
+
+const LENGTH: &str = r#"
+[rewards.length]
+plugin = "GUEST"
+limits = { fuel = 20_000_000 }
+"#;
+
+#[test]
+fn a_plugin_reward_loads_with_provenance() {
+    let rewards = load(LENGTH).unwrap();
+    let reward = rewards.get("length").unwrap();
+    let scored = reward.score_batch(&[rollout("r1", "hello")]);
+    assert_eq!(scored[0].id, "r1");
+    assert_eq!(scored[0].score, Some(5.0));
+    assert_eq!(scored[0].status, Status::Ok);
+    assert!(scored[0].instructions > 0);
+    assert_eq!(scored[0].provenance.reward, "length");
+    assert_eq!(scored[0].provenance.plugin_sha256.len(), 64);
+    assert_eq!(scored[0].provenance.config_hash.len(), 64);
+}
+
+#[test]
+fn the_config_hash_changes_with_config_and_limits() {
+    let a = load(LENGTH).unwrap();
+    let b = load(&LENGTH.replace("20_000_000", "30_000_000")).unwrap();
+    let c = load(&format!("{LENGTH}config = {{ x = 1 }}\n")).unwrap();
+    let hash = |r: &Rewards| r.get("length").unwrap().provenance.config_hash.clone();
+    assert_ne!(hash(&a), hash(&b));
+    assert_ne!(hash(&a), hash(&c));
+    assert_eq!(hash(&a), hash(&load(LENGTH).unwrap()), "same config, same hash");
+}
+
+#[test]
+fn unknown_keys_are_refused_by_name() {
+    assert!(load_err("[rewards.x]\nplugn = \"GUEST\"\n").contains("unknown field `plugn`"));
+    assert!(load_err("plugin_dirs = \"x\"\n").contains("unknown field `plugin_dirs`"));
+    assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\nlimits = { fule = 1 }\n").contains("unknown field `fule`"));
+    assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\non_error = \"ignore\"\n").contains("unknown variant `ignore`"));
+}
+
+#[test]
+fn a_missing_plugin_names_the_path_and_the_fix() {
+    let err = load_err("[rewards.x]\nplugin = \"nosuch\"\n");
+    assert!(err.contains("reward `x`") && err.contains("plugin `nosuch` not found at /target/plugins/nosuch.wasm"), "{err}");
+    assert!(err.contains("scripts/build-plugins.sh"), "{err}");
+}
+
+#[test]
+fn bad_limits_are_refused() {
+    let err = load_err("[rewards.x]\nplugin = \"GUEST\"\nlimits = { memory_mib = 0 }\n");
+    assert!(err.contains("reward `x`") && err.contains("memory_mib must be at least 1"), "{err}");
+    let err = load_err("[rewards.x]\nplugin = \"GUEST\"\nlimits = { instance_reuse = 0 }\n");
+    assert!(err.contains("instance_reuse must be at least 1"), "{err}");
+}
+
+#[test]
+fn reward_shapes_are_checked() {
+    assert!(load_err("[rewards.x]\n").contains("set `plugin` (a plugin reward) or `components` + `formula`"));
+    assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\nformula = \"1\"\n").contains("not both"));
+    assert!(load_err("[rewards.x]\ncomponents = { a = \"y\" }\n").contains("needs a `formula`"));
+    let err = load_err(&format!("{LENGTH}[rewards.x]\ncomponents = {{ a = \"length\" }}\nformula = \"a\"\nlimits = {{ fuel = 1 }}\n"));
+    assert!(err.contains("a composite reward takes no `config` or `limits`"), "{err}");
+}
+
+#[test]
+fn composite_errors_name_the_problem() {
+    let composite = |components: &str, formula: &str| {
+        load_err(&format!("{LENGTH}[rewards.c]\ncomponents = {{ {components} }}\nformula = \"{formula}\"\n"))
+    };
+    let err = composite("a = \"length\"", "a +");
+    assert!(err.contains("reward `c`") && err.contains("`formula`: expected a number, a name or `(`") && err.contains("column 4"), "{err}");
+    let err = composite("a = \"length\"", "b * 2");
+    assert!(err.contains("`formula` names `b`, which is not one of its components (a)"), "{err}");
+    let err = composite("a = \"nosuch\"", "a");
+    assert!(err.contains("names component reward `nosuch`, which is not defined"), "{err}");
+    let err = composite("a = \"length\"", "a.nope");
+    assert!(err.contains("plugin \"limits-guest\" declares no metric `nope` (it declares: length)"), "{err}");
+    let err = composite("\"a-b\" = \"length\"", "1");
+    assert!(err.contains("component alias `a-b` must be a name usable in the formula"), "{err}");
+}
+
+#[test]
+fn cycles_are_refused() {
+    let err = load_err(
+        "[rewards.a]\ncomponents = { x = \"b\" }\nformula = \"x\"\n[rewards.b]\ncomponents = { y = \"a\" }\nformula = \"y\"\n",
+    );
+    assert!(err.contains("rewards form a cycle: a -> b -> a"), "{err}");
+}
+
+#[test]
+fn composites_combine_scores_and_metrics_and_propagate_failures() {
+    let rewards = load(&format!(
+        "{LENGTH}[rewards.capped]\ncomponents = {{ len = \"length\" }}\nformula = \"min(len.length / 10, 1) + (len >= 3)\"\n"
+    ))
+    .unwrap();
+    let reward = rewards.get("capped").unwrap();
+    let scored = reward.score_batch(&[rollout("short", "ab"), rollout("long", "abcdefghijklmnop"), rollout("bad", "loop")]);
+    assert_eq!(scored[0].score, Some(0.2));
+    assert_eq!(scored[1].score, Some(2.0));
+    let names: Vec<&str> = scored[1].metrics.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["len", "len.length"]);
+    assert_eq!(scored[2].status, Status::Timeout);
+    assert!(scored[2].error.as_deref().unwrap().starts_with("component `len`: plugin \"limits-guest\""), "{:?}", scored[2].error);
+    assert_eq!(scored[2].score, Some(0.0), "on_error defaults to zero");
+    assert_eq!(scored[2].instructions, 20_000_000);
+}
+
+#[test]
+fn a_non_finite_formula_result_is_a_plugin_error() {
+    let rewards =
+        load(&format!("{LENGTH}[rewards.ratio]\ncomponents = {{ len = \"length\" }}\nformula = \"1 / (len - 2)\"\n")).unwrap();
+    let scored = rewards.get("ratio").unwrap().score_batch(&[rollout("x", "ab")]);
+    assert_eq!(scored[0].status, Status::PluginError);
+    assert!(scored[0].error.as_deref().unwrap().contains("gave inf (division by zero?)"), "{:?}", scored[0].error);
+}
+
+#[test]
+fn failure_policies() {
+    let rewards = load(&format!(
+        "{LENGTH}[rewards.abstaining]\nplugin = \"GUEST\"\non_error = \"abstain\"\n[rewards.strict]\nplugin = \"GUEST\"\non_error = \"fail\"\n"
+    ))
+    .unwrap();
+    let batch = [rollout("ok", "abc"), rollout("bad", "panic")];
+
+    let zero = rewards.get("length").unwrap();
+    let scored = zero.score_batch(&batch);
+    assert_eq!((scored[1].score, scored[1].status), (Some(0.0), Status::PluginError));
+    assert!(zero.fatal(&scored).is_none());
+
+    let abstain = rewards.get("abstaining").unwrap();
+    let scored = abstain.score_batch(&batch);
+    assert_eq!((scored[0].score, scored[1].score), (Some(3.0), None));
+    assert!(abstain.fatal(&scored).is_none());
+
+    let strict = rewards.get("strict").unwrap();
+    let scored = strict.score_batch(&batch);
+    assert_eq!(strict.fatal(&scored).map(|s| s.id.as_str()), Some("bad"));
+    assert!(strict.fatal(&scored[..1]).is_none());
+}
+
+#[test]
+fn unknown_reward_lists_the_known_ones() {
+    let rewards = load(LENGTH).unwrap();
+    let err = rewards.get("lenght").unwrap_err().to_string();
+    assert_eq!(err, "unknown reward `lenght` (known: length)");
+}
