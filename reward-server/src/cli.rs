@@ -1,8 +1,10 @@
-//! The `reward-server` command line: `score` (offline batch scoring), `list` (the configured
-//! rewards). `serve` joins when the network server lands.
+//! The `reward-server` command line: `serve` (gRPC + HTTP), `score` (offline batch scoring),
+//! `list` (the configured rewards).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -10,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Rewards;
 use crate::engine::{HostBuilder, PluginHost, RewardKind, default_cache_dir};
 use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, ScoreJob};
+use crate::server::{self, ScorerOptions, ServeOptions, TlsFiles};
 
 /// Exit code for a bad command line or config (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
@@ -26,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve rewards over gRPC and HTTP (native API, Nova RFT Lambda JSON, OpenRLHF).
+    Serve(ServeArgs),
     /// Score a JSONL file of rollouts offline, on all cores.
     Score(ScoreArgs),
     /// List the rewards of a config (loading and checking every plugin).
@@ -47,6 +52,57 @@ struct CommonArgs {
     /// Ceiling on any plugin instance's memory, in MiB; per-reward limits must stay under it.
     #[arg(long, default_value_t = 4096)]
     max_memory_mib: u64,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// gRPC listen address.
+    #[arg(long, env = "REWARD_SERVER_GRPC_ADDR", default_value = server::DEFAULT_GRPC_ADDR)]
+    grpc_addr: SocketAddr,
+    /// HTTP listen address.
+    #[arg(long, env = "REWARD_SERVER_HTTP_ADDR", default_value = server::DEFAULT_HTTP_ADDR)]
+    http_addr: SocketAddr,
+    /// CPU threads that run plugins [default: one per core].
+    #[arg(long, env = "REWARD_SERVER_WORKERS")]
+    workers: Option<usize>,
+    /// Bound on rollouts in flight; past it requests are refused at once (429 / RESOURCE_EXHAUSTED).
+    #[arg(long, env = "REWARD_SERVER_MAX_INFLIGHT_ROLLOUTS", default_value_t = server::DEFAULT_MAX_INFLIGHT_ROLLOUTS)]
+    max_inflight_rollouts: usize,
+    /// Cap on rollouts in one request.
+    #[arg(long, env = "REWARD_SERVER_MAX_ROLLOUTS_PER_REQUEST", default_value_t = server::DEFAULT_MAX_ROLLOUTS_PER_REQUEST)]
+    max_rollouts_per_request: usize,
+    /// Cap on a request body or gRPC message, in bytes.
+    #[arg(long, env = "REWARD_SERVER_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Server-side cap on a request's time, in milliseconds (a caller's shorter deadline wins).
+    #[arg(long, env = "REWARD_SERVER_REQUEST_TIMEOUT_MS", default_value_t = server::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64)]
+    request_timeout_ms: u64,
+    /// Longest wait for in-flight work on SIGTERM, in milliseconds.
+    #[arg(long, env = "REWARD_SERVER_DRAIN_TIMEOUT_MS", default_value_t = server::DEFAULT_DRAIN_TIMEOUT.as_millis() as u64)]
+    drain_timeout_ms: u64,
+    /// Score-cache entries (0 disables the cache).
+    #[arg(long, env = "REWARD_SERVER_CACHE_ENTRIES", default_value_t = server::DEFAULT_CACHE_ENTRIES)]
+    cache_entries: usize,
+    /// How often to check the config and plugin files for changes, in milliseconds (0 disables).
+    #[arg(long, env = "REWARD_SERVER_WATCH_INTERVAL_MS", default_value_t = server::DEFAULT_WATCH_INTERVAL.as_millis() as u64)]
+    watch_interval_ms: u64,
+    /// Require this bearer token on scoring and admin calls (prefer --auth-token-file).
+    #[arg(long, env = "REWARD_SERVER_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Read the bearer token from this file (first line).
+    #[arg(long, env = "REWARD_SERVER_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
+    auth_token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM); enables TLS on both listeners, with --tls-key.
+    #[arg(long, env = "REWARD_SERVER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "REWARD_SERVER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) that client certificates must chain to: enables mutual TLS.
+    #[arg(long, env = "REWARD_SERVER_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +146,7 @@ impl CommonArgs {
 /// Runs the command line; returns the process exit code. Errors are printed once, with their chain.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Score(args) => score(args),
         Command::List(args) => list(args),
     };
@@ -100,6 +157,47 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let auth_token = match (&args.auth_token, &args.auth_token_file) {
+        (Some(t), _) => Some(t.trim().to_owned()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading --auth-token-file {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    if auth_token.as_deref() == Some("") {
+        anyhow::bail!("the auth token is empty");
+    }
+    let defaults = ScorerOptions::default();
+    let options = ServeOptions {
+        config: args.common.config.clone(),
+        grpc_addr: args.grpc_addr,
+        http_addr: args.http_addr,
+        scorer: ScorerOptions {
+            workers: args.workers.unwrap_or(defaults.workers),
+            max_inflight_rollouts: args.max_inflight_rollouts,
+            max_rollouts_per_request: args.max_rollouts_per_request,
+            cache_entries: args.cache_entries,
+        },
+        max_body_bytes: args.max_body_bytes,
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        watch_interval: (args.watch_interval_ms > 0).then(|| Duration::from_millis(args.watch_interval_ms)),
+        auth_token,
+        tls: args.tls_cert.map(|cert| TlsFiles { cert, key: args.tls_key.expect("clap requires it"), client_ca: args.tls_client_ca }),
+    };
+    let host = args.common.host()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("reward-io").build()?;
+    runtime.block_on(server::serve(host, options))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn score(args: ScoreArgs) -> Result<ExitCode> {

@@ -37,6 +37,9 @@ pub struct ScoredJson<'a> {
     pub latency_us: u64,
     /// Reward, plugin and config hashes.
     pub provenance: &'a Provenance,
+    /// Present (and true) when served from the score cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl<'a> From<&'a Scored> for ScoredJson<'a> {
@@ -51,6 +54,7 @@ impl<'a> From<&'a Scored> for ScoredJson<'a> {
             instructions: s.instructions,
             latency_us: u64::try_from(s.latency.as_micros()).unwrap_or(u64::MAX),
             provenance: &s.provenance,
+            cached: s.cached,
         }
     }
 }

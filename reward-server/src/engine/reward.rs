@@ -123,6 +123,7 @@ impl Reward {
             instructions: eval.instructions,
             latency: eval.latency,
             provenance: self.provenance.clone(),
+            cached: false,
         }
     }
 

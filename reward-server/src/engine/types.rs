@@ -147,4 +147,6 @@ pub struct Scored {
     pub latency: Duration,
     /// Which reward, plugin and config produced it.
     pub provenance: Arc<Provenance>,
+    /// Served from a score cache: an identical rollout was scored before.
+    pub cached: bool,
 }

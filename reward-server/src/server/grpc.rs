@@ -1,0 +1,228 @@
+//! The gRPC API (tonic): `reward.v1.RewardService`. Handlers only translate between the proto
+//! messages and the scorer.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use reward_proto::v1 as pb;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::error::ScoreError;
+use super::scorer::Item;
+use super::{AppState, RewardSummary, metrics};
+use crate::engine::{Failure, Message, MetricKind, Rollout, Scored, Status as ScoreStatus};
+
+/// The service implementation.
+pub struct RewardGrpc {
+    state: Arc<AppState>,
+}
+
+impl RewardGrpc {
+    /// A service over the shared state.
+    pub fn new(state: Arc<AppState>) -> Self {
+        RewardGrpc { state }
+    }
+
+    fn deadline<T>(&self, request: &Request<T>) -> Result<Instant, ScoreError> {
+        let timeout = match request.metadata().get("grpc-timeout") {
+            Some(v) => super::parse_grpc_timeout(v.to_str().unwrap_or(""))
+                .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {v:?}")))?
+                .min(self.state.options.request_timeout),
+            None => self.state.options.request_timeout,
+        };
+        Ok(Instant::now() + timeout)
+    }
+}
+
+/// Converts a proto rollout; what is wrong with it becomes an `INVALID_INPUT` item, not an error.
+fn to_item(index: usize, r: pb::Rollout) -> Item {
+    let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
+    let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
+    let mut messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
+    let completion = if !r.completion.is_empty() {
+        if messages.is_empty() {
+            messages.push(Message { role: "assistant".into(), content: r.completion.clone() });
+        }
+        r.completion
+    } else {
+        match messages.last() {
+            Some(m) if crate::input::ANSWER_ROLES.contains(&m.role.as_str()) => m.content.clone(),
+            Some(m) => {
+                return reject(
+                    id,
+                    format!("rollouts[{index}]: no `completion`, and the last message has role `{}`, not an answer", m.role),
+                );
+            }
+            None => return reject(id, format!("rollouts[{index}]: neither `completion` nor `messages` is set")),
+        }
+    };
+    let json_or = |text: String, field: &str, empty: &str| -> Result<String, String> {
+        if text.trim().is_empty() {
+            return Ok(empty.to_owned());
+        }
+        serde_json::from_str::<serde_json::Value>(&text)
+            .map(|_| text)
+            .map_err(|e| format!("rollouts[{index}]: `{field}` is not valid JSON: {e}"))
+    };
+    let reference = match json_or(r.reference_json, "reference_json", "null") {
+        Ok(t) => t,
+        Err(msg) => return reject(id, msg),
+    };
+    let metadata = match json_or(r.metadata_json, "metadata_json", "{}") {
+        Ok(t) => t,
+        Err(msg) => return reject(id, msg),
+    };
+    Item::Rollout(Rollout { id, messages, completion, reference, metadata })
+}
+
+fn to_proto(s: Scored) -> pb::ScoredRollout {
+    let status = match s.status {
+        ScoreStatus::Ok => pb::Status::Ok,
+        ScoreStatus::InvalidInput => pb::Status::InvalidInput,
+        ScoreStatus::PluginError => pb::Status::PluginError,
+        ScoreStatus::Timeout => pb::Status::Timeout,
+        ScoreStatus::OutOfMemory => pb::Status::OutOfMemory,
+        ScoreStatus::Internal => pb::Status::Internal,
+    };
+    pb::ScoredRollout {
+        id: s.id,
+        score: s.score,
+        status: status as i32,
+        metrics: s
+            .metrics
+            .into_iter()
+            .map(|m| pb::Metric {
+                name: m.name,
+                value: m.value,
+                kind: match m.kind {
+                    MetricKind::Reward => pb::MetricKind::Reward,
+                    MetricKind::Metric => pb::MetricKind::Metric,
+                } as i32,
+            })
+            .collect(),
+        reason: s.reason.unwrap_or_default(),
+        error: s.error.unwrap_or_default(),
+        instructions: s.instructions,
+        latency_us: u64::try_from(s.latency.as_micros()).unwrap_or(u64::MAX),
+        provenance: Some(pb::Provenance {
+            reward: s.provenance.reward.clone(),
+            plugin_sha256: s.provenance.plugin_sha256.clone(),
+            config_hash: s.provenance.config_hash.clone(),
+        }),
+        cached: s.cached,
+    }
+}
+
+type ScoredStream = Pin<Box<dyn Stream<Item = Result<pb::ScoredRollout, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::reward_service_server::RewardService for RewardGrpc {
+    async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreResponse>, Status> {
+        let started = Instant::now();
+        let deadline = self.deadline(&request);
+        let req = request.into_inner();
+        let result = async {
+            let reward = self.state.scorer.reward(&req.reward)?;
+            let deadline = deadline?;
+            let items: Vec<Item> = req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect();
+            let _admission = self.state.scorer.admit(items.len())?;
+            self.state.scorer.score(reward, items, Some(deadline)).await
+        }
+        .await;
+        metrics::request(&req.reward, "grpc", result.as_ref().map_or_else(|e| e.kind(), |_| "ok"), started.elapsed());
+        let scored = result?;
+        Ok(Response::new(pb::ScoreResponse { results: scored.into_iter().map(to_proto).collect() }))
+    }
+
+    type ScoreStreamStream = ScoredStream;
+
+    async fn score_stream(
+        &self,
+        request: Request<Streaming<pb::ScoreRequest>>,
+    ) -> Result<Response<Self::ScoreStreamStream>, Status> {
+        let deadline = self.deadline(&request)?;
+        let mut incoming = request.into_inner();
+        let state = self.state.clone();
+        let (out_tx, out_rx) = mpsc::channel::<Result<pb::ScoredRollout, Status>>(256);
+        tokio::spawn(async move {
+            let mut pending = tokio::task::JoinSet::new();
+            while let Some(message) = incoming.next().await {
+                let req = match message {
+                    Ok(r) => r,
+                    Err(status) => {
+                        let _ = out_tx.send(Err(status)).await;
+                        break;
+                    }
+                };
+                let admitted = state
+                    .scorer
+                    .reward(&req.reward)
+                    .and_then(|reward| state.scorer.admit(req.rollouts.len()).map(|a| (reward, a)));
+                let (reward, admission) = match admitted {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        metrics::request(&req.reward, "grpc_stream", e.kind(), std::time::Duration::ZERO);
+                        let _ = out_tx.send(Err(e.into())).await;
+                        break;
+                    }
+                };
+                let items: Vec<Item> = req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect();
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                state.scorer.dispatch(reward.clone(), items, Some(deadline), tx);
+                let out = out_tx.clone();
+                let started = Instant::now();
+                pending.spawn(async move {
+                    let _admission = admission;
+                    while let Some(batch) = rx.recv().await {
+                        match batch {
+                            Ok(scored) => {
+                                for (_, s) in scored {
+                                    if out.send(Ok(to_proto(s))).await.is_err() {
+                                        return; // the caller hung up
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                metrics::request(&reward.name, "grpc_stream", e.kind(), started.elapsed());
+                                let _ = out.send(Err(e.into())).await;
+                                return;
+                            }
+                        }
+                    }
+                    metrics::request(&reward.name, "grpc_stream", "ok", started.elapsed());
+                });
+            }
+            while pending.join_next().await.is_some() {}
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(out_rx);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_rewards(&self, _: Request<pb::ListRewardsRequest>) -> Result<Response<pb::ListRewardsResponse>, Status> {
+        let rewards = self.state.scorer.rewards();
+        let list = rewards
+            .iter()
+            .map(|r| {
+                let s = RewardSummary::of(r);
+                pb::RewardInfo {
+                    name: s.name,
+                    description: s.description,
+                    kind: s.kind.into(),
+                    plugin_name: s.plugin_name.unwrap_or_default(),
+                    plugin_version: s.plugin_version.unwrap_or_default(),
+                    metrics: s.metrics,
+                    on_error: s.on_error.into(),
+                    provenance: Some(pb::Provenance {
+                        reward: s.provenance.reward.clone(),
+                        plugin_sha256: s.provenance.plugin_sha256.clone(),
+                        config_hash: s.provenance.config_hash.clone(),
+                    }),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::ListRewardsResponse { rewards: list }))
+    }
+}

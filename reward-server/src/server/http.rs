@@ -1,0 +1,223 @@
+//! The HTTP API (axum). Handlers only translate between JSON and the scorer.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /v1/score` | native API: `{reward, rollouts: [...]}` -> `{results: [...]}` (rollouts and results as in the offline JSONL) |
+//! | `GET /v1/rewards` | the loaded rewards |
+//! | `POST /v1/rewards/{name}/lambda` | the Nova RFT reward-Lambda contract |
+//! | `POST /v1/rewards/{name}/get_reward` | OpenRLHF's remote reward contract |
+//! | `POST /v1/admin/reload` | reload the rewards config and plugins |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /healthz`, `GET /readyz` | liveness; readiness (503 while draining) |
+//!
+//! A caller deadline may be given as `x-timeout-ms` (milliseconds) or `grpc-timeout`; otherwise the
+//! server's `--request-timeout` applies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ScoreError;
+use super::scorer::Item;
+use super::{AppState, metrics, nova, openrlhf};
+use crate::engine::{Failure, Scored, Status};
+use crate::input::{record_id, to_rollout};
+use crate::wire::ScoredJson;
+
+/// The HTTP router over the shared state.
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.options.max_body_bytes;
+    Router::new()
+        .route("/v1/score", post(score_native))
+        .route("/v1/rewards", get(list_rewards))
+        .route("/v1/rewards/{name}/lambda", post(score_lambda))
+        .route("/v1/rewards/{name}/get_reward", post(score_openrlhf))
+        .route("/v1/admin/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// Bearer-token check, when a token is configured. Constant-time comparison.
+async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &state.options.auth_token {
+        let given = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| super::token_matches(g, expected)) {
+            metrics::rejected("unauthenticated");
+            return ScoreError::Unauthenticated.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The request body as JSON, with errors that say what is wrong.
+fn parse_body<T: serde::de::DeserializeOwned>(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<T, ScoreError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ScoreError::BodyTooLarge { max: state.options.max_body_bytes }
+        } else {
+            ScoreError::BadRequest(format!("could not read the request body: {rejection}"))
+        }
+    })?;
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(ScoreError::BadRequest(format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to())));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let what = if e.is_eof() { "is truncated JSON" } else { "is not valid JSON for this endpoint" };
+        ScoreError::BadRequest(format!("request body {what}: {e}"))
+    })
+}
+
+/// The caller's deadline: `x-timeout-ms`, `grpc-timeout`, or the server default.
+fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Instant, ScoreError> {
+    let timeout = if let Some(v) = headers.get("x-timeout-ms") {
+        let ms: u64 = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| ScoreError::BadRequest("x-timeout-ms must be a whole number of milliseconds".into()))?;
+        Duration::from_millis(ms)
+    } else if let Some(v) = headers.get("grpc-timeout") {
+        super::parse_grpc_timeout(v.to_str().unwrap_or(""))
+            .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {v:?}")))?
+    } else {
+        state.options.request_timeout
+    };
+    Ok(Instant::now() + timeout.min(state.options.request_timeout))
+}
+
+/// Admits, scores and records one request; the adapters around it only translate.
+async fn run(
+    state: &Arc<AppState>,
+    reward_name: &str,
+    transport: &'static str,
+    headers: &HeaderMap,
+    items: impl FnOnce() -> Result<Vec<Item>, ScoreError>,
+) -> Result<Vec<Scored>, ScoreError> {
+    let started = Instant::now();
+    let result = async {
+        let reward = state.scorer.reward(reward_name)?;
+        let deadline = deadline(state, headers)?;
+        let items = items()?;
+        let _admission = state.scorer.admit(items.len())?;
+        state.scorer.score(reward, items, Some(deadline)).await
+    }
+    .await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.kind(),
+    };
+    metrics::request(reward_name, transport, outcome, started.elapsed());
+    result
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeRequest {
+    reward: String,
+    rollouts: Vec<Value>,
+}
+
+async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let request: NativeRequest = match parse_body(&state, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let items = || {
+        Ok(request
+            .rollouts
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let fallback = format!("rollout-{i}");
+                let id = record_id(&record).unwrap_or_else(|| fallback.clone());
+                match to_rollout(record, &fallback) {
+                    Ok(r) => Item::Rollout(r),
+                    Err(e) => Item::Rejected { id, failure: Failure::new(Status::InvalidInput, format!("rollouts[{i}]: {e}")) },
+                }
+            })
+            .collect())
+    };
+    match run(&state, &request.reward, "http", &headers, items).await {
+        Ok(scored) => {
+            let results: Vec<ScoredJson<'_>> = scored.iter().map(ScoredJson::from).collect();
+            Json(serde_json::json!({ "results": results })).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn score_lambda(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let event: Value = match parse_body(&state, body) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match run(&state, &name, "lambda", &headers, || nova::parse_request(event)).await {
+        Ok(scored) => Json(nova::response(&scored)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn score_openrlhf(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let request: openrlhf::Request = match parse_body(&state, body) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    match run(&state, &name, "openrlhf", &headers, || openrlhf::parse_request(request)).await {
+        Ok(scored) => Json(openrlhf::response(&scored)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {
+    let rewards = state.scorer.rewards();
+    let list: Vec<Value> = rewards.iter().map(|r| serde_json::to_value(super::RewardSummary::of(r)).unwrap_or_default()).collect();
+    Json(serde_json::json!({ "rewards": list })).into_response()
+}
+
+async fn reload(State(state): State<Arc<AppState>>) -> Response {
+    match state.reload().await {
+        Ok(names) => Json(serde_json::json!({ "reloaded": true, "rewards": names })).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "reloaded": false, "error": format!("{e:#}") })))
+            .into_response(),
+    }
+}
+
+async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.scorer.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    } else {
+        "ready".into_response()
+    }
+}

@@ -1,0 +1,103 @@
+//! Prometheus metrics: names, labels and buckets in one place.
+//!
+//! | metric | type | labels |
+//! | --- | --- | --- |
+//! | `reward_requests_total` | counter | `reward`, `transport`, `outcome` (`ok` or an error kind) |
+//! | `reward_rollouts_total` | counter | `reward`, `status` |
+//! | `reward_request_duration_seconds` | histogram | `reward`, `transport` |
+//! | `reward_rollout_instructions` | histogram | `reward` |
+//! | `reward_inflight_rollouts` | gauge | |
+//! | `reward_rejected_total` | counter | `reason` (`overloaded`, `shutting_down`, `too_many_rollouts`, ...) |
+//! | `reward_cache_hits_total`, `reward_cache_misses_total` | counter | `reward` |
+//! | `reward_reloads_total` | counter | `outcome` |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::engine::Scored;
+
+/// Requests, by reward, transport and outcome.
+pub const REQUESTS: &str = "reward_requests_total";
+/// Scored rollouts, by reward and status.
+pub const ROLLOUTS: &str = "reward_rollouts_total";
+/// Request latency, by reward and transport.
+pub const REQUEST_DURATION: &str = "reward_request_duration_seconds";
+/// Instructions per rollout, by reward.
+pub const INSTRUCTIONS: &str = "reward_rollout_instructions";
+/// Rollouts admitted and not yet answered.
+pub const INFLIGHT: &str = "reward_inflight_rollouts";
+/// Requests refused before scoring, by reason.
+pub const REJECTED: &str = "reward_rejected_total";
+/// Score-cache hits, by reward.
+pub const CACHE_HITS: &str = "reward_cache_hits_total";
+/// Score-cache misses, by reward.
+pub const CACHE_MISSES: &str = "reward_cache_misses_total";
+/// Config reloads, by outcome.
+pub const RELOADS: &str = "reward_reloads_total";
+
+/// Installs the process-wide Prometheus recorder (once) and returns the handle that renders it.
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(REQUEST_DURATION.into()),
+                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(INSTRUCTIONS.into()),
+                        &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10],
+                    )
+                })
+                .expect("valid buckets")
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
+
+/// Records a request's outcome and duration.
+pub fn request(reward: &str, transport: &'static str, outcome: &'static str, elapsed: Duration) {
+    metrics::counter!(REQUESTS, "reward" => reward.to_owned(), "transport" => transport, "outcome" => outcome).increment(1);
+    metrics::histogram!(REQUEST_DURATION, "reward" => reward.to_owned(), "transport" => transport)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Records scored rollouts: statuses and instruction counts (cache hits excluded from the latter).
+pub fn scored(reward: &str, scored: &[Scored]) {
+    for s in scored {
+        metrics::counter!(ROLLOUTS, "reward" => reward.to_owned(), "status" => s.status.as_str()).increment(1);
+        if !s.cached {
+            metrics::histogram!(INSTRUCTIONS, "reward" => reward.to_owned()).record(s.instructions as f64);
+        }
+    }
+}
+
+/// Records a refused request.
+pub fn rejected(reason: &'static str) {
+    metrics::counter!(REJECTED, "reason" => reason).increment(1);
+}
+
+/// Records cache hits and misses for a request.
+pub fn cache(reward: &str, hits: usize, misses: usize) {
+    if hits > 0 {
+        metrics::counter!(CACHE_HITS, "reward" => reward.to_owned()).increment(hits as u64);
+    }
+    if misses > 0 {
+        metrics::counter!(CACHE_MISSES, "reward" => reward.to_owned()).increment(misses as u64);
+    }
+}
+
+/// Sets the in-flight gauge.
+pub fn inflight(n: usize) {
+    metrics::gauge!(INFLIGHT).set(n as f64);
+}
+
+/// Records a config reload.
+pub fn reload(ok: bool) {
+    metrics::counter!(RELOADS, "outcome" => if ok { "ok" } else { "error" }).increment(1);
+}

@@ -1,0 +1,354 @@
+//! The network server: gRPC (tonic) and HTTP (axum) in front of one [`Scorer`].
+//!
+//! Start-up loads every reward (failing fast on a bad config), binds both listeners, and only then
+//! reports serving (gRPC health, `/readyz`). SIGTERM or SIGINT starts a drain: new work is refused
+//! with `UNAVAILABLE`/503, in-flight work finishes and is answered, then the listeners close.
+//! The rewards reload without a restart when the config or a plugin file changes, or on
+//! `POST /v1/admin/reload`: new requests use the new rewards, in-flight ones finish on the old.
+
+mod cache;
+mod error;
+mod grpc;
+mod http;
+pub mod metrics;
+mod nova;
+mod openrlhf;
+mod scorer;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
+use tokio::sync::{Mutex, watch};
+
+pub use cache::{DEFAULT_CACHE_ENTRIES, ScoreCache};
+pub use error::ScoreError;
+pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Item, Scorer, ScorerOptions};
+
+use crate::config::Rewards;
+use crate::engine::{PluginHost, Provenance, Reward, RewardKind};
+
+/// Default gRPC address: loopback only.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Default HTTP address: loopback only.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default request body cap: 64 MiB (a GRPO step of 512 x 16 rollouts of 2 KB is 16 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// Default server-side request timeout: 60 s; a caller's shorter deadline wins.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default longest wait for in-flight work on shutdown: 30 s.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default interval between checks of the config and plugin files for changes: 2 s.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Everything `serve` needs to know.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The rewards config file.
+    pub config: PathBuf,
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Scorer sizes.
+    pub scorer: ScorerOptions,
+    /// Request body cap in bytes (HTTP bodies and gRPC messages).
+    pub max_body_bytes: usize,
+    /// Server-side cap on any request's time.
+    pub request_timeout: Duration,
+    /// Longest wait for in-flight work on shutdown.
+    pub drain_timeout: Duration,
+    /// How often to check files for changes; `None` disables watching.
+    pub watch_interval: Option<Duration>,
+    /// Bearer token required on scoring and admin calls, when set.
+    pub auth_token: Option<String>,
+    /// TLS for both listeners, when set.
+    pub tls: Option<tls::TlsFiles>,
+}
+
+pub use tls::TlsFiles;
+
+/// State shared by both transports.
+pub struct AppState {
+    /// The scorer.
+    pub scorer: Arc<Scorer>,
+    /// The options the server runs with.
+    pub options: ServeOptions,
+    /// The plugin host (for reloads).
+    host: PluginHost,
+    /// Renders `/metrics`.
+    metrics: PrometheusHandle,
+    /// One reload at a time.
+    reloading: Mutex<()>,
+}
+
+impl AppState {
+    /// Loads the rewards and builds the state.
+    pub fn new(host: PluginHost, options: ServeOptions) -> Result<Arc<AppState>> {
+        let metrics = metrics::install();
+        let rewards = Rewards::load(&host, &options.config)?;
+        let scorer = Scorer::new(rewards, options.scorer.clone())?;
+        Ok(Arc::new(AppState { scorer, options, host, metrics, reloading: Mutex::new(()) }))
+    }
+
+    /// Reloads the rewards config and plugins; on error the old rewards stay. Returns the names.
+    pub async fn reload(&self) -> Result<Vec<String>> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let host = self.host.clone();
+        let path = self.options.config.clone();
+        let loaded = tokio::task::spawn_blocking(move || Rewards::load(&host, &path)).await?;
+        metrics::reload(loaded.is_ok());
+        let rewards = loaded?;
+        let names = rewards.iter().map(|r| r.name.clone()).collect();
+        self.scorer.swap_rewards(rewards);
+        tracing::info!("rewards reloaded");
+        Ok(names)
+    }
+
+    /// The files whose change triggers a reload, with their modification times and sizes.
+    fn watched_files(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+        let mut paths = vec![self.options.config.clone()];
+        for reward in self.scorer.rewards().iter() {
+            if let RewardKind::Plugin(p) = &reward.kind {
+                paths.push(PathBuf::from(p.plugin.origin()));
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .map(|p| {
+                let stamp = std::fs::metadata(&p).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+                (p, stamp)
+            })
+            .collect()
+    }
+}
+
+/// What a client sees of a reward.
+#[derive(Clone, Debug, Serialize)]
+pub struct RewardSummary {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// `plugin` or `composite`.
+    pub kind: &'static str,
+    /// Plugin name, for plugin rewards.
+    pub plugin_name: Option<String>,
+    /// Plugin version, for plugin rewards.
+    pub plugin_version: Option<String>,
+    /// Metrics the reward may report.
+    pub metrics: Vec<String>,
+    /// Failure policy.
+    pub on_error: &'static str,
+    /// Hashes.
+    pub provenance: Provenance,
+}
+
+impl RewardSummary {
+    /// The summary of a reward.
+    pub fn of(r: &Reward) -> Self {
+        let (kind, plugin_name, plugin_version, metrics) = match &r.kind {
+            RewardKind::Plugin(p) => {
+                let info = p.plugin.info();
+                ("plugin", Some(info.name.clone()), Some(info.version.clone()), info.metrics.clone())
+            }
+            RewardKind::Composite(c) => {
+                let mut metrics = Vec::new();
+                for (alias, component) in &c.components {
+                    metrics.push(alias.clone());
+                    metrics.extend(RewardSummary::of(component).metrics.into_iter().map(|m| format!("{alias}.{m}")));
+                }
+                ("composite", None, None, metrics)
+            }
+        };
+        RewardSummary {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            kind,
+            plugin_name,
+            plugin_version,
+            metrics,
+            on_error: match r.on_error {
+                crate::engine::OnError::Zero => "zero",
+                crate::engine::OnError::Abstain => "abstain",
+                crate::engine::OnError::Fail => "fail",
+            },
+            provenance: (*r.provenance).clone(),
+        }
+    }
+}
+
+/// Compares a presented token with the expected one in constant time.
+pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Parses a `grpc-timeout` header value (`100m`, `5S`, `250000u`, ...).
+pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Runs the server until SIGTERM/SIGINT, then drains and returns.
+pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
+    let state = AppState::new(host, options.clone())?;
+    let grpc_listener = tokio::net::TcpListener::bind(options.grpc_addr)
+        .await
+        .with_context(|| format!("binding gRPC on {}", options.grpc_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(options.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP on {}", options.http_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    // gRPC: the reward service (behind the token check), health, reflection.
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(reward_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+    let token = options.auth_token.clone();
+    let reward_service = tonic::service::interceptor::InterceptedService::new(
+        reward_proto::v1::reward_service_server::RewardServiceServer::new(grpc::RewardGrpc::new(state.clone()))
+            .max_decoding_message_size(options.max_body_bytes)
+            .max_encoding_message_size(options.max_body_bytes),
+        move |request: tonic::Request<()>| check_grpc_token(token.as_deref(), request),
+    );
+    let mut grpc_builder = tonic::transport::Server::builder();
+    if let Some(files) = &options.tls {
+        grpc_builder = grpc_builder.tls_config(files.tonic_config()?).context("gRPC TLS")?;
+    }
+    let grpc_server = grpc_builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reward_service)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc_listener), stopped(stop_rx.clone()));
+
+    // HTTP.
+    let router = http::router(state.clone());
+    let http_rx = stop_rx.clone();
+    let http_tls = options.tls.clone();
+    let http_server = async move {
+        match &http_tls {
+            Some(files) => {
+                let listener = tls::TlsListener::new(http_listener, files.rustls_config()?);
+                axum::serve(listener, router).with_graceful_shutdown(stopped(http_rx)).await?;
+            }
+            None => axum::serve(http_listener, router).with_graceful_shutdown(stopped(http_rx)).await?,
+        }
+        anyhow::Ok(())
+    };
+
+    health_reporter
+        .set_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>()
+        .await;
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    // Tests and scripts read this line to find the ports.
+    println!("reward-server listening: grpc={grpc_addr} http={scheme}://{http_addr}");
+    tracing::info!(%grpc_addr, %http_addr, "serving");
+
+    if let Some(interval) = options.watch_interval {
+        tokio::spawn(watch_files(state.clone(), interval));
+    }
+    let drain = {
+        let state = state.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!(inflight = state.scorer.inflight(), "draining");
+            state.scorer.start_draining();
+            health_reporter
+                .set_not_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>()
+                .await;
+            let give_up = tokio::time::Instant::now() + state.options.drain_timeout;
+            while state.scorer.inflight() > 0 && tokio::time::Instant::now() < give_up {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if state.scorer.inflight() > 0 {
+                tracing::warn!(inflight = state.scorer.inflight(), "drain timeout passed with work in flight");
+            }
+            let _ = stop_tx.send(true);
+        }
+    };
+    let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, drain);
+    grpc_result.context("gRPC server")?;
+    http_result.context("HTTP server")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn check_grpc_token(expected: Option<&str>, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let Some(expected) = expected else {
+        return Ok(request);
+    };
+    let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| token_matches(g, expected)) {
+        Ok(request)
+    } else {
+        metrics::rejected("unauthenticated");
+        Err(ScoreError::Unauthenticated.into())
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Reloads when the config or a plugin file changes (polling, so it works on every filesystem).
+async fn watch_files(state: Arc<AppState>, interval: Duration) {
+    let mut seen = state.watched_files();
+    loop {
+        tokio::time::sleep(interval).await;
+        if state.scorer.is_draining() {
+            return;
+        }
+        let now = state.watched_files();
+        if now != seen {
+            tracing::info!("config or plugin files changed; reloading");
+            if let Err(e) = state.reload().await {
+                tracing::error!("reload failed, keeping the previous rewards: {e:#}");
+            }
+            seen = state.watched_files();
+        }
+    }
+}

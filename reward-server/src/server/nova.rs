@@ -1,0 +1,116 @@
+//! The Amazon Nova RFT reward-Lambda contract, exactly: what SageMaker HyperPod and Training Jobs
+//! send to a reward Lambda, and what they expect back.
+//!
+//! Request: a JSON array of `{id, messages, reference_answer | metadata.reference_answer, ...}`
+//! (a single object also occurs). Response: a JSON array, one item per input, same order:
+//! `{id, aggregate_reward_score, metrics_list: [{name, value, type: "Reward" | "Metric"}]}`.
+//! The contract has no "no score": a rollout that failed is answered with the score its policy
+//! gives (0 for `zero` and, for want of a null, for `abstain`) and a `reward_error` metric of 1,
+//! so failures show in the training metrics instead of hiding as zeros.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ScoreError;
+use super::scorer::Item;
+use crate::engine::{Failure, MetricKind, Scored, Status};
+use crate::input::{record_id, to_rollout};
+
+/// Name of the metric that marks a rollout that could not be scored.
+pub const ERROR_METRIC: &str = "reward_error";
+
+/// Converts a Lambda event into request items, in order. Items that are not rollouts are kept as
+/// rejected items (answered `INVALID_INPUT`); only a body that is not an array or object fails.
+pub fn parse_request(body: Value) -> Result<Vec<Item>, ScoreError> {
+    let records = match body {
+        Value::Array(items) => items,
+        obj @ Value::Object(_) => vec![obj],
+        other => {
+            return Err(ScoreError::BadRequest(format!(
+                "expected a JSON array of rollouts (or one rollout object), found {}",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    _ => "a string",
+                }
+            )));
+        }
+    };
+    Ok(records
+        .into_iter()
+        .enumerate()
+        .map(|(i, record)| {
+            let fallback = format!("item-{i}");
+            let id = record_id(&record).unwrap_or_else(|| fallback.clone());
+            match to_rollout(record, &fallback) {
+                Ok(r) => Item::Rollout(r),
+                Err(e) => Item::Rejected { id, failure: Failure::new(Status::InvalidInput, format!("item {i}: {e}")) },
+            }
+        })
+        .collect())
+}
+
+/// One item of the Lambda's answer.
+#[derive(Debug, Serialize)]
+pub struct NovaScore<'a> {
+    id: &'a str,
+    aggregate_reward_score: f64,
+    metrics_list: Vec<NovaMetric<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct NovaMetric<'a> {
+    name: &'a str,
+    value: f64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The Lambda's answer for scored rollouts, same order.
+pub fn response(scored: &[Scored]) -> Vec<NovaScore<'_>> {
+    scored
+        .iter()
+        .map(|s| {
+            let mut metrics_list: Vec<NovaMetric<'_>> = s
+                .metrics
+                .iter()
+                .map(|m| NovaMetric {
+                    name: &m.name,
+                    value: m.value,
+                    kind: match m.kind {
+                        MetricKind::Reward => "Reward",
+                        MetricKind::Metric => "Metric",
+                    },
+                })
+                .collect();
+            if s.status != Status::Ok {
+                metrics_list.push(NovaMetric { name: ERROR_METRIC, value: 1.0, kind: "Metric" });
+            }
+            NovaScore { id: &s.id, aggregate_reward_score: s.score.unwrap_or(0.0), metrics_list }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn array_object_and_bad_items() {
+        let items = parse_request(json!([
+            {"id": "a", "messages": [{"role": "assistant", "content": "x"}]},
+            {"id": "b", "messages": [{"role": "user", "content": "x"}]},
+            7
+        ]))
+        .unwrap();
+        assert!(matches!(&items[0], Item::Rollout(r) if r.id == "a"));
+        assert!(matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item 1: the last message has role `user`")));
+        assert!(matches!(&items[2], Item::Rejected { id, .. } if id == "item-2"));
+        let single = parse_request(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]})).unwrap();
+        assert_eq!(single.len(), 1);
+        assert!(parse_request(json!("text")).unwrap_err().to_string().contains("found a string"));
+    }
+}

@@ -1,0 +1,275 @@
+//! The scorer behind every transport: admission control, the score cache, and a dedicated pool of
+//! CPU threads that runs plugins off the async I/O threads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::cache::ScoreCache;
+use super::error::ScoreError;
+use super::metrics;
+use crate::config::Rewards;
+use crate::engine::{Failure, Reward, Rollout, Scored};
+
+/// Default bound on rollouts admitted and not yet answered, across all requests: 8,192.
+pub const DEFAULT_MAX_INFLIGHT_ROLLOUTS: usize = 8192;
+/// Default cap on rollouts in one request: 4,096.
+pub const DEFAULT_MAX_ROLLOUTS_PER_REQUEST: usize = 4096;
+/// Rollouts per unit of pool work at most: 32. Smaller units stream sooner; larger ones
+/// amortise instantiation.
+const MAX_CHUNK: usize = 32;
+
+/// One request item: a rollout to score, or one that already failed to convert (kept in place so
+/// answers stay in request order).
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// Score this.
+    Rollout(Rollout),
+    /// Answer this failure, under the reward's policy.
+    Rejected {
+        /// The id to answer with.
+        id: String,
+        /// Why it could not be converted.
+        failure: Failure,
+    },
+}
+
+/// Sizes of the scorer.
+#[derive(Clone, Debug)]
+pub struct ScorerOptions {
+    /// CPU threads that run plugins. Defaults to the number of cores.
+    pub workers: usize,
+    /// Admission bound on in-flight rollouts.
+    pub max_inflight_rollouts: usize,
+    /// Cap on rollouts per request.
+    pub max_rollouts_per_request: usize,
+    /// Score-cache entries; 0 disables the cache.
+    pub cache_entries: usize,
+}
+
+impl Default for ScorerOptions {
+    fn default() -> Self {
+        ScorerOptions {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_inflight_rollouts: DEFAULT_MAX_INFLIGHT_ROLLOUTS,
+            max_rollouts_per_request: DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
+            cache_entries: super::cache::DEFAULT_CACHE_ENTRIES,
+        }
+    }
+}
+
+/// Scores requests for every transport. Shared as `Arc<Scorer>`.
+pub struct Scorer {
+    rewards: ArcSwap<Rewards>,
+    pool: rayon::ThreadPool,
+    permits: Arc<Semaphore>,
+    options: ScorerOptions,
+    cache: Option<ScoreCache>,
+    draining: AtomicBool,
+}
+
+/// Admitted capacity: released when dropped.
+pub struct Admission {
+    _permit: OwnedSemaphorePermit,
+    scorer: Arc<Scorer>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        // The permit is released after this body runs; count it as gone already.
+        let available = self.scorer.permits.available_permits() + self._permit.num_permits();
+        metrics::inflight(self.scorer.options.max_inflight_rollouts.saturating_sub(available));
+    }
+}
+
+impl Scorer {
+    /// A scorer over `rewards`.
+    pub fn new(rewards: Rewards, options: ScorerOptions) -> anyhow::Result<Arc<Scorer>> {
+        anyhow::ensure!(options.workers > 0, "--workers must be at least 1");
+        anyhow::ensure!(options.max_inflight_rollouts > 0, "--max-inflight-rollouts must be at least 1");
+        anyhow::ensure!(
+            options.max_rollouts_per_request <= options.max_inflight_rollouts,
+            "max_rollouts_per_request ({}) must not exceed max_inflight_rollouts ({})",
+            options.max_rollouts_per_request,
+            options.max_inflight_rollouts
+        );
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.workers)
+            .thread_name(|i| format!("reward-worker-{i}"))
+            .build()?;
+        Ok(Arc::new(Scorer {
+            rewards: ArcSwap::from_pointee(rewards),
+            pool,
+            permits: Arc::new(Semaphore::new(options.max_inflight_rollouts)),
+            cache: (options.cache_entries > 0).then(|| ScoreCache::new(options.cache_entries)),
+            options,
+            draining: AtomicBool::new(false),
+        }))
+    }
+
+    /// The rewards now loaded. A request holds on to the set it started with.
+    pub fn rewards(&self) -> Arc<Rewards> {
+        self.rewards.load_full()
+    }
+
+    /// Replaces the rewards: new requests use the new set, in-flight ones finish on the old.
+    pub fn swap_rewards(&self, rewards: Rewards) {
+        self.rewards.store(Arc::new(rewards));
+    }
+
+    /// The reward with this name, from the current set.
+    pub fn reward(&self, name: &str) -> Result<Arc<Reward>, ScoreError> {
+        Ok(self.rewards.load().get(name)?.clone())
+    }
+
+    /// Stops admitting work; in-flight work finishes.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the scorer is draining for shutdown.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Rollouts admitted and not yet answered.
+    pub fn inflight(&self) -> usize {
+        self.options.max_inflight_rollouts - self.permits.available_permits()
+    }
+
+    /// Admits `n` rollouts now, or refuses at once: never queues.
+    pub fn admit(self: &Arc<Self>, n: usize) -> Result<Admission, ScoreError> {
+        let refuse = |e: ScoreError| {
+            metrics::rejected(e.kind());
+            Err(e)
+        };
+        if self.is_draining() {
+            return refuse(ScoreError::ShuttingDown);
+        }
+        if n > self.options.max_rollouts_per_request {
+            return refuse(ScoreError::TooManyRollouts { got: n, max: self.options.max_rollouts_per_request });
+        }
+        let permits = u32::try_from(n.max(1)).expect("bounded by max_rollouts_per_request");
+        match self.permits.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                metrics::inflight(self.inflight());
+                Ok(Admission { _permit: permit, scorer: self.clone() })
+            }
+            Err(_) => refuse(ScoreError::Overloaded { inflight: self.inflight(), max: self.options.max_inflight_rollouts }),
+        }
+    }
+
+    /// Scores a request's items in order. Admission must have been granted for them.
+    pub async fn score(
+        self: &Arc<Self>,
+        reward: Arc<Reward>,
+        items: Vec<Item>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Scored>, ScoreError> {
+        let n = items.len();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.dispatch(reward.clone(), items, deadline, tx);
+        let mut slots: Vec<Option<Scored>> = vec![None; n];
+        let collect = async {
+            while let Some(batch) = rx.recv().await {
+                for (i, s) in batch? {
+                    slots[i] = Some(s);
+                }
+            }
+            Ok::<(), ScoreError>(())
+        };
+        match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), collect)
+                .await
+                .map_err(|_| ScoreError::DeadlineExceeded(d.saturating_duration_since(Instant::now())))??,
+            None => collect.await?,
+        }
+        let scored: Vec<Scored> = slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.ok_or_else(|| ScoreError::Internal(format!("rollout {i} of {n} was never scored"))))
+            .collect::<Result<_, _>>()?;
+        if let Some(failed) = reward.fatal(&scored) {
+            return Err(ScoreError::RolloutFailed {
+                reward: reward.name.clone(),
+                id: failed.id.clone(),
+                status: failed.status,
+                error: failed.error.clone().unwrap_or_default(),
+            });
+        }
+        Ok(scored)
+    }
+
+    /// Scores items and sends `(index, score)` batches to `tx` as each unit of work finishes:
+    /// cache hits and rejected items first, then plugin work from the pool. Work whose deadline
+    /// passed before it started is dropped and answered with `DeadlineExceeded`.
+    pub fn dispatch(
+        self: &Arc<Self>,
+        reward: Arc<Reward>,
+        items: Vec<Item>,
+        deadline: Option<Instant>,
+        tx: mpsc::UnboundedSender<Result<Vec<(usize, Scored)>, ScoreError>>,
+    ) {
+        let mut ready = Vec::new();
+        let mut slots: Vec<(usize, u128)> = Vec::with_capacity(items.len());
+        let mut work: Vec<Rollout> = Vec::with_capacity(items.len());
+        let (mut hits, mut misses) = (0, 0);
+        for (i, item) in items.into_iter().enumerate() {
+            match item {
+                Item::Rejected { id, failure } => ready.push((i, reward.reject(&id, failure))),
+                Item::Rollout(r) => {
+                    let key = ScoreCache::key(&reward.provenance, &r);
+                    match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
+                        Some(hit) => {
+                            hits += 1;
+                            ready.push((i, hit));
+                        }
+                        None => {
+                            misses += 1;
+                            slots.push((i, key));
+                            work.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        if self.cache.is_some() {
+            metrics::cache(&reward.name, hits, misses);
+        }
+        if !ready.is_empty() {
+            metrics::scored(&reward.name, &ready.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+            let _ = tx.send(Ok(ready));
+        }
+        if work.is_empty() {
+            return;
+        }
+        let chunk = work.len().div_ceil(self.options.workers).clamp(1, MAX_CHUNK);
+        let scorer = self.clone();
+        // One pool task per request; it fans the chunks out over the pool's threads.
+        self.pool.spawn(move || {
+            use rayon::prelude::*;
+            work.par_chunks(chunk).zip(slots.par_chunks(chunk)).for_each(|(rollouts, slots)| {
+                if tx.is_closed() {
+                    return; // the caller went away: drop the work
+                }
+                if let Some(d) = deadline {
+                    if Instant::now() >= d {
+                        let _ = tx.send(Err(ScoreError::DeadlineExceeded(std::time::Duration::ZERO)));
+                        return;
+                    }
+                }
+                let scored = reward.score_batch(rollouts);
+                metrics::scored(&reward.name, &scored);
+                if let Some(cache) = &scorer.cache {
+                    for ((_, key), s) in slots.iter().zip(&scored) {
+                        cache.insert(*key, s);
+                    }
+                }
+                let _ = tx.send(Ok(slots.iter().map(|(i, _)| *i).zip(scored).collect()));
+            });
+        });
+    }
+}
