@@ -15,7 +15,8 @@ shim="$root/target/wasm-ld-shim"
 mkdir -p "$shim"
 ln -sf "$lld_dir/rust-lld" "$shim/wasm-ld"   # wasm-component-ld looks for wasm-ld on PATH
 export PATH="$shim:$PATH"
-export RUSTFLAGS="-C linker=$lld_dir/wasm-component-ld"
+# simd128: memchr and regex use wasm SIMD for substring search (wasmtime enables SIMD by default).
+export RUSTFLAGS="-C linker=$lld_dir/wasm-component-ld -C target-feature=+simd128"
 export CARGO_TARGET_DIR="$root/target/guests"
 
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

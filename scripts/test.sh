@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: sets up (idempotent), builds the plugins, runs the guest crates' native
-# tests and the host's unit and integration tests, in release mode (one build serves the tests,
-# the binary and the benchmarks).
+# tests, the host's unit and integration tests (release mode: one build serves the tests, the
+# binary and the benchmarks), and the Python gRPC client tests against the real binary.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"
@@ -9,3 +9,6 @@ echo "== plugin crates (native)" >&2
 (cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --quiet)
 echo "== host" >&2
 (cd "$root" && cargo test --release --workspace)
+echo "== Python gRPC client" >&2
+python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
+(cd "$root" && python3 -m pytest tests/python -q)

@@ -42,9 +42,9 @@ pub struct Limits {
     pub max_reason_bytes: usize,
     /// Most metrics accepted per score; more is a `PLUGIN_ERROR`. Defaults to 256.
     pub max_metrics: usize,
-    /// How many calls an instance serves before it is dropped. 1 means a fresh instance per
-    /// batch; heavy guests (Python) want hundreds. A trap always drops the instance.
-    /// Defaults to 1.
+    /// How many batches an instance serves before it is dropped. 1 means a fresh instance per
+    /// batch (the safest: no state survives a batch); pure guests and heavy ones (Python) want
+    /// hundreds. A trap always drops the instance. Defaults to 1.
     pub instance_reuse: u32,
 }
 

@@ -138,11 +138,11 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// A live instance and how many calls it has served.
+/// A live instance and how many batches it has served.
 struct Live {
     store: Store<StoreState>,
     plugin: RewardPlugin,
-    calls: u32,
+    batches: u32,
 }
 
 /// A loaded plugin. Shared by every reward that uses it; `Send + Sync`.
@@ -224,13 +224,33 @@ impl Plugin {
         }
     }
 
-    /// Scores rollouts, one metered call each, in order. Instances come from the idle pool when
-    /// the limits allow reuse, and are otherwise fresh for this batch; a trap drops the instance
-    /// and the next rollout gets a new one, so one bad rollout never harms another.
+    /// Scores rollouts, one metered call each, in order. The batch runs in one instance, from the
+    /// idle pool when the limits allow reuse, otherwise fresh; a trap drops the instance and the
+    /// next rollout gets a new one, so one bad rollout never harms another.
     pub fn score(&self, config: &str, rollouts: &[Rollout], limits: &Limits) -> Vec<PluginOutcome> {
+        self.score_until(config, rollouts, limits, &|| false)
+    }
+
+    /// [`Plugin::score`], checking `cancelled` before each rollout: once it returns true, the
+    /// remaining rollouts are not run and answer `TIMEOUT` ("cancelled before scoring").
+    pub fn score_until(
+        &self,
+        config: &str,
+        rollouts: &[Rollout],
+        limits: &Limits,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Vec<PluginOutcome> {
         let mut live: Option<Live> = None;
         let mut outcomes = Vec::with_capacity(rollouts.len());
         for rollout in rollouts {
+            if cancelled() {
+                outcomes.push(PluginOutcome {
+                    result: Err(Failure::new(Status::Timeout, "cancelled before scoring: the caller's deadline passed or it went away")),
+                    instructions: 0,
+                    latency: Duration::ZERO,
+                });
+                continue;
+            }
             if live.is_none() {
                 live = match self.checkout(limits) {
                     Ok(l) => Some(l),
@@ -243,13 +263,14 @@ impl Plugin {
             let current = live.as_mut().expect("instance checked out above");
             let (outcome, healthy) = self.call(current, config, rollout, limits);
             outcomes.push(outcome);
-            current.calls += 1;
-            if !healthy || current.calls >= limits.instance_reuse {
+            if !healthy {
                 live = None;
             }
         }
-        if let Some(l) = live {
-            if limits.instance_reuse > 1 {
+        // An instance serves `instance_reuse` batches; a healthy one goes back to the pool until then.
+        if let Some(mut l) = live {
+            l.batches += 1;
+            if l.batches < limits.instance_reuse {
                 self.idle.lock().expect("idle pool poisoned").push(l);
             }
         }
@@ -273,7 +294,7 @@ impl Plugin {
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
         store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
         match self.pre.instantiate(&mut store) {
-            Ok(plugin) => Ok(Live { store, plugin, calls: 0 }),
+            Ok(plugin) => Ok(Live { store, plugin, batches: 0 }),
             Err(e) => {
                 let (status, what) = if store.data().limiter.denied.is_some() {
                     (Status::OutOfMemory, "needs more memory than its limit to start")

@@ -81,7 +81,13 @@ struct Evaluation {
 impl Reward {
     /// Scores a batch: one [`Scored`] per rollout, same order, the failure policy applied.
     pub fn score_batch(&self, rollouts: &[Rollout]) -> Vec<Scored> {
-        self.evaluate(rollouts)
+        self.score_batch_until(rollouts, &|| false)
+    }
+
+    /// [`Reward::score_batch`], checking `cancelled` before each plugin call; rollouts not run
+    /// answer `TIMEOUT`. Servers pass "the caller's deadline passed or it hung up".
+    pub fn score_batch_until(&self, rollouts: &[Rollout], cancelled: &dyn Fn() -> bool) -> Vec<Scored> {
+        self.evaluate(rollouts, cancelled)
             .into_iter()
             .zip(rollouts)
             .map(|(eval, rollout)| self.finish(&rollout.id, eval))
@@ -127,11 +133,11 @@ impl Reward {
         }
     }
 
-    fn evaluate(&self, rollouts: &[Rollout]) -> Vec<Evaluation> {
+    fn evaluate(&self, rollouts: &[Rollout], cancelled: &dyn Fn() -> bool) -> Vec<Evaluation> {
         match &self.kind {
             RewardKind::Plugin(p) => p
                 .plugin
-                .score(&p.config_json, rollouts, &p.limits)
+                .score_until(&p.config_json, rollouts, &p.limits, cancelled)
                 .into_iter()
                 .map(|o| Evaluation {
                     result: o.result.map(|s| (s.value, s.metrics, s.reason)),
@@ -139,13 +145,13 @@ impl Reward {
                     latency: o.latency,
                 })
                 .collect(),
-            RewardKind::Composite(c) => self.evaluate_composite(c, rollouts),
+            RewardKind::Composite(c) => self.evaluate_composite(c, rollouts, cancelled),
         }
     }
 
-    fn evaluate_composite(&self, c: &CompositeReward, rollouts: &[Rollout]) -> Vec<Evaluation> {
+    fn evaluate_composite(&self, c: &CompositeReward, rollouts: &[Rollout], cancelled: &dyn Fn() -> bool) -> Vec<Evaluation> {
         let started = Instant::now();
-        let per_component: Vec<Vec<Evaluation>> = c.components.iter().map(|(_, r)| r.evaluate(rollouts)).collect();
+        let per_component: Vec<Vec<Evaluation>> = c.components.iter().map(|(_, r)| r.evaluate(rollouts, cancelled)).collect();
         let mut out = Vec::with_capacity(rollouts.len());
         for i in 0..rollouts.len() {
             let evals: Vec<&Evaluation> = per_component.iter().map(|v| &v[i]).collect();

@@ -41,7 +41,7 @@ pub enum ScoreError {
         max: usize,
     },
     /// The caller's deadline passed before the work finished; unstarted work was dropped.
-    #[error("deadline exceeded after {0:?}")]
+    #[error("deadline exceeded: the request was allowed {0:?}")]
     DeadlineExceeded(Duration),
     /// The server is draining for shutdown and takes no new work.
     #[error("the server is shutting down")]

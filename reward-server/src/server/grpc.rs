@@ -11,7 +11,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::error::ScoreError;
-use super::scorer::Item;
+use super::scorer::{Deadline, Item};
 use super::{AppState, RewardSummary, metrics};
 use crate::engine::{Failure, Message, MetricKind, Rollout, Scored, Status as ScoreStatus};
 
@@ -26,14 +26,14 @@ impl RewardGrpc {
         RewardGrpc { state }
     }
 
-    fn deadline<T>(&self, request: &Request<T>) -> Result<Instant, ScoreError> {
+    fn deadline<T>(&self, request: &Request<T>) -> Result<Deadline, ScoreError> {
         let timeout = match request.metadata().get("grpc-timeout") {
             Some(v) => super::parse_grpc_timeout(v.to_str().unwrap_or(""))
                 .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {v:?}")))?
                 .min(self.state.options.request_timeout),
             None => self.state.options.request_timeout,
         };
-        Ok(Instant::now() + timeout)
+        Ok(Deadline::after(timeout))
     }
 }
 

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ScoreError;
-use super::scorer::Item;
+use super::scorer::{Deadline, Item};
 use super::{AppState, metrics, nova, openrlhf};
 use crate::engine::{Failure, Scored, Status};
 use crate::input::{record_id, to_rollout};
@@ -86,7 +86,7 @@ fn parse_body<T: serde::de::DeserializeOwned>(state: &AppState, body: Result<Byt
 }
 
 /// The caller's deadline: `x-timeout-ms`, `grpc-timeout`, or the server default.
-fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Instant, ScoreError> {
+fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Deadline, ScoreError> {
     let timeout = if let Some(v) = headers.get("x-timeout-ms") {
         let ms: u64 = v
             .to_str()
@@ -100,7 +100,7 @@ fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Instant, ScoreError
     } else {
         state.options.request_timeout
     };
-    Ok(Instant::now() + timeout.min(state.options.request_timeout))
+    Ok(Deadline::after(timeout.min(state.options.request_timeout)))
 }
 
 /// Admits, scores and records one request; the adapters around it only translate.

@@ -28,7 +28,7 @@ use tokio::sync::{Mutex, watch};
 
 pub use cache::{DEFAULT_CACHE_ENTRIES, ScoreCache};
 pub use error::ScoreError;
-pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Item, Scorer, ScorerOptions};
+pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Item, Scorer, ScorerOptions};
 
 use crate::config::Rewards;
 use crate::engine::{PluginHost, Provenance, Reward, RewardKind};
@@ -232,11 +232,14 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
 
     // gRPC: the reward service (behind the token check), health, reflection.
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(reward_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building gRPC reflection")?;
+    // Reflection in both protocol versions: v1, and v1alpha for older tools.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(reward_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().context("building gRPC reflection")?;
+    let reflection_alpha = reflection_builder().build_v1alpha().context("building gRPC reflection")?;
     let token = options.auth_token.clone();
     let reward_service = tonic::service::interceptor::InterceptedService::new(
         reward_proto::v1::reward_service_server::RewardServiceServer::new(grpc::RewardGrpc::new(state.clone()))
@@ -251,6 +254,7 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     let grpc_server = grpc_builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(reward_service)
         .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(grpc_listener), stopped(stop_rx.clone()));
 
@@ -350,5 +354,32 @@ async fn watch_files(state: Arc<AppState>, interval: Duration) {
             }
             seen = state.watched_files();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("300m"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("250u"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_grpc_timeout("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abd", "abc"));
+        assert!(!token_matches("ab", "abc"));
+        assert!(!token_matches("abcd", "abc"));
+        assert!(!token_matches("", "abc"));
     }
 }

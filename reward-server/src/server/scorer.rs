@@ -22,6 +22,22 @@ pub const DEFAULT_MAX_ROLLOUTS_PER_REQUEST: usize = 4096;
 /// amortise instantiation.
 const MAX_CHUNK: usize = 32;
 
+/// When a request must be answered by.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    /// The instant.
+    pub at: Instant,
+    /// The time the caller allowed, for messages.
+    pub allowed: std::time::Duration,
+}
+
+impl Deadline {
+    /// A deadline `allowed` from now.
+    pub fn after(allowed: std::time::Duration) -> Self {
+        Deadline { at: Instant::now() + allowed, allowed }
+    }
+}
+
 /// One request item: a rollout to score, or one that already failed to convert (kept in place so
 /// answers stay in request order).
 #[derive(Clone, Debug)]
@@ -167,7 +183,7 @@ impl Scorer {
         self: &Arc<Self>,
         reward: Arc<Reward>,
         items: Vec<Item>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<Vec<Scored>, ScoreError> {
         let n = items.len();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -182,9 +198,7 @@ impl Scorer {
             Ok::<(), ScoreError>(())
         };
         match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), collect)
-                .await
-                .map_err(|_| ScoreError::DeadlineExceeded(d.saturating_duration_since(Instant::now())))??,
+            Some(d) => tokio::time::timeout_at(d.at.into(), collect).await.map_err(|_| ScoreError::DeadlineExceeded(d.allowed))??,
             None => collect.await?,
         }
         let scored: Vec<Scored> = slots
@@ -210,7 +224,7 @@ impl Scorer {
         self: &Arc<Self>,
         reward: Arc<Reward>,
         items: Vec<Item>,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
         tx: mpsc::UnboundedSender<Result<Vec<(usize, Scored)>, ScoreError>>,
     ) {
         let mut ready = Vec::new();
@@ -252,16 +266,21 @@ impl Scorer {
         self.pool.spawn(move || {
             use rayon::prelude::*;
             work.par_chunks(chunk).zip(slots.par_chunks(chunk)).for_each(|(rollouts, slots)| {
-                if tx.is_closed() {
-                    return; // the caller went away: drop the work
-                }
-                if let Some(d) = deadline {
-                    if Instant::now() >= d {
-                        let _ = tx.send(Err(ScoreError::DeadlineExceeded(std::time::Duration::ZERO)));
-                        return;
+                // Checked before every plugin call: work for a caller that went away or whose
+                // deadline passed is dropped, not finished.
+                let expired = || deadline.is_some_and(|d| Instant::now() >= d.at);
+                let cancelled = || tx.is_closed() || expired();
+                if cancelled() {
+                    if let Some(d) = deadline.filter(|_| expired()) {
+                        let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
                     }
+                    return;
                 }
-                let scored = reward.score_batch(rollouts);
+                let scored = reward.score_batch_until(rollouts, &cancelled);
+                if let Some(d) = deadline.filter(|_| expired()) {
+                    let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
+                    return;
+                }
                 metrics::scored(&reward.name, &scored);
                 if let Some(cache) = &scorer.cache {
                     for ((_, key), s) in slots.iter().zip(&scored) {

@@ -1,6 +1,8 @@
 //! Shared test helpers: the built guest plugins and a host with a shared artifact cache.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

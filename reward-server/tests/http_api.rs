@@ -1,0 +1,272 @@
+//! The HTTP API end to end: the real server binary on loopback, a real HTTP client.
+//! Nova Lambda variants, OpenRLHF, the native API, bad bodies, auth, deadlines, overload,
+//! metrics, the score cache.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::server::Server;
+use common::{plugin_path, repo_root};
+use serde_json::{Value, json};
+
+fn builtin_config() -> PathBuf {
+    repo_root().join("rewards.toml")
+}
+
+/// A config with the limits guest, for slow and failing rollouts.
+fn guest_config(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("rewards.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[rewards.guest]\nplugin = \"{}\"\nlimits = {{ fuel = 20_000_000_000, timeout_ms = 60000 }}\n",
+            plugin_path("limits-guest").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn post(server: &Server, path: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", server.http))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn answer(text: &str) -> String {
+    format!("<think>Let me compute.</think>\n<answer>{text}</answer>")
+}
+
+#[tokio::test]
+async fn nova_lambda_variants_answer_in_order_with_real_ids() {
+    let server = Server::start(&builtin_config(), &[]);
+    let event = json!([
+        {"id": "string-content", "messages": [{"role": "user", "content": "Growth?"}, {"role": "assistant", "content": answer("12.5%")}],
+         "reference_answer": {"answer": "12.5%"}},
+        {"id": "nova-assistant-parts", "messages": [{"role": "system", "content": [{"type": "text", "text": "Be exact."}]},
+            {"role": "user", "content": [{"type": "text", "text": "Growth?"}]},
+            {"role": "nova_assistant", "content": [{"type": "text", "text": answer("0.125")}]}],
+         "reference_answer": {"answer": "12.5%"}},
+        {"id": "reference-under-metadata", "messages": [{"role": "assistant", "content": answer("7")}],
+         "metadata": {"reference_answer": {"answer": "8"}}},
+        {"id": "no-answer-turn", "messages": [{"role": "user", "content": "hi"}], "reference_answer": "1"},
+        "not an object"
+    ]);
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", event.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let items = body.as_array().unwrap();
+    let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["string-content", "nova-assistant-parts", "reference-under-metadata", "no-answer-turn", "item-4"]);
+    let scores: Vec<f64> = items.iter().map(|i| i["aggregate_reward_score"].as_f64().unwrap()).collect();
+    assert_eq!(scores[0], 1.0);
+    assert_eq!(scores[1], 1.0);
+    assert!((scores[2] - 0.1).abs() < 1e-9, "format ok, wrong answer: {}", scores[2]);
+    assert_eq!(scores[3], 0.0);
+    let metric = |i: usize, name: &str| {
+        items[i]["metrics_list"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned()
+    };
+    assert_eq!(metric(0, "correct").unwrap()["type"], "Reward");
+    assert_eq!(metric(0, "correct.numeric_tier").unwrap()["type"], "Metric");
+    assert!(metric(0, "reward_error").is_none());
+    assert_eq!(metric(3, "reward_error").unwrap()["value"], 1.0);
+    assert_eq!(metric(4, "reward_error").unwrap()["value"], 1.0);
+    for item in items {
+        assert_eq!(item.as_object().unwrap().len(), 3, "exactly id, aggregate_reward_score, metrics_list: {item}");
+    }
+
+    // A single object instead of an array also occurs: answered as an array of one.
+    let single = json!({"id": "solo", "messages": [{"role": "assistant", "content": answer("3")}], "reference_answer": 3});
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", single.to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["id"], "solo");
+    assert_eq!(body[0]["aggregate_reward_score"], 1.0);
+}
+
+#[tokio::test]
+async fn openrlhf_remote_reward_shape() {
+    let server = Server::start(&builtin_config(), &[]);
+    let prompt = "<|user|>What is 6*7?<|assistant|>";
+    let request = json!({
+        "query": [format!("{prompt}{}", answer("42")), format!("{prompt}{}", answer("41"))],
+        "prompts": [prompt, prompt],
+        "labels": ["42", "42"]
+    });
+    let (status, _, body) = post(&server, "/v1/rewards/numeric_answer/get_reward", request.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rewards"], json!([1.0, 0.0]));
+    assert_eq!(body["scores"], json!([1.0, 0.0]));
+    assert_eq!(body["extra_logs"]["numeric_tier"], json!([4.0, 0.0]));
+
+    let mismatched = json!({"query": ["a", "b"], "labels": ["x"]});
+    let (status, _, body) = post(&server, "/v1/rewards/numeric_answer/get_reward", mismatched.to_string()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"], "`labels` has 1 items but `query` has 2");
+}
+
+#[tokio::test]
+async fn native_api_and_reward_list() {
+    let server = Server::start(&builtin_config(), &[]);
+    let request = json!({"reward": "exact_answer", "rollouts": [
+        {"id": "p1", "prompt": "Capital of France?", "completion": "<answer>Paris</answer>", "reference": "Paris"},
+        {"id": "p2", "completion": "Final answer: Lyon", "reference": "Paris"},
+        {"id": "bad", "prompt": "no completion"}
+    ]});
+    let (status, _, body) = post(&server, "/v1/score", request.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["score"], 1.0);
+    assert_eq!(results[1]["score"], 0.0);
+    assert_eq!(results[1]["status"], "OK");
+    assert_eq!(results[2]["status"], "INVALID_INPUT");
+    assert!(results[2]["error"].as_str().unwrap().contains("rollouts[2]: expected `messages`"));
+    assert_eq!(results[0]["provenance"]["reward"], "exact_answer");
+
+    let list: Value = reqwest::get(format!("{}/v1/rewards", server.http)).await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = list["rewards"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"math") && names.contains(&"exact_answer"), "{names:?}");
+    let math = list["rewards"].as_array().unwrap().iter().find(|r| r["name"] == "math").unwrap();
+    assert_eq!(math["kind"], "composite");
+    assert!(math["metrics"].as_array().unwrap().iter().any(|m| m == "fmt.tags_in_order"), "{math}");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let server = Server::start(&builtin_config(), &["--max-body-bytes", "20000", "--max-rollouts-per-request", "3"]);
+    let (status, _, body) = post(&server, "/v1/rewards/nosuch/lambda", "[]").await;
+    assert_eq!(status, 404);
+    assert!(body["error"].as_str().unwrap().starts_with("unknown reward `nosuch` (known: "), "{body}");
+
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", r#"[{"id": "a", "messages": [{"role": "#).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("request body is truncated JSON"), "{body}");
+
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", b"[{\"id\": \"\xff\xfe\"}]".to_vec()).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("not valid UTF-8 (invalid byte at offset 9)"), "{body}");
+
+    let big = json!([{"id": "big", "messages": [{"role": "assistant", "content": "x".repeat(30_000)}]}]);
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", big.to_string()).await;
+    assert_eq!(status, 413);
+    assert!(body["error"].as_str().unwrap().contains("--max-body-bytes (20000"), "{body}");
+
+    let many = Value::Array(vec![json!({"messages": [{"role": "assistant", "content": "a"}]}); 4]);
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", many.to_string()).await;
+    assert_eq!(status, 413);
+    assert!(body["error"].as_str().unwrap().contains("4 rollouts in one request, more than --max-rollouts-per-request (3)"));
+
+    let (status, _, body) = post(&server, "/v1/rewards/math/lambda", "42").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("expected a JSON array of rollouts"), "{body}");
+}
+
+#[tokio::test]
+async fn bearer_token_auth() {
+    let server = Server::start(&builtin_config(), &["--auth-token", "s3cret"]);
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/rewards/math/lambda", server.http);
+    let event = json!([{"id": "a", "messages": [{"role": "assistant", "content": answer("1")}], "reference_answer": 1}]).to_string();
+    let none = client.post(&url).body(event.clone()).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    let wrong = client.post(&url).bearer_auth("s3cre7").body(event.clone()).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = client.post(&url).bearer_auth("s3cret").body(event).send().await.unwrap();
+    assert_eq!(right.status(), 200);
+    // Probes and metrics stay open for the orchestrator and the scraper.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(client.get(format!("{}{path}", server.http)).send().await.unwrap().status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_expired_deadline_is_answered_and_its_work_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&guest_config(dir.path()), &["--workers", "1"]);
+    // 64 rollouts of ~0.1 s each: far longer than the 300 ms the caller allows.
+    let rollouts: Vec<Value> = (0..64).map(|i| json!({"id": format!("w{i}"), "completion": "work 100000"})).collect();
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/score", server.http))
+        .header("x-timeout-ms", "300")
+        .body(json!({"reward": "guest", "rollouts": rollouts}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "answered at the deadline, not after the work");
+    // The dropped work frees the single worker quickly: a small request is served right after.
+    let small = json!({"reward": "guest", "rollouts": [{"id": "after", "completion": "abc"}]});
+    let started = std::time::Instant::now();
+    let (status, _, body) = post(&server, "/v1/score", small.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["score"], 3.0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn overload_is_refused_at_once_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&guest_config(dir.path()), &["--workers", "1", "--max-inflight-rollouts", "8", "--max-rollouts-per-request", "8"]);
+    let slow = json!({"reward": "guest", "rollouts": (0..8).map(|i| json!({"id": format!("s{i}"), "completion": "work 20000"})).collect::<Vec<_>>()});
+    let url = format!("{}/v1/score", server.http);
+    let first = tokio::spawn({
+        let (url, body) = (url.clone(), slow.to_string());
+        async move { reqwest::Client::new().post(url).body(body).send().await.unwrap().status().as_u16() }
+    });
+    // Wait until the first request holds all the capacity.
+    let metrics_url = format!("{}/metrics", server.http);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l.starts_with("reward_inflight_rollouts 8")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "first request never became in flight:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let started = std::time::Instant::now();
+    let (status, headers, body) = post(&server, "/v1/score", slow.to_string()).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert!(body["error"].as_str().unwrap().contains("overloaded: 8 rollouts in flight, the limit is 8"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "refused at once, not queued");
+    assert_eq!(first.await.unwrap(), 200);
+    let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert!(text.contains("reward_rejected_total{reason=\"overloaded\"} 1"), "{text}");
+}
+
+#[tokio::test]
+async fn cache_hits_and_metrics() {
+    let server = Server::start(&builtin_config(), &[]);
+    let event = json!([{"id": "first", "messages": [{"role": "assistant", "content": answer("5")}], "reference_answer": 5}]);
+    let (_, _, a) = post(&server, "/v1/score", json!({"reward": "numeric_answer", "rollouts": event}).to_string()).await;
+    let mut again = event.clone();
+    again[0]["id"] = json!("second");
+    let (_, _, b) = post(&server, "/v1/score", json!({"reward": "numeric_answer", "rollouts": again}).to_string()).await;
+    assert!(a["results"][0].get("cached").is_none());
+    assert_eq!(b["results"][0]["cached"], true);
+    assert_eq!(b["results"][0]["id"], "second");
+    assert_eq!(a["results"][0]["score"], b["results"][0]["score"]);
+    assert_eq!(a["results"][0]["provenance"], b["results"][0]["provenance"]);
+
+    let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    for needle in [
+        "reward_cache_hits_total{reward=\"numeric_answer\"} 1",
+        "reward_cache_misses_total{reward=\"numeric_answer\"} 1",
+        "reward_rollouts_total{reward=\"numeric_answer\",status=\"OK\"} 2",
+        "reward_requests_total{reward=\"numeric_answer\",transport=\"http\",outcome=\"ok\"} 2",
+        "reward_request_duration_seconds_bucket{reward=\"numeric_answer\",transport=\"http\",le=",
+        "reward_rollout_instructions_bucket{reward=\"numeric_answer\",le=",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+}

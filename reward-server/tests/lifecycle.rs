@@ -1,0 +1,272 @@
+//! The server's life: readiness, SIGTERM drain during a burst, reloads during a burst, and the
+//! gRPC service through a real tonic client (batch, streaming, list, health, auth, deadline).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::server::Server;
+use common::{plugin_path, repo_root};
+use reward_proto::v1 as pb;
+use serde_json::{Value, json};
+
+fn guest_config(dir: &Path) -> PathBuf {
+    let path = dir.join("rewards.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[rewards.guest]\nplugin = \"{}\"\nlimits = {{ fuel = 20_000_000_000, timeout_ms = 60000 }}\n",
+            plugin_path("limits-guest").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn format_config(path: &Path, max_chars: u32) {
+    std::fs::write(
+        path,
+        format!(
+            "[rewards.fmt]\nplugin = \"{}\"\nconfig = {{ required_tags = [\"answer\"], max_chars = {max_chars} }}\n",
+            plugin_path("format").display()
+        ),
+    )
+    .unwrap();
+}
+
+async fn post_json(url: &str, body: &Value) -> Result<(u16, Value), reqwest::Error> {
+    let response = reqwest::Client::new().post(url).body(body.to_string()).send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+}
+
+#[tokio::test]
+async fn sigterm_during_a_burst_answers_every_accepted_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&guest_config(dir.path()), &["--workers", "2", "--watch-interval-ms", "0"]);
+    let url = format!("{}/v1/score", server.http);
+    let body = json!({"reward": "guest", "rollouts": (0..8).map(|i| json!({"id": format!("r{i}"), "completion": "work 5000"})).collect::<Vec<_>>()});
+    let burst: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            tokio::spawn(async move { post_json(&url, &body).await })
+        })
+        .collect();
+    // Wait until work is in flight, then ask the server to stop.
+    let metrics_url = format!("{}/metrics", server.http);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        let inflight: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("reward_inflight_rollouts "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        if inflight >= 64.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "burst never got in flight:\n{text}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.sigterm();
+    // New work is refused while the burst drains.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let late = post_json(&url, &body).await;
+    if let Ok((status, body)) = &late {
+        assert_eq!(*status, 503, "{body}");
+        assert_eq!(body["kind"], "shutting_down");
+    }
+    let ready = reqwest::get(format!("{}/readyz", server.http)).await;
+    if let Ok(r) = ready {
+        assert_eq!(r.status(), 503);
+    }
+    for request in burst {
+        let (status, body) = request.await.unwrap().expect("an accepted request lost its connection");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["results"].as_array().unwrap().len(), 8);
+        assert!(body["results"].as_array().unwrap().iter().all(|r| r["status"] == "OK"));
+    }
+    assert_eq!(server.wait(Duration::from_secs(30)), Some(0), "clean exit after the drain");
+}
+
+#[tokio::test]
+async fn reloads_during_a_burst_fail_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rewards.toml");
+    format_config(&config, 1000);
+    let server = Server::start(&config, &["--watch-interval-ms", "100", "--cache-entries", "0"]);
+    let url = format!("{}/v1/score", server.http);
+    let body = json!({"reward": "fmt", "rollouts": (0..16).map(|i| json!({"id": format!("r{i}"), "completion": format!("<answer>{i}</answer>")})).collect::<Vec<_>>()});
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let hashes = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, body, stop, failures, hashes) = (url.clone(), body.clone(), stop.clone(), failures.clone(), hashes.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match post_json(&url, &body).await {
+                        Ok((200, v)) => {
+                            let results = v["results"].as_array().unwrap();
+                            assert!(results.iter().all(|r| r["status"] == "OK" && r["score"] == 1.0), "{v}");
+                            hashes.lock().unwrap().insert(results[0]["provenance"]["config_hash"].as_str().unwrap().to_owned());
+                        }
+                        other => {
+                            eprintln!("failed request: {other:?}");
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+
+    // A change to the file is picked up by the watcher...
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    format_config(&config, 2000);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // ... an admin call reloads too ...
+    format_config(&config, 3000);
+    let (status, reply) = post_json(&format!("{}/v1/admin/reload", server.http), &json!({})).await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["rewards"], json!(["fmt"]));
+    // ... and a broken config is refused while the old rewards keep serving.
+    std::fs::write(&config, "[rewards.fmt]\nplugin = \"nosuch\"\n").unwrap();
+    let (status, reply) = post_json(&format!("{}/v1/admin/reload", server.http), &json!({})).await.unwrap();
+    assert_eq!(status, 422);
+    assert!(reply["error"].as_str().unwrap().contains("plugin `nosuch` not found"), "{reply}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut requests = 0;
+    for w in workers {
+        requests += w.await.unwrap();
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "failed requests during reloads");
+    assert!(requests > 20, "only {requests} requests ran");
+    assert_eq!(hashes.lock().unwrap().len(), 3, "three configs served: {:?}", hashes.lock().unwrap());
+}
+
+async fn grpc_client(server: &Server) -> pb::reward_service_client::RewardServiceClient<tonic::transport::Channel> {
+    pb::reward_service_client::RewardServiceClient::connect(server.grpc.clone()).await.unwrap()
+}
+
+fn rollout(id: &str, completion: &str, reference: &str) -> pb::Rollout {
+    pb::Rollout {
+        id: id.into(),
+        messages: vec![
+            pb::Message { role: "user".into(), content: "question".into() },
+            pb::Message { role: "assistant".into(), content: completion.into() },
+        ],
+        completion: String::new(),
+        reference_json: reference.into(),
+        metadata_json: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn grpc_score_list_and_health() {
+    let server = Server::start(&repo_root().join("rewards.toml"), &[]);
+    let mut client = grpc_client(&server).await;
+    let response = client
+        .score(pb::ScoreRequest {
+            reward: "numeric_answer".into(),
+            rollouts: vec![
+                rollout("right", "<answer>42</answer>", "42"),
+                rollout("wrong", "<answer>41</answer>", "42"),
+                rollout("bad-ref", "<answer>41</answer>", "{not json"),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let r = &response.results;
+    assert_eq!(r.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["right", "wrong", "bad-ref"]);
+    assert_eq!((r[0].score, r[0].status()), (Some(1.0), pb::Status::Ok));
+    assert_eq!((r[1].score, r[1].status()), (Some(0.0), pb::Status::Ok));
+    assert_eq!(r[2].status(), pb::Status::InvalidInput);
+    assert!(r[2].error.contains("`reference_json` is not valid JSON"), "{}", r[2].error);
+    assert!(r[0].instructions > 0);
+    assert_eq!(r[0].provenance.as_ref().unwrap().plugin_sha256.len(), 64);
+    assert!(r[0].metrics.iter().any(|m| m.name == "numeric_tier" && m.kind() == pb::MetricKind::Metric));
+
+    let err = client.score(pb::ScoreRequest { reward: "nosuch".into(), rollouts: vec![] }).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert!(err.message().contains("unknown reward `nosuch`"));
+
+    let list = client.list_rewards(pb::ListRewardsRequest {}).await.unwrap().into_inner();
+    assert!(list.rewards.iter().any(|r| r.name == "math" && r.kind == "composite"));
+
+    let channel = tonic::transport::Channel::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "reward.v1.RewardService".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+}
+
+#[tokio::test]
+async fn grpc_stream_answers_each_message_before_the_next_is_sent() {
+    let server = Server::start(&repo_root().join("rewards.toml"), &[]);
+    let mut client = grpc_client(&server).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut answers = client.score_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    for round in 0..3 {
+        let ids: Vec<String> = (0..4).map(|i| format!("m{round}-{i}")).collect();
+        tx.send(pb::ScoreRequest {
+            reward: "numeric_answer".into(),
+            rollouts: ids.iter().map(|id| rollout(id, "<answer>7</answer>", "7")).collect(),
+        })
+        .await
+        .unwrap();
+        // Every answer of this message arrives while the stream is still open.
+        let mut got = Vec::new();
+        while got.len() < ids.len() {
+            let scored = tokio::time::timeout(Duration::from_secs(10), answers.message()).await.unwrap().unwrap().unwrap();
+            assert_eq!(scored.score, Some(1.0));
+            got.push(scored.id);
+        }
+        got.sort();
+        assert_eq!(got, ids);
+    }
+    drop(tx);
+    assert!(answers.message().await.unwrap().is_none(), "the stream ends when the client half-closes");
+}
+
+#[tokio::test]
+async fn grpc_auth_and_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        Server::start(&guest_config(dir.path()), &["--auth-token", "tok", "--workers", "1", "--request-timeout-ms", "300"]);
+    let mut client = grpc_client(&server).await;
+    let request = || pb::ScoreRequest { reward: "guest".into(), rollouts: vec![rollout("a", "abc", "")] };
+    let err = client.score(request()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut wrong = tonic::Request::new(request());
+    wrong.metadata_mut().insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(client.score(wrong).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    let mut right = tonic::Request::new(request());
+    right.metadata_mut().insert("authorization", "Bearer tok".parse().unwrap());
+    assert_eq!(client.score(right).await.unwrap().into_inner().results[0].score, Some(3.0));
+
+    let mut slow = tonic::Request::new(pb::ScoreRequest {
+        reward: "guest".into(),
+        rollouts: (0..32).map(|i| rollout(&format!("s{i}"), "work 100000", "")).collect(),
+    });
+    slow.metadata_mut().insert("authorization", "Bearer tok".parse().unwrap());
+    // No client-side timer: the server's own cap (--request-timeout-ms 300) answers.
+    let started = Instant::now();
+    let err = client.score(slow).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err}");
+    assert!(err.message().contains("the request was allowed 300ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
