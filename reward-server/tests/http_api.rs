@@ -7,25 +7,11 @@ mod common;
 use std::path::PathBuf;
 
 use common::server::Server;
-use common::{plugin_path, repo_root};
+use common::{SLOW_LIMITS, guest_config, repo_root};
 use serde_json::{Value, json};
 
 fn builtin_config() -> PathBuf {
     repo_root().join("rewards.toml")
-}
-
-/// A config with the limits guest, for slow and failing rollouts.
-fn guest_config(dir: &std::path::Path) -> PathBuf {
-    let path = dir.join("rewards.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[rewards.guest]\nplugin = \"{}\"\nlimits = {{ fuel = 20_000_000_000, timeout_ms = 60000 }}\n",
-            plugin_path("limits-guest").display()
-        ),
-    )
-    .unwrap();
-    path
 }
 
 async fn post(server: &Server, path: &str, body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -190,7 +176,7 @@ async fn bearer_token_auth() {
 #[tokio::test]
 async fn an_expired_deadline_is_answered_and_its_work_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&guest_config(dir.path()), &["--workers", "1"]);
+    let server = Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--workers", "1"]);
     // 64 rollouts of ~0.1 s each: far longer than the 300 ms the caller allows.
     let rollouts: Vec<Value> = (0..64).map(|i| json!({"id": format!("w{i}"), "completion": "work 100000"})).collect();
     let started = std::time::Instant::now();
@@ -215,7 +201,7 @@ async fn an_expired_deadline_is_answered_and_its_work_dropped() {
 #[tokio::test]
 async fn overload_is_refused_at_once_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&guest_config(dir.path()), &["--workers", "1", "--max-inflight-rollouts", "8", "--max-rollouts-per-request", "8"]);
+    let server = Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--workers", "1", "--max-inflight-rollouts", "8", "--max-rollouts-per-request", "8"]);
     let slow = json!({"reward": "guest", "rollouts": (0..8).map(|i| json!({"id": format!("s{i}"), "completion": "work 20000"})).collect::<Vec<_>>()});
     let url = format!("{}/v1/score", server.http);
     let first = tokio::spawn({

@@ -3,28 +3,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::server::Server;
-use common::{plugin_path, repo_root};
+use common::{SLOW_LIMITS, guest_config, plugin_path, repo_root};
 use reward_proto::v1 as pb;
 use serde_json::{Value, json};
-
-fn guest_config(dir: &Path) -> PathBuf {
-    let path = dir.join("rewards.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[rewards.guest]\nplugin = \"{}\"\nlimits = {{ fuel = 20_000_000_000, timeout_ms = 60000 }}\n",
-            plugin_path("limits-guest").display()
-        ),
-    )
-    .unwrap();
-    path
-}
 
 fn format_config(path: &Path, max_chars: u32) {
     std::fs::write(
@@ -47,7 +34,7 @@ async fn post_json(url: &str, body: &Value) -> Result<(u16, Value), reqwest::Err
 #[tokio::test]
 async fn sigterm_during_a_burst_answers_every_accepted_request() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(&guest_config(dir.path()), &["--workers", "2", "--watch-interval-ms", "0"]);
+    let mut server = Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--workers", "2", "--watch-interval-ms", "0"]);
     let url = format!("{}/v1/score", server.http);
     let body = json!({"reward": "guest", "rollouts": (0..8).map(|i| json!({"id": format!("r{i}"), "completion": "work 5000"})).collect::<Vec<_>>()});
     let burst: Vec<_> = (0..16)
@@ -246,7 +233,7 @@ async fn grpc_stream_answers_each_message_before_the_next_is_sent() {
 async fn grpc_auth_and_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let server =
-        Server::start(&guest_config(dir.path()), &["--auth-token", "tok", "--workers", "1", "--request-timeout-ms", "300"]);
+        Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--auth-token", "tok", "--workers", "1", "--request-timeout-ms", "300"]);
     let mut client = grpc_client(&server).await;
     let request = || pb::ScoreRequest { reward: "guest".into(), rollouts: vec![rollout("a", "abc", "")] };
     let err = client.score(request()).await.unwrap_err();

@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{cache_dir, plugin_path};
+use common::{cache_dir, guest_config};
 use serde_json::Value;
 
 struct Run {
@@ -15,16 +15,9 @@ struct Run {
 }
 
 fn config(dir: &std::path::Path, on_error: &str) -> std::path::PathBuf {
-    let path = dir.join("rewards.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[rewards.length]\nplugin = \"{}\"\non_error = \"{on_error}\"\nlimits = {{ fuel = 20_000_000 }}\n",
-            plugin_path("limits-guest").display()
-        ),
-    )
-    .unwrap();
-    path
+    guest_config(dir, "length", &format!("on_error = \"{on_error}\"
+limits = {{ fuel = 20_000_000 }}
+"))
 }
 
 fn score(input: &[u8], on_error: &str, extra: &[&str]) -> Run {
@@ -106,20 +99,37 @@ fn every_line_is_answered_in_order_with_typed_statuses() {
     assert!(run.stderr.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["TIMEOUT", "1"]), "{}", run.stderr);
 }
 
+/// The output without what may legitimately vary: wall time always, and (with `keep_instructions`
+/// false) the instruction counts, which depend on the instance's history (its allocator state).
+fn comparable(run: Run, keep_instructions: bool) -> Vec<Value> {
+    run.lines
+        .into_iter()
+        .map(|mut l| {
+            let obj = l.as_object_mut().unwrap();
+            obj.remove("latency_us");
+            if !keep_instructions {
+                obj.remove("instructions");
+            }
+            l
+        })
+        .collect()
+}
+
 #[test]
 fn results_do_not_depend_on_batching_or_threads() {
-    let strip = |run: Run| -> Vec<Value> {
-        run.lines
-            .into_iter()
-            .map(|mut l| {
-                l.as_object_mut().unwrap().remove("latency_us");
-                l
-            })
-            .collect()
-    };
-    let a = strip(score(&mixed_input(), "zero", &["--batch-size", "1", "--threads", "1"]));
-    let b = strip(score(&mixed_input(), "zero", &["--batch-size", "64", "--threads", "2"]));
+    let a = comparable(score(&mixed_input(), "zero", &["--batch-size", "1", "--threads", "1"]), false);
+    let b = comparable(score(&mixed_input(), "zero", &["--batch-size", "64", "--threads", "2"]), false);
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_rerun_reports_the_same_instructions() {
+    // Fresh instance per batch (instance_reuse = 1): every count is reproducible, threads or not.
+    let flags = ["--batch-size", "3", "--threads", "2"];
+    let a = comparable(score(&mixed_input(), "zero", &flags), true);
+    let b = comparable(score(&mixed_input(), "zero", &flags), true);
+    assert_eq!(a, b);
+    assert!(a[0]["instructions"].as_u64().unwrap() > 1000, "{}", a[0]);
 }
 
 #[test]

@@ -143,6 +143,8 @@ struct Live {
     store: Store<StoreState>,
     plugin: RewardPlugin,
     batches: u32,
+    /// The config this instance was last prepared for (see [`Plugin::prepare`]).
+    prepared_for: Option<String>,
 }
 
 /// A loaded plugin. Shared by every reward that uses it; `Send + Sync`.
@@ -252,7 +254,7 @@ impl Plugin {
                 continue;
             }
             if live.is_none() {
-                live = match self.checkout(limits) {
+                live = match self.checkout(config, limits) {
                     Ok(l) => Some(l),
                     Err(failure) => {
                         outcomes.push(PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO });
@@ -277,14 +279,35 @@ impl Plugin {
         outcomes
     }
 
-    fn checkout(&self, limits: &Limits) -> Result<Live, Failure> {
-        if limits.instance_reuse > 1 {
-            if let Some(mut live) = self.idle.lock().expect("idle pool poisoned").pop() {
+    fn checkout(&self, config: &str, limits: &Limits) -> Result<Live, Failure> {
+        let pooled = if limits.instance_reuse > 1 { self.idle.lock().expect("idle pool poisoned").pop() } else { None };
+        let mut live = match pooled {
+            Some(mut live) => {
                 live.store.data_mut().limiter.max_bytes = limits.memory_bytes as usize;
-                return Ok(live);
+                live
             }
+            None => self.instantiate(limits)?,
+        };
+        self.prepare(&mut live, config, limits)?;
+        Ok(live)
+    }
+
+    /// Runs `check-config` once per instance and config, on the instantiation budget, so that
+    /// one-time work (parsing the config, the allocator's first growth) is not charged to the
+    /// first rollout: a rollout's instruction count does not depend on its place in the batch.
+    fn prepare(&self, live: &mut Live, config: &str, limits: &Limits) -> Result<(), Failure> {
+        if live.prepared_for.as_deref() == Some(config) {
+            return Ok(());
         }
-        self.instantiate(limits)
+        live.store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
+        live.store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
+        match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
+            Ok(_) => {
+                live.prepared_for = Some(config.to_owned());
+                Ok(())
+            }
+            Err(trap) => Err(Failure::new(Status::PluginError, format!("{} trapped while checking its config: {trap}", self.label()))),
+        }
     }
 
     fn instantiate(&self, limits: &Limits) -> Result<Live, Failure> {
@@ -294,7 +317,7 @@ impl Plugin {
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
         store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
         match self.pre.instantiate(&mut store) {
-            Ok(plugin) => Ok(Live { store, plugin, batches: 0 }),
+            Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None }),
             Err(e) => {
                 let (status, what) = if store.data().limiter.denied.is_some() {
                     (Status::OutOfMemory, "needs more memory than its limit to start")

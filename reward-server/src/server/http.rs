@@ -30,8 +30,7 @@ use serde_json::Value;
 use super::error::ScoreError;
 use super::scorer::{Deadline, Item};
 use super::{AppState, metrics, nova, openrlhf};
-use crate::engine::{Failure, Scored, Status};
-use crate::input::{record_id, to_rollout};
+use crate::engine::Scored;
 use crate::wire::ScoredJson;
 
 /// The HTTP router over the shared state.
@@ -128,6 +127,32 @@ async fn run(
     result
 }
 
+/// One scoring endpoint: parse the body as `Req`, convert it to items, score, answer with
+/// `answer(scores)` as JSON. Every error becomes its HTTP status with a JSON `{error, kind}` body.
+async fn endpoint<Req>(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    transport: &'static str,
+    body: Result<Bytes, BytesRejection>,
+    reward: impl FnOnce(&Req) -> String,
+    items: impl FnOnce(Req) -> Result<Vec<Item>, ScoreError>,
+    answer: impl FnOnce(&[Scored]) -> Response,
+) -> Response
+where
+    Req: serde::de::DeserializeOwned,
+{
+    let request: Req = match parse_body(state, body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let name = reward(&request);
+    match run(state, &name, transport, headers, || items(request)).await {
+        Ok(scored) => answer(&scored),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The native API's request: the same rollout records as the offline JSONL.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NativeRequest {
@@ -136,32 +161,16 @@ struct NativeRequest {
 }
 
 async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let request: NativeRequest = match parse_body(&state, body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let items = || {
-        Ok(request
-            .rollouts
-            .into_iter()
-            .enumerate()
-            .map(|(i, record)| {
-                let fallback = format!("rollout-{i}");
-                let id = record_id(&record).unwrap_or_else(|| fallback.clone());
-                match to_rollout(record, &fallback) {
-                    Ok(r) => Item::Rollout(r),
-                    Err(e) => Item::Rejected { id, failure: Failure::new(Status::InvalidInput, format!("rollouts[{i}]: {e}")) },
-                }
-            })
-            .collect())
-    };
-    match run(&state, &request.reward, "http", &headers, items).await {
-        Ok(scored) => {
-            let results: Vec<ScoredJson<'_>> = scored.iter().map(ScoredJson::from).collect();
-            Json(serde_json::json!({ "results": results })).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    endpoint(
+        &state,
+        &headers,
+        "http",
+        body,
+        |r: &NativeRequest| r.reward.clone(),
+        |r| Ok(Item::from_records(r.rollouts, "rollouts", "rollout")),
+        |scored| Json(serde_json::json!({ "results": scored.iter().map(ScoredJson::from).collect::<Vec<_>>() })).into_response(),
+    )
+    .await
 }
 
 async fn score_lambda(
@@ -170,14 +179,8 @@ async fn score_lambda(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let event: Value = match parse_body(&state, body) {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    match run(&state, &name, "lambda", &headers, || nova::parse_request(event)).await {
-        Ok(scored) => Json(nova::response(&scored)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let answer = |scored: &[Scored]| Json(nova::response(scored)).into_response();
+    endpoint(&state, &headers, "lambda", body, |_: &Value| name, nova::parse_request, answer).await
 }
 
 async fn score_openrlhf(
@@ -186,14 +189,8 @@ async fn score_openrlhf(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let request: openrlhf::Request = match parse_body(&state, body) {
-        Ok(v) => v,
-        Err(e) => return e.into_response(),
-    };
-    match run(&state, &name, "openrlhf", &headers, || openrlhf::parse_request(request)).await {
-        Ok(scored) => Json(openrlhf::response(&scored)).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let answer = |scored: &[Scored]| Json(openrlhf::response(scored)).into_response();
+    endpoint(&state, &headers, "openrlhf", body, |_: &openrlhf::Request| name, openrlhf::parse_request, answer).await
 }
 
 async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {

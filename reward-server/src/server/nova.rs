@@ -13,8 +13,7 @@ use serde_json::Value;
 
 use super::error::ScoreError;
 use super::scorer::Item;
-use crate::engine::{Failure, MetricKind, Scored, Status};
-use crate::input::{record_id, to_rollout};
+use crate::engine::{MetricKind, Scored, Status};
 
 /// Name of the metric that marks a rollout that could not be scored.
 pub const ERROR_METRIC: &str = "reward_error";
@@ -37,18 +36,7 @@ pub fn parse_request(body: Value) -> Result<Vec<Item>, ScoreError> {
             )));
         }
     };
-    Ok(records
-        .into_iter()
-        .enumerate()
-        .map(|(i, record)| {
-            let fallback = format!("item-{i}");
-            let id = record_id(&record).unwrap_or_else(|| fallback.clone());
-            match to_rollout(record, &fallback) {
-                Ok(r) => Item::Rollout(r),
-                Err(e) => Item::Rejected { id, failure: Failure::new(Status::InvalidInput, format!("item {i}: {e}")) },
-            }
-        })
-        .collect())
+    Ok(Item::from_records(records, "item", "item"))
 }
 
 /// One item of the Lambda's answer.
@@ -107,7 +95,7 @@ mod tests {
         ]))
         .unwrap();
         assert!(matches!(&items[0], Item::Rollout(r) if r.id == "a"));
-        assert!(matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item 1: the last message has role `user`")));
+        assert!(matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item[1]: the last message has role `user`")));
         assert!(matches!(&items[2], Item::Rejected { id, .. } if id == "item-2"));
         let single = parse_request(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]})).unwrap();
         assert_eq!(single.len(), 1);

@@ -53,6 +53,28 @@ pub enum Item {
     },
 }
 
+impl Item {
+    /// Converts JSON rollout records (Nova or plain shape) into items, in order. A record that
+    /// is not a rollout becomes a rejected item whose error names it as `{label}[i]`; records without an id are called `{fallback}-i`.
+    pub fn from_records(records: Vec<serde_json::Value>, label: &str, fallback: &str) -> Vec<Item> {
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let fallback_id = format!("{fallback}-{i}");
+                let id = crate::input::record_id(&record).unwrap_or_else(|| fallback_id.clone());
+                match crate::input::to_rollout(record, &fallback_id) {
+                    Ok(r) => Item::Rollout(r),
+                    Err(e) => Item::Rejected {
+                        id,
+                        failure: Failure::new(crate::engine::Status::InvalidInput, format!("{label}[{i}]: {e}")),
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
 /// Sizes of the scorer.
 #[derive(Clone, Debug)]
 pub struct ScorerOptions {

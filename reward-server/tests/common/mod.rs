@@ -44,3 +44,15 @@ pub fn rollout(id: &str, completion: &str) -> Rollout {
         metadata: "{}".into(),
     }
 }
+
+/// Limits for guest rewards that run slow rollouts: fuel and time to spare.
+pub const SLOW_LIMITS: &str = "limits = { fuel = 20_000_000_000, timeout_ms = 60000 }\n";
+
+/// A rewards config in `dir` with one reward `name` over the limits guest; `rest` is the rest of
+/// the reward's table (limits, policy).
+pub fn guest_config(dir: &std::path::Path, name: &str, rest: &str) -> PathBuf {
+    let path = dir.join("rewards.toml");
+    let plugin = plugin_path("limits-guest");
+    std::fs::write(&path, format!("[rewards.{name}]\nplugin = \"{}\"\n{rest}", plugin.display())).unwrap();
+    path
+}
