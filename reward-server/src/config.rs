@@ -69,6 +69,10 @@ impl Rewards {
     /// Loads rewards from TOML text; relative plugin paths resolve against `base`.
     pub fn from_toml(host: &PluginHost, text: &str, base: &Path) -> Result<Rewards> {
         let file: RewardsFile = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        if file.rewards.is_empty() {
+            // Also what a half-written file looks like to a reload: refuse rather than serve nothing.
+            bail!("the config defines no rewards (add a [rewards.NAME] table)");
+        }
         let plugin_dir = base.join(file.plugin_dir.as_deref().unwrap_or(Path::new("target/plugins")));
         let mut loader = Loader { host, base: base.to_owned(), plugin_dir, specs: &file.rewards, plugins: HashMap::new(), done: BTreeMap::new() };
         for name in file.rewards.keys() {

@@ -74,6 +74,12 @@ fn bad_limits_are_refused() {
 }
 
 #[test]
+fn an_empty_config_is_refused() {
+    assert!(load_err("").contains("the config defines no rewards"));
+    assert!(load_err("plugin_dir = \"x\"\n").contains("the config defines no rewards"));
+}
+
+#[test]
 fn reward_shapes_are_checked() {
     assert!(load_err("[rewards.x]\n").contains("set `plugin` (a plugin reward) or `components` + `formula`"));
     assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\nformula = \"1\"\n").contains("not both"));

@@ -68,7 +68,7 @@ pub fn request(reward: &str, transport: &'static str, outcome: &'static str, ela
 }
 
 /// Records scored rollouts: statuses and instruction counts (cache hits excluded from the latter).
-pub fn scored(reward: &str, scored: &[Scored]) {
+pub fn scored<'a>(reward: &str, scored: impl IntoIterator<Item = &'a Scored>) {
     for s in scored {
         metrics::counter!(ROLLOUTS, "reward" => reward.to_owned(), "status" => s.status.as_str()).increment(1);
         if !s.cached {

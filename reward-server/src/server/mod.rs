@@ -338,6 +338,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// How long watched files must stay unchanged before a reload reads them: 200 ms.
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// Reloads when the config or a plugin file changes (polling, so it works on every filesystem).
 async fn watch_files(state: Arc<AppState>, interval: Duration) {
     let mut seen = state.watched_files();
@@ -348,6 +351,11 @@ async fn watch_files(state: Arc<AppState>, interval: Duration) {
         }
         let now = state.watched_files();
         if now != seen {
+            // Let a writer finish: reload only once the files have stopped changing.
+            tokio::time::sleep(SETTLE).await;
+            if state.watched_files() != now {
+                continue;
+            }
             tracing::info!("config or plugin files changed; reloading");
             if let Err(e) = state.reload().await {
                 tracing::error!("reload failed, keeping the previous rewards: {e:#}");

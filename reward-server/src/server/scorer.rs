@@ -276,7 +276,7 @@ impl Scorer {
             metrics::cache(&reward.name, hits, misses);
         }
         if !ready.is_empty() {
-            metrics::scored(&reward.name, &ready.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+            metrics::scored(&reward.name, ready.iter().map(|(_, s)| s));
             let _ = tx.send(Ok(ready));
         }
         if work.is_empty() {
