@@ -1,0 +1,52 @@
+//! What the sandbox-vs-native benchmarks share: loading a built plugin, converting rollouts to
+//! the SDK's types, and one criterion group comparing the native function with the sandboxed
+//! plugin (reused instances, and a fresh instance per batch).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput};
+use reward_server::engine::{HostBuilder, Limits, Rollout};
+
+/// The same rollouts in the SDK's types, for the native run.
+pub fn sdk_rollouts(rollouts: &[Rollout]) -> Vec<reward_sdk::Rollout> {
+    rollouts
+        .iter()
+        .map(|r| reward_sdk::Rollout {
+            id: r.id.clone(),
+            messages: r.messages.iter().map(|m| reward_sdk::Message { role: m.role.clone(), content: m.content.clone() }).collect(),
+            completion: r.completion.clone(),
+            reference: r.reference.clone(),
+            metadata: r.metadata.clone(),
+        })
+        .collect()
+}
+
+/// Benchmarks `R` natively against `target/plugins/{plugin}.wasm` on the same batch and config,
+/// after checking both give the same scores.
+pub fn compare<R: reward_sdk::Reward>(c: &mut Criterion, group: &str, plugin: &str, config: &str, rollouts: &[Rollout]) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let host = HostBuilder::new().cache_dir(Some(root.join("target/test-artifact-cache"))).build().unwrap();
+    let plugin = host
+        .load_file(&root.join(format!("target/plugins/{plugin}.wasm")))
+        .expect("run scripts/build-plugins.sh first");
+    let native_rollouts = sdk_rollouts(rollouts);
+
+    // Same answers both ways, or the comparison means nothing.
+    let native = reward_sdk::score_batch::<R>(config, &native_rollouts);
+    let sandboxed = plugin.score(config, rollouts, &Limits::default());
+    for (n, s) in native.iter().zip(&sandboxed) {
+        let n = n.as_ref().expect("native scoring failed");
+        let s = s.result.as_ref().expect("sandboxed scoring failed");
+        assert_eq!(n.value, s.value);
+    }
+
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(rollouts.len() as u64)).measurement_time(Duration::from_secs(8));
+    g.bench_function("native", |b| b.iter(|| reward_sdk::score_batch::<R>(config, &native_rollouts)));
+    let reused = Limits { instance_reuse: u32::MAX, ..Limits::default() };
+    g.bench_function("sandboxed_reused_instance", |b| b.iter(|| plugin.score(config, rollouts, &reused)));
+    let fresh = Limits { instance_reuse: 1, ..Limits::default() };
+    g.bench_function("sandboxed_fresh_instance_per_batch", |b| b.iter(|| plugin.score(config, rollouts, &fresh)));
+    g.finish();
+}
