@@ -1,4 +1,12 @@
 //! Comparing the extracted answer with the rollout's reference.
+//!
+//! The reference side (parsing the JSON, picking the field, extracting and parsing or normalising
+//! the answer in it) depends only on the config and the reference text, and GRPO scores a group of
+//! completions against one reference, so it is prepared once ([`prepare`]) and kept in a
+//! [`ReferenceCache`] keyed by the whole reference text.
+
+use std::cell::{Ref, RefCell};
+use std::fmt;
 
 use reward_sdk::extract::{self, ParsedNumber};
 use reward_sdk::{Rollout, RolloutError};
@@ -41,14 +49,64 @@ impl Tier {
     }
 }
 
-/// The reference value to compare with, and where it came from (for error messages).
-pub(crate) struct Expected<'a> {
+// ---------------------------------------------------------------------------------------------
+// The reference side, prepared once per reference text
+// ---------------------------------------------------------------------------------------------
+
+/// A rollout's reference, ready to judge answers against.
+pub(crate) struct Prepared {
+    /// The value compared with (the selected field), quoted in reasons.
     pub(crate) value: Value,
+    targets: Targets,
+}
+
+enum Targets {
+    /// Mode `numeric`: the reference's numbers (several for a list, nested lists flattened in
+    /// order), or the first reason one is unusable. Whether a reference is usable does not
+    /// depend on the answer.
+    Numeric(Result<Vec<ParsedNumber>, RolloutError>),
+    /// Mode `exact`: the acceptable answers in order (nested lists flattened), each unusable one
+    /// replaced by its problem. Judging stops at the first that matches, so a problem is
+    /// reported only when no earlier answer matched.
+    Exact(Vec<Result<ExactTarget, RolloutError>>),
+}
+
+enum ExactTarget {
+    /// A string, boolean or (as written) number, compared as text.
+    Text(TextTarget),
+    /// A JSON number: equal by value, or as text.
+    Number { value: f64, text: TextTarget },
+    /// A JSON object: the answer must be the same JSON.
+    Json(Value),
+}
+
+/// A reference text for [`text_equal`]: its number, if it is one, and its normalised form.
+struct TextTarget {
+    number: Option<f64>,
+    normalized: String,
+}
+
+impl TextTarget {
+    fn new(check: &ReferenceCheck, text: &str) -> TextTarget {
+        TextTarget {
+            number: extract::parse_number(text),
+            normalized: extract::normalize_text_with(text, lowercase(check)),
+        }
+    }
+}
+
+fn lowercase(check: &ReferenceCheck) -> bool {
+    !check.case_sensitive.unwrap_or(false)
+}
+
+/// The reference value to compare with, and where it came from (for error messages).
+struct Expected<'a> {
+    value: Value,
     field: Option<&'a str>,
 }
 
 impl Expected<'_> {
-    fn invalid(&self, problem: std::fmt::Arguments<'_>) -> RolloutError {
+    fn invalid(&self, problem: fmt::Arguments<'_>) -> RolloutError {
         let what = match self.field {
             Some(f) => format!("reference field `{f}`"),
             None => "reference".to_owned(),
@@ -57,11 +115,25 @@ impl Expected<'_> {
     }
 }
 
+/// The rollout's reference prepared for judging, or why it cannot be used (whatever the answer).
+pub(crate) fn prepare(check: &ReferenceCheck, rollout: &Rollout) -> Result<Prepared, RolloutError> {
+    let expected = resolve_reference(check, rollout)?;
+    let targets = match check.mode {
+        Mode::Numeric => {
+            let mut numbers = Vec::with_capacity(1);
+            Targets::Numeric(numeric_targets(&expected.value, &expected, &mut numbers).map(|()| numbers))
+        }
+        Mode::Exact => {
+            let mut targets = Vec::with_capacity(1);
+            exact_targets(check, &expected.value, &expected, &mut targets);
+            Targets::Exact(targets)
+        }
+    };
+    Ok(Prepared { value: expected.value, targets })
+}
+
 /// Picks the value to compare with out of the rollout's reference; see README.md.
-pub(crate) fn resolve_reference<'a>(
-    check: &'a ReferenceCheck,
-    rollout: &Rollout,
-) -> Result<Expected<'a>, RolloutError> {
+fn resolve_reference<'a>(check: &'a ReferenceCheck, rollout: &Rollout) -> Result<Expected<'a>, RolloutError> {
     let value = rollout.reference_json()?;
     match value {
         Value::Null => Err(RolloutError::InvalidInput(
@@ -97,107 +169,61 @@ pub(crate) fn resolve_reference<'a>(
     }
 }
 
-/// How well `answer` matches the expected value. The reference is checked even when there is no
-/// answer, so a dataset problem is reported whatever the completion.
-pub(crate) fn judge(
-    check: &ReferenceCheck,
-    answer: Option<&str>,
-    expected: &Expected<'_>,
-) -> Result<Tier, RolloutError> {
-    match check.mode {
-        Mode::Exact => Ok(if exact(check, answer, &expected.value, expected)? { Tier::Exact } else { Tier::Wrong }),
-        Mode::Numeric => numeric(check, answer, &expected.value, expected),
-    }
-}
-
 /// The answer inside a reference string: references are often whole solutions (`… #### 72`,
 /// `… \boxed{5}`), so the same extraction applies as to the completion.
 fn reference_text<'v>(s: &'v str, expected: &Expected<'_>) -> Result<std::borrow::Cow<'v, str>, RolloutError> {
     extract::final_answer(s).ok_or_else(|| expected.invalid(format_args!("is empty")))
 }
 
-fn exact(
+/// Appends the targets of `value` (mode `exact`), in the order they are tried.
+fn exact_targets(
     check: &ReferenceCheck,
-    answer: Option<&str>,
     value: &Value,
     expected: &Expected<'_>,
-) -> Result<bool, RolloutError> {
-    Ok(match value {
-        Value::String(s) => {
-            let r = reference_text(s, expected)?;
-            answer.is_some_and(|a| text_equal(check, a, &r))
-        }
-        Value::Number(n) => answer.is_some_and(|a| {
-            let r = n.as_f64().unwrap_or(f64::NAN);
-            extract::parse_number(a).is_some_and(|a| same_number(a, r)) || text_equal(check, a, &n.to_string())
+    out: &mut Vec<Result<ExactTarget, RolloutError>>,
+) {
+    let target = match value {
+        Value::String(s) => reference_text(s, expected).map(|r| ExactTarget::Text(TextTarget::new(check, &r))),
+        Value::Number(n) => Ok(ExactTarget::Number {
+            value: n.as_f64().unwrap_or(f64::NAN),
+            text: TextTarget::new(check, &n.to_string()),
         }),
-        Value::Bool(b) => answer.is_some_and(|a| text_equal(check, a, if *b { "true" } else { "false" })),
+        Value::Bool(b) => Ok(ExactTarget::Text(TextTarget::new(check, if *b { "true" } else { "false" }))),
         // Any of several acceptable answers.
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(expected.invalid(format_args!("is an empty list")));
-            }
-            for item in items {
-                if exact(check, answer, item, expected)? {
-                    return Ok(true);
+                Err(expected.invalid(format_args!("is an empty list")))
+            } else {
+                for item in items {
+                    exact_targets(check, item, expected, out);
+                    if out.last().is_some_and(|t| t.is_err()) {
+                        // Judging never gets past a problem.
+                        return;
+                    }
                 }
+                return;
             }
-            false
         }
         // A structured answer (a tool call, say): the same JSON.
-        Value::Object(_) => answer.is_some_and(|a| {
-            serde_json::from_str::<Value>(extract::strip_code_fence(a)).is_ok_and(|a| json_equal(&a, value))
-        }),
-        Value::Null => return Err(expected.invalid(format_args!("holds a null"))),
-    })
+        Value::Object(_) => Ok(ExactTarget::Json(value.clone())),
+        Value::Null => Err(expected.invalid(format_args!("holds a null"))),
+    };
+    out.push(target);
 }
 
-fn text_equal(check: &ReferenceCheck, answer: &str, reference: &str) -> bool {
-    if let (Some(a), Some(r)) = (extract::parse_number(answer), extract::parse_number(reference))
-        && same_number(a, r)
-    {
-        return true;
-    }
-    let lowercase = !check.case_sensitive.unwrap_or(false);
-    let expected = extract::normalize_text_with(reference, lowercase);
-    // A reference that is all punctuation would match any answer that is too.
-    !expected.is_empty() && extract::normalize_text_with(answer, lowercase) == expected
-}
-
-fn numeric(
-    check: &ReferenceCheck,
-    answer: Option<&str>,
-    value: &Value,
-    expected: &Expected<'_>,
-) -> Result<Tier, RolloutError> {
+/// Appends the numbers of `value` (mode `numeric`), or the first problem.
+fn numeric_targets(value: &Value, expected: &Expected<'_>, out: &mut Vec<ParsedNumber>) -> Result<(), RolloutError> {
     if let Value::Array(items) = value {
         if items.is_empty() {
             return Err(expected.invalid(format_args!("is an empty list")));
         }
-        let mut best = Tier::Wrong;
         for item in items {
-            best = best.max(numeric(check, answer, item, expected)?);
+            numeric_targets(item, expected, out)?;
         }
-        return Ok(best);
+        return Ok(());
     }
-    // The reference first: a reference that is not a number is an error even for a wrong answer.
-    let r = reference_number(value, expected)?;
-    let Some(a) = answer.and_then(extract::parse_number_detail) else { return Ok(Tier::Wrong) };
-    // Scale words (`million`) are applied on both sides; they are ignored on both sides too,
-    // unless both sides have one, because a dataset that states its unit in the question writes
-    // `1,234` for an answer a model may write `1,234 million`.
-    let has_scale = |n: &ParsedNumber| n.scaled != n.value;
-    let mut best = tier(check, a.scaled, r.scaled);
-    if !(has_scale(&a) && has_scale(&r)) {
-        best = best.max(tier(check, a.value, r.value));
-    }
-    // A percent sign on one side only is a unit written or left out (`12.5` for a gold `12.5%`),
-    // not a wrong number: compare the numbers as written too.
-    if a.percent != r.percent {
-        let as_written = |n: &ParsedNumber| if n.percent { n.value * 100.0 } else { n.value };
-        best = best.max(tier(check, as_written(&a), as_written(&r)));
-    }
-    Ok(best)
+    out.push(reference_number(value, expected)?);
+    Ok(())
 }
 
 fn reference_number(value: &Value, expected: &Expected<'_>) -> Result<ParsedNumber, RolloutError> {
@@ -215,6 +241,122 @@ fn reference_number(value: &Value, expected: &Expected<'_>) -> Result<ParsedNumb
             Err(expected.invalid(format_args!("is not a number (mode \"numeric\"): {}", crate::QuotedJson(other))))
         }
     }
+}
+
+/// The last reference prepared, keyed by its whole text. It lives in the parsed config, which the
+/// SDK keeps only while the config text stays the same, so an entry never outlives the settings
+/// it was prepared with.
+#[derive(Default)]
+pub(crate) struct ReferenceCache(RefCell<Option<(String, Result<Prepared, RolloutError>)>>);
+
+impl fmt::Debug for ReferenceCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReferenceCache")
+    }
+}
+
+impl ReferenceCache {
+    /// The rollout's reference prepared under `check`, from the cache when its text is the last one seen.
+    pub(crate) fn get(&self, check: &ReferenceCheck, rollout: &Rollout) -> Ref<'_, Result<Prepared, RolloutError>> {
+        let text = rollout.reference.as_str();
+        let hit = matches!(&*self.0.borrow(), Some((key, _)) if crate::same_text(key, text));
+        if !hit {
+            let prepared = prepare(check, rollout);
+            let mut slot = self.0.borrow_mut();
+            match &mut *slot {
+                Some((key, entry)) => {
+                    key.clear();
+                    key.push_str(text);
+                    *entry = prepared;
+                }
+                None => *slot = Some((text.to_owned(), prepared)),
+            }
+        }
+        Ref::map(self.0.borrow(), |slot| &slot.as_ref().expect("filled above").1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Judging an answer
+// ---------------------------------------------------------------------------------------------
+
+/// How well `answer` matches the prepared reference. A reference problem is reported even when
+/// there is no answer, so a dataset problem shows whatever the completion.
+pub(crate) fn judge(check: &ReferenceCheck, answer: Option<&str>, prepared: &Prepared) -> Result<Tier, RolloutError> {
+    match &prepared.targets {
+        Targets::Exact(targets) => {
+            let mut side = AnswerText::default();
+            for target in targets {
+                match target {
+                    Err(e) => return Err(e.clone()),
+                    Ok(t) => {
+                        if answer.is_some_and(|a| exact(check, a, t, &mut side)) {
+                            return Ok(Tier::Exact);
+                        }
+                    }
+                }
+            }
+            Ok(Tier::Wrong)
+        }
+        Targets::Numeric(Err(e)) => Err(e.clone()),
+        Targets::Numeric(Ok(numbers)) => {
+            let Some(a) = answer.and_then(extract::parse_number_detail) else { return Ok(Tier::Wrong) };
+            Ok(numbers.iter().map(|r| numeric(check, &a, r)).max().unwrap_or(Tier::Wrong))
+        }
+    }
+}
+
+/// The answer's number and normalised text, worked out when a target first needs them.
+#[derive(Default)]
+struct AnswerText {
+    number: Option<Option<f64>>,
+    normalized: Option<String>,
+}
+
+fn exact(check: &ReferenceCheck, answer: &str, target: &ExactTarget, side: &mut AnswerText) -> bool {
+    match target {
+        ExactTarget::Text(t) => text_equal(check, answer, t, side),
+        ExactTarget::Number { value, text } => {
+            answer_number(answer, side).is_some_and(|a| same_number(a, *value)) || text_equal(check, answer, text, side)
+        }
+        ExactTarget::Json(value) => {
+            serde_json::from_str::<Value>(extract::strip_code_fence(answer)).is_ok_and(|a| json_equal(&a, value))
+        }
+    }
+}
+
+fn answer_number(answer: &str, side: &mut AnswerText) -> Option<f64> {
+    *side.number.get_or_insert_with(|| extract::parse_number(answer))
+}
+
+fn text_equal(check: &ReferenceCheck, answer: &str, reference: &TextTarget, side: &mut AnswerText) -> bool {
+    if let (Some(a), Some(r)) = (answer_number(answer, side), reference.number)
+        && same_number(a, r)
+    {
+        return true;
+    }
+    // A reference that is all punctuation would match any answer that is too.
+    !reference.normalized.is_empty()
+        && *side.normalized.get_or_insert_with(|| extract::normalize_text_with(answer, lowercase(check)))
+            == reference.normalized
+}
+
+fn numeric(check: &ReferenceCheck, a: &ParsedNumber, r: &ParsedNumber) -> Tier {
+    // Scale words (`million`) are applied on both sides; they are ignored on both sides too,
+    // unless both sides have one, because a dataset that states its unit in the question writes
+    // `1,234` for an answer a model may write `1,234 million`.
+    let has_scale = |n: &ParsedNumber| n.scaled != n.value;
+    let mut best = tier(check, a.scaled, r.scaled);
+    if !(has_scale(a) && has_scale(r)) {
+        best = best.max(tier(check, a.value, r.value));
+    }
+    // A percent sign on one side only is a unit written or left out (`12.5` for a gold `12.5%`),
+    // not a wrong number: compare the numbers as written too.
+    if a.percent != r.percent {
+        let as_written = |n: &ParsedNumber| if n.percent { n.value * 100.0 } else { n.value };
+        best = best.max(tier(check, as_written(a), as_written(r)));
+    }
+    best
 }
 
 /// Equal up to the rounding noise of decimal conversion and division.

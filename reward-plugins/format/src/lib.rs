@@ -15,7 +15,13 @@ use reward_sdk::{Metric, MetricKind, PluginInfo, Reward, Rollout, RolloutError, 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod alloc;
 mod judge;
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 use judge::Tier;
 
@@ -75,6 +81,9 @@ pub struct FormatConfig {
     weights: Option<Weights>,
     #[serde(default)]
     gate: Option<bool>,
+    /// The last rollout reference prepared for the reference check.
+    #[serde(skip)]
+    reference_cache: judge::ReferenceCache,
 }
 
 #[derive(Debug, Deserialize)]
@@ -342,11 +351,27 @@ reward_sdk::export_reward!(FormatReward);
 struct Reasons(String);
 
 impl Reasons {
-    fn add(&mut self, args: fmt::Arguments<'_>) {
-        if !self.0.is_empty() {
+    /// Starts a new reason and returns the text to append it to.
+    fn next(&mut self) -> &mut String {
+        if self.0.is_empty() {
+            // Room for a few reasons at once rather than growing piece by piece.
+            self.0.reserve(120);
+        } else {
             self.0.push_str("; ");
         }
-        let _ = self.0.write_fmt(args);
+        &mut self.0
+    }
+
+    fn add(&mut self, args: fmt::Arguments<'_>) {
+        let _ = self.next().write_fmt(args);
+    }
+
+    /// A reason made of plain pieces, without the formatting machinery.
+    fn add_parts(&mut self, parts: &[&str]) {
+        let out = self.next();
+        for p in parts {
+            out.push_str(p);
+        }
     }
 }
 
@@ -358,11 +383,49 @@ fn flag(ok: bool) -> f64 {
     if ok { 1.0 } else { 0.0 }
 }
 
+/// `a == b`. On wasm32 slice equality calls a `memcmp` that compares byte by byte; this compares
+/// eight bytes at a time (the reference cache compares a whole reference text per rollout).
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    #[inline(always)]
+    fn word(s: &[u8]) -> u64 {
+        u64::from_le_bytes(s.try_into().expect("eight bytes"))
+    }
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return (0..n).all(|i| a[i] == b[i]);
+    }
+    // Whole words, then the last word again, overlapping the one before: covers the tail.
+    a.chunks_exact(8).zip(b.chunks_exact(8)).all(|(x, y)| word(x) == word(y)) && word(&a[n - 8..]) == word(&b[n - 8..])
+}
+
+/// Whether `text` has at least `min` characters.
+fn has_chars(text: &str, min: usize) -> bool {
+    // A char is 1 to 4 bytes.
+    if text.len() < min {
+        false
+    } else if text.len() / 4 >= min {
+        true
+    } else {
+        min == 0 || text.chars().nth(min - 1).is_some()
+    }
+}
+
 fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
     // A rollout that cannot be judged is an error whatever its format, so the reference comes
     // first.
+    let prepared;
     let reference = match &c.reference {
-        Some(check) => Some((check, judge::resolve_reference(check, rollout)?)),
+        Some(check) => {
+            prepared = c.reference_cache.get(check, rollout);
+            match &*prepared {
+                Ok(p) => Some((check, p)),
+                Err(e) => return Err(e.clone()),
+            }
+        }
         None => None,
     };
     let (w_format, w_answer) = c.weights();
@@ -379,7 +442,7 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
     // Length, in characters, surrounding whitespace not counted.
     let body = completion.trim();
     let (min, max) = (c.min_chars(), c.max_chars());
-    let long_enough = min == 0 || body.chars().nth(min - 1).is_some();
+    let long_enough = has_chars(body, min);
     // A char is 1 to 4 bytes: most texts are decided by their byte length without counting.
     let short_enough =
         max.is_none_or(|max| body.len() <= max || (body.len() <= max.saturating_mul(4) && body.chars().count() <= max));
@@ -392,18 +455,27 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
     metric(&mut metrics, "length_ok", flag(length_ok), fk);
     format_ok &= length_ok;
 
-    if !c.required_tags.is_empty() {
-        let result = extract::check_tags_in_order(completion, &c.required_tags);
+    // The answer's region, only when something needs it; with the tag check when there is one,
+    // which looks at the same `<`s.
+    let need_answer = c.answer_tag.is_some() || c.json.is_some() || reference.is_some();
+    let tags = &c.required_tags;
+    let (tags_in_order, region) = match (tags.is_empty(), need_answer) {
+        (false, true) => {
+            let (order, region) = extract::check_tags_and_answer_region(completion, tags);
+            (Some(order), region)
+        }
+        (false, false) => (Some(extract::check_tags_in_order(completion, tags)), Cow::Borrowed("")),
+        (true, true) => (None, extract::answer_region(completion)),
+        (true, false) => (None, Cow::Borrowed("")),
+    };
+
+    if let Some(result) = tags_in_order {
         if let Err(e) = &result {
             reasons.add(format_args!("tags_in_order: {e}"));
         }
         metric(&mut metrics, "tags_in_order", flag(result.is_ok()), fk);
         format_ok &= result.is_ok();
     }
-
-    // The answer, only when something needs it.
-    let need_answer = c.answer_tag.is_some() || c.json.is_some() || reference.is_some();
-    let region = if need_answer { extract::answer_region(completion) } else { Cow::Borrowed("") };
     let answer: Option<&str> = match &c.answer_tag {
         _ if !need_answer => None,
         Some(tag) => extract::last_tag_content(&region, tag).map(extract::refine_answer),
@@ -417,10 +489,10 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
         if let Some(tag) = &c.answer_tag {
             format_ok &= answer.is_some();
             if answer.is_none() {
-                reasons.add(format_args!("answer_found: no non-empty <{}> after the reasoning", tag.name()));
+                reasons.add_parts(&["answer_found: no non-empty <", tag.name(), "> after the reasoning"]);
             }
         } else if answer.is_none() {
-            reasons.add(format_args!("answer_found: no answer after the reasoning"));
+            reasons.add_parts(&["answer_found: no answer after the reasoning"]);
         }
     }
 
@@ -429,7 +501,7 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
             None => false,
             Some(Ok(())) => true,
             Some(Err(problem)) => {
-                reasons.add(format_args!("json_valid: {problem}"));
+                reasons.add_parts(&["json_valid: ", &problem]);
                 false
             }
         };
@@ -457,10 +529,10 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
 
     metric(&mut metrics, "format_ok", flag(format_ok), fk);
 
-    let value = match &reference {
+    let value = match reference {
         None => flag(format_ok),
-        Some((check, expected)) => {
-            let tier = judge::judge(check, answer, expected)?;
+        Some((check, prepared)) => {
+            let tier = judge::judge(check, answer, prepared)?;
             let credit = check.credit(tier);
             let ak = if w_answer != 0.0 { MetricKind::Reward } else { MetricKind::Metric };
             metric(&mut metrics, "answer_correct", credit, ak);
@@ -472,7 +544,7 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
                 (Some(a), Tier::Wrong) => reasons.add(format_args!(
                     "answer_correct: got {}, expected {}",
                     Quoted(a),
-                    QuotedJson(&expected.value)
+                    QuotedJson(&prepared.value)
                 )),
                 (Some(_), tier) if credit < 1.0 => {
                     reasons.add(format_args!("answer_correct: {} match, credit {credit}", tier.name()))
@@ -481,7 +553,7 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
             }
             let paid = if gate && !format_ok { 0.0 } else { credit };
             if paid != credit && credit > 0.0 {
-                reasons.add(format_args!("gate: the answer is not paid because a format check failed"));
+                reasons.add_parts(&["gate: the answer is not paid because a format check failed"]);
             }
             w_format * flag(format_ok) + w_answer * paid
         }

@@ -32,6 +32,159 @@ use std::borrow::Cow;
 use std::fmt;
 
 // ---------------------------------------------------------------------------------------------
+// Searching
+// ---------------------------------------------------------------------------------------------
+
+// The searches below jump between occurrences of one byte with `memchr`, which uses SIMD (SSE2 or
+// AVX2 natively, simd128 on wasm32) where `str::find` scans byte by byte or builds a two-way
+// searcher per call.
+
+/// Whether `needle` is not empty and its first byte occurs nowhere else in it. Then a search that
+/// jumps to each occurrence of that byte and compares the needle there is linear: a comparison
+/// that fails at one candidate has only read bytes of the needle after its first, so it stops
+/// before the next candidate. Every tag (`<name>`, `</name>`) and `\boxed` is such a needle.
+fn lead_is_unique(needle: &[u8]) -> bool {
+    match needle.split_first() {
+        Some((&lead, rest)) => find_byte(lead, rest).is_none(),
+        None => false,
+    }
+}
+
+/// `a == b`. On wasm32 slice equality calls a `memcmp` that compares byte by byte; this compares
+/// eight bytes at a time.
+#[inline]
+pub(crate) fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    #[inline(always)]
+    fn word(s: &[u8]) -> u64 {
+        u64::from_le_bytes(s.try_into().expect("eight bytes"))
+    }
+    #[inline(always)]
+    fn half(s: &[u8]) -> u32 {
+        u32::from_le_bytes(s.try_into().expect("four bytes"))
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        if !a.chunks_exact(8).zip(b.chunks_exact(8)).all(|(x, y)| word(x) == word(y)) {
+            return false;
+        }
+        // The last word again, overlapping the one before: covers the tail.
+        return word(&a[n - 8..]) == word(&b[n - 8..]);
+    }
+    if n >= 4 {
+        return half(&a[..4]) == half(&b[..4]) && half(&a[n - 4..]) == half(&b[n - 4..]);
+    }
+    (0..n).all(|i| a[i] == b[i])
+}
+
+/// Haystacks shorter than this are searched byte by byte: `memchr`'s setup costs more there.
+const SHORT: usize = 16;
+
+/// `memchr::memchr`.
+#[inline]
+fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < SHORT { hay.iter().position(|&b| b == needle) } else { memchr::memchr(needle, hay) }
+}
+
+/// `memchr::memrchr`.
+#[inline]
+fn rfind_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    if hay.len() < SHORT { hay.iter().rposition(|&b| b == needle) } else { memchr::memrchr(needle, hay) }
+}
+
+/// `str::trim` and `str::trim().is_empty()` with the common case, ASCII text at both ends, decided
+/// without decoding characters.
+trait TrimFast {
+    fn trim_fast(&self) -> &str;
+    fn is_blank(&self) -> bool;
+}
+
+impl TrimFast for str {
+    #[inline]
+    fn trim_fast(&self) -> &str {
+        // `char::is_whitespace` on ASCII: space, tab, line feed, vertical tab, form feed, return.
+        let ws = |c: u8| c == b' ' || (b'\t'..=b'\r').contains(&c);
+        let b = self.as_bytes();
+        let mut start = 0;
+        while start < b.len() && ws(b[start]) {
+            start += 1;
+        }
+        let mut end = b.len();
+        while end > start && ws(b[end - 1]) {
+            end -= 1;
+        }
+        // Cut next to ASCII bytes, so on character boundaries.
+        let t = &self[start..end];
+        // A non-ASCII character at either end may be Unicode whitespace: `str::trim` decides.
+        match (t.as_bytes().first(), t.as_bytes().last()) {
+            (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => t.trim(),
+            _ => t,
+        }
+    }
+
+    #[inline]
+    fn is_blank(&self) -> bool {
+        for (i, &c) in self.as_bytes().iter().enumerate() {
+            if c >= 0x80 {
+                // After ASCII bytes only, so on a character boundary.
+                return self[i..].chars().all(char::is_whitespace);
+            }
+            if !(c == b' ' || (b'\t'..=b'\r').contains(&c)) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// `hay.starts_with(needle)`, with [`eq_bytes`].
+#[inline]
+fn starts_with(hay: &str, needle: &str) -> bool {
+    hay.len() >= needle.len() && eq_bytes(&hay.as_bytes()[..needle.len()], needle.as_bytes())
+}
+
+/// `hay.find(needle)`.
+fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    if lead_is_unique(needle.as_bytes()) { find_unique_lead(hay, needle) } else { hay.find(needle) }
+}
+
+/// `hay.rfind(needle)`.
+fn rfind_str(hay: &str, needle: &str) -> Option<usize> {
+    if lead_is_unique(needle.as_bytes()) { rfind_unique_lead(hay, needle) } else { hay.rfind(needle) }
+}
+
+/// `hay.find(needle)` for a needle whose first byte occurs only there ([`lead_is_unique`]).
+fn find_unique_lead(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    debug_assert!(lead_is_unique(n));
+    let mut pos = 0;
+    while let Some(i) = find_byte(n[0], &h[pos..]) {
+        let at = pos + i;
+        if h.len() - at >= n.len() && eq_bytes(&h[at..at + n.len()], n) {
+            return Some(at);
+        }
+        pos = at + 1;
+    }
+    None
+}
+
+/// `hay.rfind(needle)` for a needle whose first byte occurs only there ([`lead_is_unique`]).
+fn rfind_unique_lead(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    debug_assert!(lead_is_unique(n));
+    let mut end = h.len();
+    while let Some(at) = rfind_byte(n[0], &h[..end]) {
+        if h.len() - at >= n.len() && eq_bytes(&h[at..at + n.len()], n) {
+            return Some(at);
+        }
+        end = at;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tags
 // ---------------------------------------------------------------------------------------------
 
@@ -39,11 +192,20 @@ use std::fmt;
 ///
 /// The search functions take `&Tag`, so build tags once (in a parsed config) and reuse them.
 /// Tags match exactly: case-sensitive, no attributes, no whitespace inside the angle brackets.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Tag {
     name: Cow<'static, str>,
     open: Cow<'static, str>,
     close: Cow<'static, str>,
+    /// The name has no `<`, so a `<` in the text can only start the tag where the tag starts
+    /// (see [`lead_is_unique`]); true of every valid name.
+    plain: bool,
+}
+
+impl fmt::Debug for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tag").field("name", &self.name).field("open", &self.open).field("close", &self.close).finish()
+    }
 }
 
 impl Tag {
@@ -53,7 +215,7 @@ impl Tag {
     pub const THINK: Tag = Tag::fixed("think", "<think>", "</think>");
 
     const fn fixed(name: &'static str, open: &'static str, close: &'static str) -> Tag {
-        Tag { name: Cow::Borrowed(name), open: Cow::Borrowed(open), close: Cow::Borrowed(close) }
+        Tag { name: Cow::Borrowed(name), open: Cow::Borrowed(open), close: Cow::Borrowed(close), plain: true }
     }
 
     /// The tag `<name>…</name>`. The name is not checked: see [`Tag::is_valid_name`].
@@ -62,6 +224,7 @@ impl Tag {
             name: Cow::Owned(name.to_owned()),
             open: Cow::Owned(format!("<{name}>")),
             close: Cow::Owned(format!("</{name}>")),
+            plain: !name.contains('<'),
         }
     }
 
@@ -133,23 +296,38 @@ impl Iterator for TagEvents<'_> {
     type Item = TagEvent;
 
     fn next(&mut self) -> Option<TagEvent> {
-        while let Some(offset) = self.text[self.pos..].find('<') {
+        while let Some(offset) = find_byte(b'<', &self.text.as_bytes()[self.pos..]) {
             let start = self.pos + offset;
-            let rest = &self.text[start..];
-            for (tag, t) in self.tags.iter().enumerate() {
-                for (edge, pattern) in [(TagEdge::Open, t.open()), (TagEdge::Close, t.close())] {
-                    if rest.starts_with(pattern) {
-                        let end = start + pattern.len();
-                        self.pos = end;
-                        return Some(TagEvent { tag, edge, start, end });
-                    }
+            match tag_at(self.text, start, self.tags) {
+                Some(event) => {
+                    self.pos = event.end;
+                    return Some(event);
                 }
+                None => self.pos = start + 1,
             }
-            self.pos = start + 1;
         }
         self.pos = self.text.len();
         None
     }
+}
+
+/// The tag of `tags` that starts at the `<` at `start` in `text`, if any: the first that matches,
+/// trying each tag's opening text, then its closing text.
+#[inline]
+fn tag_at(text: &str, start: usize, tags: &[Tag]) -> Option<TagEvent> {
+    let rest = &text.as_bytes()[start..];
+    // Every pattern is at least two bytes, so only those whose second byte is the text's can
+    // match: that skips the opening patterns at a `</` and the closing ones elsewhere.
+    let &second = rest.get(1)?;
+    for (tag, t) in tags.iter().enumerate() {
+        for (edge, pattern) in [(TagEdge::Open, t.open()), (TagEdge::Close, t.close())] {
+            let p = pattern.as_bytes();
+            if p.get(1) == Some(&second) && rest.len() >= p.len() && eq_bytes(&rest[..p.len()], p) {
+                return Some(TagEvent { tag, edge, start, end: start + p.len() });
+            }
+        }
+    }
+    None
 }
 
 /// What is wrong with a required tag; see [`check_tags_in_order`].
@@ -183,18 +361,21 @@ pub struct TagError {
 
 impl fmt::Display for TagError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tag = &self.tag;
-        match self.problem {
-            TagProblem::Missing => write!(f, "<{tag}> is missing"),
-            TagProblem::Unclosed => {
-                write!(f, "<{tag}> is not well formed (opened {} times, closed {} times)", self.opened, self.closed)
-            }
-            TagProblem::Repeated => {
-                write!(f, "<{tag}> appears more than once (opened {} times, closed {} times)", self.opened, self.closed)
-            }
-            TagProblem::OutOfOrder => write!(f, "<{tag}> is out of order"),
-            TagProblem::Empty => write!(f, "<{tag}> is empty"),
-        }
+        // Pieces rather than one `write!`: this runs for every rollout that fails the check.
+        f.write_str("<")?;
+        f.write_str(&self.tag)?;
+        let counts = match self.problem {
+            TagProblem::Missing => return f.write_str("> is missing"),
+            TagProblem::Unclosed => "> is not well formed (opened ",
+            TagProblem::Repeated => "> appears more than once (opened ",
+            TagProblem::OutOfOrder => return f.write_str("> is out of order"),
+            TagProblem::Empty => return f.write_str("> is empty"),
+        };
+        f.write_str(counts)?;
+        fmt::Display::fmt(&self.opened, f)?;
+        f.write_str(" times, closed ")?;
+        fmt::Display::fmt(&self.closed, f)?;
+        f.write_str(" times)")
     }
 }
 
@@ -210,36 +391,65 @@ impl std::error::Error for TagError {}
 /// `Ok(())` when every tag passes. Otherwise the first problem found, looking for missing tags
 /// first, then malformed, repeated, misordered and empty ones. Allocates only on failure.
 pub fn check_tags_in_order(text: &str, tags: &[Tag]) -> Result<(), TagError> {
-    // The common case: the events are exactly open0, close0, open1, close1, ...
-    let expected = 2 * tags.len();
-    let mut seen = 0;
-    let mut content_start = 0;
-    let mut empty = None;
-    let mut in_order = true;
+    let mut order = TagOrder::new(tags);
     for event in tag_events(text, tags) {
-        let edge = if seen % 2 == 0 { TagEdge::Open } else { TagEdge::Close };
-        if seen < expected && event.tag == seen / 2 && event.edge == edge {
-            match edge {
-                TagEdge::Open => content_start = event.end,
-                TagEdge::Close => {
-                    if empty.is_none() && text[content_start..event.start].trim().is_empty() {
-                        empty = Some(event.tag);
-                    }
-                }
-            }
-            seen += 1;
-        } else {
-            in_order = false;
+        if !order.feed(text, event) {
             break;
         }
     }
-    if in_order && seen == expected {
-        return match empty {
-            None => Ok(()),
-            Some(i) => Err(tag_error(tags, i, TagProblem::Empty, (1, 1))),
-        };
+    order.finish(text, tags)
+}
+
+/// The common case of [`check_tags_in_order`], fed the tag events in order: they must be exactly
+/// open0, close0, open1, close1, ...
+struct TagOrder {
+    expected: usize,
+    seen: usize,
+    content_start: usize,
+    empty: Option<usize>,
+    in_order: bool,
+}
+
+impl TagOrder {
+    fn new(tags: &[Tag]) -> Self {
+        TagOrder { expected: 2 * tags.len(), seen: 0, content_start: 0, empty: None, in_order: true }
     }
 
+    /// Takes the next event; false once the order is broken (the rest need not be fed).
+    fn feed(&mut self, text: &str, event: TagEvent) -> bool {
+        let edge = if self.seen % 2 == 0 { TagEdge::Open } else { TagEdge::Close };
+        if self.seen < self.expected && event.tag == self.seen / 2 && event.edge == edge {
+            match edge {
+                TagEdge::Open => self.content_start = event.end,
+                TagEdge::Close => {
+                    if self.empty.is_none() && text[self.content_start..event.start].is_blank() {
+                        self.empty = Some(event.tag);
+                    }
+                }
+            }
+            self.seen += 1;
+            true
+        } else {
+            self.in_order = false;
+            false
+        }
+    }
+
+    /// The verdict once every event (or every one up to the first out of order) was fed.
+    fn finish(&self, text: &str, tags: &[Tag]) -> Result<(), TagError> {
+        if self.in_order && self.seen == self.expected {
+            return match self.empty {
+                None => Ok(()),
+                Some(i) => Err(tag_error(tags, i, TagProblem::Empty, (1, 1))),
+            };
+        }
+        Err(tag_problem(text, tags))
+    }
+}
+
+/// What is wrong with the tags of a text that failed the common case of [`check_tags_in_order`].
+#[cold]
+fn tag_problem(text: &str, tags: &[Tag]) -> TagError {
     // Something is off: count every tag to say what.
     #[derive(Clone, Copy)]
     struct Count {
@@ -248,7 +458,16 @@ pub fn check_tags_in_order(text: &str, tags: &[Tag]) -> Result<(), TagError> {
         first_open: usize,
         first_close: usize,
     }
-    let mut counts = vec![Count { opened: 0, closed: 0, first_open: usize::MAX, first_close: usize::MAX }; tags.len()];
+    const NONE: Count = Count { opened: 0, closed: 0, first_open: usize::MAX, first_close: usize::MAX };
+    // On the stack for the usual few tags.
+    let mut few = [NONE; 8];
+    let mut many = Vec::new();
+    let counts: &mut [Count] = if tags.len() <= few.len() {
+        &mut few[..tags.len()]
+    } else {
+        many.resize(tags.len(), NONE);
+        &mut many
+    };
     for event in tag_events(text, tags) {
         let c = &mut counts[event.tag];
         match event.edge {
@@ -262,7 +481,7 @@ pub fn check_tags_in_order(text: &str, tags: &[Tag]) -> Result<(), TagError> {
             }
         }
     }
-    let problem = |i: usize, p: TagProblem| Err(tag_error(tags, i, p, (counts[i].opened, counts[i].closed)));
+    let problem = |i: usize, p: TagProblem| tag_error(tags, i, p, (counts[i].opened, counts[i].closed));
     if let Some(i) = counts.iter().position(|c| c.opened == 0 && c.closed == 0) {
         return problem(i, TagProblem::Missing);
     }
@@ -292,13 +511,16 @@ fn tag_error(tags: &[Tag], i: usize, problem: TagProblem, (opened, closed): (usi
 /// [`check_tags_in_order`] to reject such text.
 pub fn last_tag_content<'a>(text: &'a str, tag: &Tag) -> Option<&'a str> {
     let (open, close) = (tag.open(), tag.close());
+    type Search = fn(&str, &str) -> Option<usize>;
+    let (find, rfind): (Search, Search) =
+        if tag.plain { (find_unique_lead, rfind_unique_lead) } else { (find_str, rfind_str) };
     // Each search window ends where the previous (later) opening tag starts, so the windows are
     // disjoint and the whole search is linear.
     let mut end = text.len();
-    while let Some(start) = text[..end].rfind(open) {
+    while let Some(start) = rfind(&text[..end], open) {
         let body = start + open.len();
-        if let Some(c) = text[body..end].find(close) {
-            return Some(text[body..body + c].trim());
+        if let Some(c) = find(&text[body..end], close) {
+            return Some(text[body..body + c].trim_fast());
         }
         end = start;
     }
@@ -329,33 +551,87 @@ pub const SOLUTION_WRAPPER: (&str, &str) = ("<|begin_of_solution|>", "<|end_of_s
 /// Inside a block only its own closing tag matters. Borrows from `text` unless the answer is
 /// split around a block (`"a<think>…</think>b"` gives an owned `"ab"`).
 pub fn strip_thinking(text: &str) -> Cow<'_, str> {
-    let mut kept = Kept::new(text);
-    let mut segment = 0;
+    let mut stripper = ThinkStripper::new(text);
     let mut pos = 0;
-    while let Some(offset) = text[pos..].find('<') {
+    while let Some(offset) = find_byte(b'<', &text.as_bytes()[pos..]) {
         let at = pos + offset;
-        let rest = &text[at..];
-        if let Some(&(open, close)) = THINKING_WRAPPERS.iter().find(|(open, _)| rest.starts_with(open)) {
-            kept.push(segment, at);
-            let body = at + open.len();
-            match text[body..].find(close) {
-                Some(c) => {
-                    pos = body + c + close.len();
-                    segment = pos;
+        stripper.feed(at);
+        pos = at + 1;
+    }
+    stripper.finish()
+}
+
+/// [`strip_thinking`] as a state machine fed the position of every `<` of the text, in order (so
+/// that one scan can feed it and [`TagOrder`] both). Every opening and closing text of
+/// [`THINKING_WRAPPERS`] has a single `<`, its first byte.
+struct ThinkStripper<'a> {
+    kept: Kept<'a>,
+    /// Where the text kept since the last block (or stray closing tag) starts.
+    segment: usize,
+    /// `<`s before this are inside a tag already read.
+    next: usize,
+    /// Inside a block: the closing text that ends it.
+    inside: Option<&'static str>,
+    /// Whether a `<` kept so far (since the last stray closing tag) starts a solution block.
+    solution: bool,
+}
+
+impl<'a> ThinkStripper<'a> {
+    fn new(text: &'a str) -> Self {
+        ThinkStripper { kept: Kept::new(text), segment: 0, next: 0, inside: None, solution: false }
+    }
+
+    #[inline]
+    fn feed(&mut self, at: usize) {
+        if at < self.next {
+            return;
+        }
+        let rest = &self.kept.text[at..];
+        match self.inside {
+            // Inside a block only its own closing tag matters.
+            Some(close) => {
+                if starts_with(rest, close) {
+                    self.next = at + close.len();
+                    self.segment = self.next;
+                    self.inside = None;
                 }
-                None => return kept.finish(),
             }
-        } else if let Some(&(_, close)) = THINKING_WRAPPERS.iter().find(|(_, close)| rest.starts_with(close)) {
-            // A stray closing tag: what came before it was reasoning.
-            kept.clear();
-            pos = at + close.len();
-            segment = pos;
-        } else {
-            pos = at + 1;
+            None => {
+                if let Some(&(open, close)) = THINKING_WRAPPERS.iter().find(|(open, _)| starts_with(rest, open)) {
+                    self.kept.push(self.segment, at);
+                    self.next = at + open.len();
+                    self.inside = Some(close);
+                } else if let Some(&(_, close)) = THINKING_WRAPPERS.iter().find(|(_, close)| starts_with(rest, close)) {
+                    // A stray closing tag: what came before it was reasoning.
+                    self.kept.clear();
+                    self.solution = false;
+                    self.next = at + close.len();
+                    self.segment = self.next;
+                } else if starts_with(rest, SOLUTION_WRAPPER.0) {
+                    self.solution = true;
+                }
+            }
         }
     }
-    kept.push(segment, text.len());
-    kept.finish()
+
+    fn finish(mut self) -> Cow<'a, str> {
+        // A block never closed: the rest of the text is reasoning.
+        if self.inside.is_none() {
+            self.kept.push(self.segment, self.kept.text.len());
+        }
+        self.kept.finish()
+    }
+
+    /// [`answer_region`]: what [`ThinkStripper::finish`] keeps, narrowed to its solution block.
+    fn finish_region(self) -> Cow<'a, str> {
+        let solution = self.solution;
+        match self.finish() {
+            // One piece of the text, whose every `<` was fed: none starts a solution block, so
+            // there is nothing to search for.
+            Cow::Borrowed(region) if !solution => Cow::Borrowed(region),
+            stripped => solution_region(stripped),
+        }
+    }
 }
 
 /// The segments of a text that [`strip_thinking`] keeps; borrows while there is only one that is
@@ -382,12 +658,12 @@ impl<'a> Kept<'a> {
             return;
         }
         let Some((fs, fe)) = self.first else {
-            if !s.trim().is_empty() {
+            if !s.is_blank() {
                 self.first = Some((start, end));
             }
             return;
         };
-        if s.trim().is_empty() {
+        if s.is_blank() {
             self.gap.push_str(s);
             return;
         }
@@ -408,10 +684,10 @@ impl<'a> Kept<'a> {
     fn finish(self) -> Cow<'a, str> {
         match (self.owned, self.first) {
             (Some(owned), _) => {
-                let trimmed = owned.trim();
+                let trimmed = owned.trim_fast();
                 if trimmed.len() == owned.len() { Cow::Owned(owned) } else { Cow::Owned(trimmed.to_owned()) }
             }
-            (None, Some((s, e))) => Cow::Borrowed(self.text[s..e].trim()),
+            (None, Some((s, e))) => Cow::Borrowed(self.text[s..e].trim_fast()),
             (None, None) => Cow::Borrowed(""),
         }
     }
@@ -421,13 +697,51 @@ impl<'a> Kept<'a> {
 /// `<|end_of_solution|>`, or to the end of the text when it is not closed. `None` without one.
 pub fn solution_block(text: &str) -> Option<&str> {
     let (open, close) = SOLUTION_WRAPPER;
-    let body = &text[text.rfind(open)? + open.len()..];
-    Some(body[..body.find(close).unwrap_or(body.len())].trim())
+    let body = &text[rfind_unique_lead(text, open)? + open.len()..];
+    Some(body[..find_unique_lead(body, close).unwrap_or(body.len())].trim_fast())
 }
 
 /// Where the answer lives: [`strip_thinking`], then the [`solution_block`] if there is one.
 pub fn answer_region(text: &str) -> Cow<'_, str> {
-    match strip_thinking(text) {
+    let mut stripper = ThinkStripper::new(text);
+    let mut pos = 0;
+    while let Some(offset) = find_byte(b'<', &text.as_bytes()[pos..]) {
+        let at = pos + offset;
+        stripper.feed(at);
+        pos = at + 1;
+    }
+    stripper.finish_region()
+}
+
+/// [`check_tags_in_order`] and [`answer_region`] of the same text, for about the cost of one: both
+/// are decided at the text's `<`s, so one scan finds them for both.
+pub fn check_tags_and_answer_region<'a>(text: &'a str, tags: &[Tag]) -> (Result<(), TagError>, Cow<'a, str>) {
+    let mut order = TagOrder::new(tags);
+    let mut ordered = true;
+    let mut tags_next = 0;
+    let mut stripper = ThinkStripper::new(text);
+    let mut pos = 0;
+    while let Some(offset) = find_byte(b'<', &text.as_bytes()[pos..]) {
+        let at = pos + offset;
+        pos = at + 1;
+        // As `tag_events` would: from where the last event ended.
+        if ordered && at >= tags_next {
+            match tag_at(text, at, tags) {
+                Some(event) => {
+                    tags_next = event.end;
+                    ordered = order.feed(text, event);
+                }
+                None => tags_next = at + 1,
+            }
+        }
+        stripper.feed(at);
+    }
+    (order.finish(text, tags), stripper.finish_region())
+}
+
+/// The [`solution_block`] of a text without its reasoning, or all of it.
+fn solution_region(stripped: Cow<'_, str>) -> Cow<'_, str> {
+    match stripped {
         Cow::Borrowed(s) => Cow::Borrowed(solution_block(s).unwrap_or(s)),
         Cow::Owned(s) => match solution_block(&s) {
             Some(block) => Cow::Owned(block.to_owned()),
@@ -499,7 +813,7 @@ impl<'a> Iterator for CodeBlocks<'a> {
 
 /// The line starting at `pos` (without its line break) and where the next one starts.
 fn line_at(text: &str, pos: usize) -> (&str, usize) {
-    match text[pos..].find('\n') {
+    match find_byte(b'\n', &text.as_bytes()[pos..]) {
         Some(i) => {
             let line = &text[pos..pos + i];
             (line.strip_suffix('\r').unwrap_or(line), pos + i + 1)
@@ -521,14 +835,14 @@ fn fence_open(line: &str) -> Option<(u8, usize, &str)> {
         return None;
     }
     let len = rest.bytes().take_while(|&b| b == fence).count();
-    let info = rest[len..].trim();
+    let info = rest[len..].trim_fast();
     (len >= 3 && !(fence == b'`' && info.contains('`'))).then_some((fence, len, info))
 }
 
 fn fence_closes(line: &str, fence: u8, len: usize) -> bool {
     let Some(rest) = fence_indent(line) else { return false };
     let n = rest.bytes().take_while(|&b| b == fence).count();
-    n >= len && rest[n..].trim().is_empty()
+    n >= len && rest[n..].is_blank()
 }
 
 /// The last fenced code block of `text`, or the last whose language is `lang` (ASCII
@@ -543,7 +857,7 @@ pub fn last_code_block<'a>(text: &'a str, lang: Option<&str>) -> Option<CodeBloc
 /// one-line form models also emit (```` ```json {…}``` ````, a leading language word dropped).
 /// Text that is not entirely one fenced block is returned trimmed.
 pub fn strip_code_fence(text: &str) -> &str {
-    let t = text.trim();
+    let t = text.trim_fast();
     for fence in ['`', '~'] {
         let marker = if fence == '`' { "```" } else { "~~~" };
         if t.len() < 6 || !t.starts_with(marker) || !t.ends_with(marker) {
@@ -555,16 +869,16 @@ pub fn strip_code_fence(text: &str) -> &str {
             return t;
         }
         return match inner.find('\n') {
-            Some(i) => inner[i + 1..].trim(),
+            Some(i) => inner[i + 1..].trim_fast(),
             None => {
-                let s = inner.trim();
+                let s = inner.trim_fast();
                 match s.split_once(char::is_whitespace) {
                     Some((word, rest))
                         if !word.is_empty()
                             && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-_#.".contains(&b))
-                            && !rest.trim().is_empty() =>
+                            && !rest.is_blank() =>
                     {
-                        rest.trim()
+                        rest.trim_fast()
                     }
                     _ => s,
                 }
@@ -590,7 +904,7 @@ pub fn last_boxed(text: &str) -> Option<&str> {
     // so every byte is scanned by at most one brace search.
     let mut window_end = text.len();
     let mut search_end = text.len();
-    while let Some(at) = text[..search_end].rfind(BOXED) {
+    while let Some(at) = rfind_unique_lead(&text[..search_end], BOXED) {
         search_end = at;
         let after = at + BOXED.len();
         let rest = &text[after..];
@@ -599,7 +913,7 @@ pub fn last_boxed(text: &str) -> Option<&str> {
         if trimmed.starts_with('{') {
             let open = after + skipped;
             if let Some(close) = matching_brace(text, open, window_end.max(open + 1)) {
-                return Some(text[open + 1..close].trim());
+                return Some(text[open + 1..close].trim_fast());
             }
             window_end = at;
         } else if skipped > 0 || trimmed.starts_with(|c: char| c.is_ascii_digit()) {
@@ -650,25 +964,42 @@ fn matching_brace(text: &str, open: usize, limit: usize) -> Option<usize> {
 ///
 /// `None` when there is no marker or the last one has nothing after it.
 pub fn after_answer_marker(text: &str) -> Option<&str> {
+    if !may_have_marker(text) {
+        return None;
+    }
     match after_line_marker(text) {
         Some(found) => found,
         None => after_answer_phrase(text),
     }
 }
 
+/// Whether `text` has a `#`, `a` or `A`: every marker (`####`, `Answer`, `answer is`) has one, so
+/// most short answers (`42`, `12.5%`) are ruled out in one search.
+fn may_have_marker(text: &str) -> bool {
+    let b = text.as_bytes();
+    if b.len() < SHORT {
+        b.iter().any(|c| matches!(c, b'#' | b'a' | b'A'))
+    } else {
+        memchr::memchr3(b'#', b'a', b'A', b).is_some()
+    }
+}
+
 /// `Some(answer)` for the last line marker (the answer `None` when nothing follows it), `None`
 /// when there is no line marker at all.
 fn after_line_marker(text: &str) -> Option<Option<&str>> {
+    if !may_have_marker(text) {
+        return None;
+    }
     let mut end = text.len();
     loop {
-        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let start = rfind_byte(b'\n', &text.as_bytes()[..end]).map_or(0, |i| i + 1);
         let line = &text[start..end];
         if let Some(offset) = line_marker(line) {
             let rest = clean_marked(&line[offset..]);
             if !rest.is_empty() {
                 return Some(Some(rest));
             }
-            let following = text[end..].trim();
+            let following = text[end..].trim_fast();
             return Some((!following.is_empty()).then_some(following));
         }
         if start == 0 {
@@ -713,30 +1044,28 @@ fn line_marker(line: &str) -> Option<usize> {
 
 /// The answer text after a marker: trimmed, bold markers and a trailing `**` removed.
 fn clean_marked(s: &str) -> &str {
-    s.trim().trim_matches('*').trim()
+    s.trim_fast().trim_matches('*').trim_fast()
 }
 
 fn after_answer_phrase(text: &str) -> Option<&str> {
     const PHRASE: &[u8] = b"answer is";
     let b = text.as_bytes();
-    let mut i = b.len().checked_sub(PHRASE.len())?;
-    loop {
-        if (b[i] | 0x20) == b'a'
-            && b[i..i + PHRASE.len()].eq_ignore_ascii_case(PHRASE)
+    // Candidates are the `a`s and `A`s that leave room for the phrase, last first.
+    let mut end = (b.len().checked_sub(PHRASE.len())?) + 1;
+    while let Some(i) = memchr::memrchr2(b'a', b'A', &b[..end]) {
+        if b[i..i + PHRASE.len()].eq_ignore_ascii_case(PHRASE)
             && (i == 0 || !b[i - 1].is_ascii_alphabetic())
             && !b.get(i + PHRASE.len()).is_some_and(u8::is_ascii_alphabetic)
         {
             let after = &text[i + PHRASE.len()..];
-            let line = &after[..after.find('\n').unwrap_or(after.len())];
+            let line = &after[..find_byte(b'\n', after.as_bytes()).unwrap_or(after.len())];
             let line = line.trim_start_matches(|c: char| c.is_whitespace() || c == ':');
             let answer = clean_marked(line).trim_end_matches('.').trim_end();
             return (!answer.is_empty()).then_some(answer);
         }
-        if i == 0 {
-            return None;
-        }
-        i -= 1;
+        end = i;
     }
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -779,10 +1108,10 @@ pub fn find_answer(region: &str) -> Option<(&str, AnswerSource)> {
     if let Some(a) = after_answer_marker(region).map(refine_answer).filter(non_blank) {
         return Some((a, AnswerSource::Marker));
     }
-    if let Some(a) = last_code_block(region, None).map(|b| b.body.trim()).filter(non_blank) {
+    if let Some(a) = last_code_block(region, None).map(|b| b.body.trim_fast()).filter(non_blank) {
         return Some((a, AnswerSource::CodeBlock));
     }
-    let t = region.trim();
+    let t = region.trim_fast();
     (!t.is_empty()).then_some((t, AnswerSource::Text))
 }
 
@@ -803,7 +1132,7 @@ pub fn refine_answer(answer: &str) -> &str {
     if let Some(Some(m)) = after_line_marker(answer) {
         return strip_code_fence(m);
     }
-    strip_code_fence(answer)
+    unfenced
 }
 
 /// The answer in a raw completion, best effort: [`answer_region`] then [`find_answer`].
@@ -895,7 +1224,7 @@ pub fn normalize_text(text: &str) -> String {
 ///
 /// One pass plus a bounded number of trims; allocates the result once.
 pub fn normalize_text_with(text: &str, lowercase: bool) -> String {
-    let t = strip_math_delimiters(text.trim());
+    let t = strip_math_delimiters(text.trim_fast());
     let mut out = String::with_capacity(t.len());
     // For each open brace, whether it belongs to a wrapper command (and is dropped when closed).
     let mut braces: Vec<bool> = Vec::new();
@@ -956,7 +1285,7 @@ fn strip_math_delimiters(t: &str) -> &str {
             let inner = &t[open.len()..t.len() - close.len()];
             // `$x$ and $y$` is not one math span.
             if !inner.contains(open) {
-                return inner.trim();
+                return inner.trim_fast();
             }
         }
     }
@@ -1070,15 +1399,100 @@ pub fn parse_number_detail(text: &str) -> Option<ParsedNumber> {
     if text.len() > MAX_NUMBER_LEN {
         return None;
     }
+    if let Some(result) = parse_plain_number(text) {
+        return result;
+    }
     let cleaned = delatex(text)?;
     NumberParser { s: &cleaned, i: 0 }.parse()
+}
+
+/// The plain forms most answers take (`42`, `-7`, `0.125`, `12.5%`), read without the general
+/// parser's many checks: `Some(result)` when `text`, trimmed, is an optional `-` or `+`, digits,
+/// optionally `.` and more digits, and an optional `%`; `None` for any other text. On those texts
+/// the general parser takes exactly these steps (no LaTeX, separators, currency, fraction, scale
+/// or unit), so the result is the same.
+fn parse_plain_number(text: &str) -> Option<Option<ParsedNumber>> {
+    let b = text.trim_fast().as_bytes();
+    let (negative, start) = match b.first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    // The digits' value as an integer (meaningful while there are at most 17 of them, checked
+    // below), the point ignored.
+    let mut mantissa: u64 = 0;
+    let mut i = start;
+    let mut digits = |i: &mut usize| {
+        let from = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b[*i] - b'0'));
+            *i += 1;
+        }
+        *i - from
+    };
+    let int_len = digits(&mut i);
+    if int_len == 0 {
+        return None;
+    }
+    let mut frac_len = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        frac_len = digits(&mut i);
+        if frac_len == 0 {
+            return None;
+        }
+    }
+    let end = i;
+    let percent = i < b.len() && b[i] == b'%';
+    if i + usize::from(percent) != b.len() {
+        return None;
+    }
+    let shift = if percent { -2 } else { 0 };
+    let number = &b[start..end];
+    let fast = if int_len + frac_len <= 17 { exact_operands(mantissa, shift - frac_len as i32) } else { None };
+    let value = match fast {
+        Some(v) => v,
+        None => {
+            // Long or extreme: the general conversion, with the digits as `decimal` would store them.
+            let mut d = Decimal { buf: [0; MAX_NUMBER_LEN + 16], len: 0, exp: 0 };
+            number.iter().for_each(|&c| d.push(c));
+            match d.to_f64(shift) {
+                Some(v) => v,
+                None => return Some(None),
+            }
+        }
+    };
+    let sign = if negative { -1.0 } else { 1.0 };
+    // `-0` and `0` are the same answer.
+    let value = sign * value + 0.0;
+    Some(Some(ParsedNumber { value, scaled: value, percent }))
+}
+
+/// `mantissa * 10^exp` when both operands are exact doubles (the mantissa at most 2^53, the power
+/// of ten between 10^-22 and 10^22): one multiplication or division then rounds correctly, so this
+/// is the value `str::parse` gives for those digits, without the parsing. `None` otherwise.
+fn exact_operands(mantissa: u64, exp: i32) -> Option<f64> {
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
+    ];
+    if mantissa > 1 << 53 {
+        return None;
+    }
+    let m = mantissa as f64;
+    match exp {
+        0 => Some(m),
+        1..=22 => Some(m * POW10[exp as usize]),
+        -22..=-1 => Some(m / POW10[(-exp) as usize]),
+        _ => None,
+    }
 }
 
 const FRACTIONS: [&str; 3] = ["\\frac", "\\dfrac", "\\tfrac"];
 
 /// `text` with the LaTeX that can surround a number removed; `None` for other LaTeX.
 fn delatex(text: &str) -> Option<Cow<'_, str>> {
-    if !text.contains(['\\', '{', '}']) {
+    if !text.bytes().any(|b| matches!(b, b'\\' | b'{' | b'}')) {
         return Some(Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
@@ -1196,6 +1610,9 @@ impl Decimal {
     /// The value times `10^extra_exp`, correctly rounded.
     fn to_f64(&self, extra_exp: i32) -> Option<f64> {
         let exp = self.exp + extra_exp;
+        if let Some(v) = self.to_f64_exact_operands(exp) {
+            return Some(v);
+        }
         let v: f64 = if exp == 0 {
             std::str::from_utf8(&self.buf[..self.len]).ok()?.parse().ok()?
         } else {
@@ -1226,6 +1643,27 @@ impl Decimal {
             std::str::from_utf8(&text[..len]).ok()?.parse().ok()?
         };
         v.is_finite().then_some(v)
+    }
+}
+
+impl Decimal {
+    /// [`exact_operands`] on the digits, when they are few enough to be an exact integer.
+    fn to_f64_exact_operands(&self, exp: i32) -> Option<f64> {
+        if self.len > 17 {
+            return None;
+        }
+        let mut mantissa: u64 = 0;
+        let mut fraction_digits = 0;
+        let mut point = false;
+        for &b in &self.buf[..self.len] {
+            if b == b'.' {
+                point = true;
+            } else {
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                fraction_digits += i32::from(point);
+            }
+        }
+        exact_operands(mantissa, exp - fraction_digits)
     }
 }
 
@@ -1328,7 +1766,7 @@ impl<'a> NumberParser<'a> {
     }
 
     fn parse(mut self) -> Option<ParsedNumber> {
-        let s = self.s.trim().trim_end_matches(['.', ',', ';']).trim_end();
+        let s = self.s.trim_fast().trim_end_matches(['.', ',', ';']).trim_end();
         self.s = s;
         // `x = 5`
         let b = s.as_bytes();
@@ -1368,9 +1806,13 @@ impl<'a> NumberParser<'a> {
             }
         };
         self.skip_ws();
-        let mut percent = self.eat(&['%']) || self.eat_word("percent") || self.eat_word("per cent");
+        // Every word eaten here starts with an ASCII letter.
+        let letter = |p: &Self| p.rest().as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
+        let mut percent =
+            self.eat(&['%']) || (letter(&self) && (self.eat_word("percent") || self.eat_word("per cent")));
         self.skip_ws();
-        let scale = SCALE_WORDS.iter().find(|(w, _)| self.eat_word(w)).map_or(0, |&(_, e)| e);
+        let scale =
+            if letter(&self) { SCALE_WORDS.iter().find(|(w, _)| self.eat_word(w)).map_or(0, |&(_, e)| e) } else { 0 };
         if paren {
             self.skip_ws();
             self.eat(CURRENCIES);
@@ -1407,7 +1849,7 @@ impl<'a> NumberParser<'a> {
 }
 
 fn trailing_units_ok(rest: &str) -> bool {
-    let r = rest.trim();
+    let r = rest.trim_fast();
     if r.is_empty() {
         return true;
     }

@@ -195,10 +195,9 @@ thread_local! {
 pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<Score, RolloutError>> {
     CONFIG_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let cached = match cache.as_ref() {
-            Some((text, parsed)) if text == config && parsed.is::<R::Config>() => true,
-            _ => false,
-        };
+        // `eq_bytes`, not `==`: on wasm32 `==` compares byte by byte, and this runs on every call.
+        let cached = matches!(cache.as_ref(), Some((text, parsed))
+            if extract::eq_bytes(text.as_bytes(), config.as_bytes()) && parsed.is::<R::Config>());
         if !cached {
             match check_config::<R>(config) {
                 Ok(parsed) => *cache = Some((config.to_owned(), Box::new(parsed))),
