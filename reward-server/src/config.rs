@@ -12,6 +12,10 @@
 //! limits = { fuel = 100_000_000, timeout_ms = 2000, memory_mib = 64 }
 //! config = { required_tags = ["think", "answer"] }
 //!
+//! [rewards.text_to_sql]
+//! plugin = "sql"
+//! fixtures = "fixtures/spider"       # grants the plugin read access to the files in this directory
+//!
 //! [rewards.math]
 //! components = { fmt = "answer_format", correct = "numeric_answer" }
 //! formula = "if(fmt >= 1, correct, 0)"
@@ -26,7 +30,7 @@ use serde::Deserialize;
 
 use crate::engine::formula::Formula;
 use crate::engine::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
-use crate::engine::{Limits, Plugin, PluginHost, Provenance, sha256_hex};
+use crate::engine::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -46,6 +50,8 @@ struct RewardSpec {
     plugin: Option<String>,
     config: Option<toml::Value>,
     limits: Option<Limits>,
+    /// A directory whose files the plugin may read (`fixtures.read`), relative to the config file.
+    fixtures: Option<PathBuf>,
     #[serde(default)]
     on_error: OnError,
     components: Option<BTreeMap<String, String>>,
@@ -141,8 +147,8 @@ impl Loader<'_> {
         match (&spec.plugin, &spec.components, &spec.formula) {
             (Some(plugin), None, None) => self.build_plugin(name, spec, plugin),
             (None, Some(components), Some(formula)) => {
-                if spec.config.is_some() || spec.limits.is_some() {
-                    bail!("a composite reward takes no `config` or `limits`: set them on its components");
+                if spec.config.is_some() || spec.limits.is_some() || spec.fixtures.is_some() {
+                    bail!("a composite reward takes no `config`, `limits` or `fixtures`: set them on its components");
                 }
                 self.build_composite(name, spec, components, formula, stack)
             }
@@ -187,10 +193,15 @@ impl Loader<'_> {
             .map_err(|e| anyhow!("`config` rejected by plugin \"{}\" version {}: {e}", plugin.info().name, plugin.info().version))?;
         let limits = spec.limits.clone().unwrap_or_default();
         limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
+        let fixtures = match &spec.fixtures {
+            Some(dir) => Some(Arc::new(Fixtures::new(&self.base.join(dir)).map_err(|e| anyhow!("`fixtures`: {e}"))?)),
+            None => None,
+        };
         let config_hash = hash_of(&serde_json::json!({
             "config": config,
             "limits": format!("{limits:?}"),
             "on_error": spec.on_error,
+            "fixtures": fixtures.as_ref().map(|f| f.dir().display().to_string()),
         }));
         let provenance = Arc::new(Provenance {
             reward: name.to_owned(),
@@ -200,7 +211,7 @@ impl Loader<'_> {
         Ok(Reward {
             name: name.to_owned(),
             description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
-            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits }),
+            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, fixtures }),
             on_error: spec.on_error,
             provenance,
         })

@@ -85,7 +85,13 @@ fn reward_shapes_are_checked() {
     assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\nformula = \"1\"\n").contains("not both"));
     assert!(load_err("[rewards.x]\ncomponents = { a = \"y\" }\n").contains("needs a `formula`"));
     let err = load_err(&format!("{LENGTH}[rewards.x]\ncomponents = {{ a = \"length\" }}\nformula = \"a\"\nlimits = {{ fuel = 1 }}\n"));
-    assert!(err.contains("a composite reward takes no `config` or `limits`"), "{err}");
+    assert!(err.contains("a composite reward takes no `config`, `limits` or `fixtures`"), "{err}");
+}
+
+#[test]
+fn a_fixtures_directory_must_exist() {
+    let err = load_err("[rewards.x]\nplugin = \"GUEST\"\nfixtures = \"no/such/dir\"\n");
+    assert!(err.contains("reward `x`") && err.contains("`fixtures`: fixtures directory") && err.contains("no/such/dir"), "{err}");
 }
 
 #[test]

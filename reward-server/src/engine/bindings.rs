@@ -1,10 +1,13 @@
 //! Host bindings for the plugin contract, generated from `reward-plugins/wit/reward.wit`
-//! (contract version 0.1.0).
+//! (contract version 0.1.0). The host binds the larger world, `reward-plugin-with-fixtures`: a
+//! component of the plain `reward-plugin` world (no imports) instantiates against it unchanged.
 
 wasmtime::component::bindgen!({
     path: "../reward-plugins/wit",
-    world: "reward-plugin",
+    world: "reward-plugin-with-fixtures",
 });
 
 /// The contract's types, under a short name.
 pub(crate) use exports::reward::plugin::reward as wit;
+/// The `fixtures` import the host provides.
+pub(crate) use reward::plugin::fixtures;

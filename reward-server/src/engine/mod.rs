@@ -7,6 +7,7 @@
 
 mod artifact_cache;
 mod bindings;
+mod fixtures;
 pub mod formula;
 mod host;
 mod limits;
@@ -15,8 +16,9 @@ pub mod reward;
 mod types;
 
 pub use artifact_cache::{ENV_CACHE_DIR, default_cache_dir, sha256_hex};
+pub use fixtures::{Fixtures, MAX_FIXTURE_BYTES};
 pub use host::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES, HostBuilder, PluginHost};
 pub use limits::*;
-pub use plugin::{CONTRACT_INTERFACE, CONTRACT_VERSION, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
+pub use plugin::{CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
 pub use reward::{OnError, Reward, RewardKind};
 pub use types::{Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

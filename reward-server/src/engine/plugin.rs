@@ -4,17 +4,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 use super::artifact_cache::sha256_hex;
-use super::bindings::{RewardPlugin, RewardPluginPre, wit};
+use super::bindings::{RewardPluginWithFixtures as RewardPlugin, RewardPluginWithFixturesPre as RewardPluginPre, fixtures, wit};
+use super::fixtures::Fixtures;
 use super::host::HostInner;
 use super::limits::{INSTANTIATION_FUEL, Limits};
 use super::types::{Failure, Metric, MetricKind, Rollout, Status};
 
 /// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
 pub const CONTRACT_INTERFACE: &str = "reward:plugin/reward";
+/// The one import a plugin may have (`reward:plugin/fixtures@0.1.x`), served only with what its
+/// reward grants.
+pub const FIXTURES_INTERFACE: &str = "reward:plugin/fixtures";
 /// The contract version this host was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -41,8 +45,8 @@ pub enum LoadError {
     /// The component imports something the sandbox does not grant.
     #[error(
         "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
-         (no files, clock, network or randomness; build Rust guests for wasm32-unknown-unknown and Python ones \
-         with componentize-py --stub-wasi){more}"
+         but {FIXTURES_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
+         wasm32-unknown-unknown and Python ones with componentize-py --stub-wasi){more}"
     )]
     ForbiddenImport {
         /// Where the bytes came from.
@@ -105,9 +109,21 @@ pub struct PluginOutcome {
     pub latency: Duration,
 }
 
-/// The per-store state: the memory limiter.
+/// The per-store state: the memory limiter and the fixtures the current reward grants.
 pub(crate) struct StoreState {
     limiter: MemoryLimiter,
+    fixtures: Option<Arc<Fixtures>>,
+}
+
+impl fixtures::Host for StoreState {
+    fn read(&mut self, name: String) -> Result<Vec<u8>, String> {
+        match &self.fixtures {
+            Some(fixtures) => fixtures.read(&name).map(|bytes| bytes.to_vec()),
+            None => Err(format!(
+                "cannot read fixture `{name}`: this reward grants no fixtures directory (set `fixtures = \"DIR\"` on the reward)"
+            )),
+        }
+    }
 }
 
 /// Caps linear memory and remembers whether a growth was denied, so the trap that follows
@@ -173,8 +189,9 @@ impl Plugin {
             .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
         check_imports(&host, &component, origin)?;
         check_contract(&host, &component, origin)?;
-        let linker: Linker<StoreState> = Linker::new(&host.engine);
         let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };
+        let mut linker: Linker<StoreState> = Linker::new(&host.engine);
+        fixtures::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
         let pre = linker.instantiate_pre(&component).map_err(start_err)?;
         let pre = RewardPluginPre::new(pre).map_err(start_err)?;
         let mut plugin = Plugin {
@@ -185,7 +202,7 @@ impl Plugin {
             pre,
             idle: Mutex::new(Vec::new()),
         };
-        let mut live = plugin.instantiate(&Limits::default()).map_err(|f| LoadError::Start {
+        let mut live = plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start {
             origin: origin.into(),
             message: f.message,
         })?;
@@ -217,7 +234,7 @@ impl Plugin {
 
     /// Asks the plugin whether it accepts a config (JSON text). The error is the plugin's message.
     pub fn check_config(&self, config: &str) -> Result<(), String> {
-        let mut live = self.instantiate(&Limits::default()).map_err(|f| f.message)?;
+        let mut live = self.instantiate(&Limits::default(), None).map_err(|f| f.message)?;
         live.store.set_fuel(INSTANTIATION_FUEL).map_err(|e| e.to_string())?;
         match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
             Ok(Ok(())) => Ok(()),
@@ -228,18 +245,20 @@ impl Plugin {
 
     /// Scores rollouts, one metered call each, in order. The batch runs in one instance, from the
     /// idle pool when the limits allow reuse, otherwise fresh; a trap drops the instance and the
-    /// next rollout gets a new one, so one bad rollout never harms another.
+    /// next rollout gets a new one, so one bad rollout never harms another. Grants nothing.
     pub fn score(&self, config: &str, rollouts: &[Rollout], limits: &Limits) -> Vec<PluginOutcome> {
-        self.score_until(config, rollouts, limits, &|| false)
+        self.score_until(config, rollouts, limits, None, &|| false)
     }
 
-    /// [`Plugin::score`], checking `cancelled` before each rollout: once it returns true, the
-    /// remaining rollouts are not run and answer `TIMEOUT` ("cancelled before scoring").
+    /// [`Plugin::score`] with the fixtures the reward grants, checking `cancelled` before each
+    /// rollout: once it returns true, the remaining rollouts are not run and answer `TIMEOUT`
+    /// ("cancelled before scoring").
     pub fn score_until(
         &self,
         config: &str,
         rollouts: &[Rollout],
         limits: &Limits,
+        fixtures: Option<&Arc<Fixtures>>,
         cancelled: &dyn Fn() -> bool,
     ) -> Vec<PluginOutcome> {
         let mut live: Option<Live> = None;
@@ -254,7 +273,7 @@ impl Plugin {
                 continue;
             }
             if live.is_none() {
-                live = match self.checkout(config, limits) {
+                live = match self.checkout(config, limits, fixtures) {
                     Ok(l) => Some(l),
                     Err(failure) => {
                         outcomes.push(PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO });
@@ -279,14 +298,26 @@ impl Plugin {
         outcomes
     }
 
-    fn checkout(&self, config: &str, limits: &Limits) -> Result<Live, Failure> {
-        let pooled = if limits.instance_reuse > 1 { self.idle.lock().expect("idle pool poisoned").pop() } else { None };
+    /// An instance for one batch: an idle one that was granted the same fixtures (a guest may
+    /// cache what it read, so an instance never crosses from one grant to another), or a fresh one.
+    fn checkout(&self, config: &str, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
+        let same_grant = |live: &Live| match (&live.store.data().fixtures, fixtures) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.dir() == b.dir(),
+            _ => false,
+        };
+        let pooled = if limits.instance_reuse > 1 {
+            let mut idle = self.idle.lock().expect("idle pool poisoned");
+            idle.iter().rposition(same_grant).map(|i| idle.swap_remove(i))
+        } else {
+            None
+        };
         let mut live = match pooled {
             Some(mut live) => {
                 live.store.data_mut().limiter.max_bytes = limits.memory_bytes as usize;
                 live
             }
-            None => self.instantiate(limits)?,
+            None => self.instantiate(limits, fixtures)?,
         };
         self.prepare(&mut live, config, limits)?;
         Ok(live)
@@ -310,8 +341,9 @@ impl Plugin {
         }
     }
 
-    fn instantiate(&self, limits: &Limits) -> Result<Live, Failure> {
-        let state = StoreState { limiter: MemoryLimiter { max_bytes: limits.memory_bytes as usize, denied: None } };
+    fn instantiate(&self, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
+        let limiter = MemoryLimiter { max_bytes: limits.memory_bytes as usize, denied: None };
+        let state = StoreState { limiter, fixtures: fixtures.cloned() };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
@@ -453,9 +485,20 @@ fn to_wit(r: &Rollout) -> wit::Rollout {
     }
 }
 
+/// Whether `name` is `interface@0.1.PATCH`.
+fn speaks_0_1(name: &str, interface: &str) -> bool {
+    name.strip_prefix(interface)
+        .and_then(|rest| rest.strip_prefix("@0.1."))
+        .is_some_and(|patch| !patch.is_empty() && patch.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
     let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
+    let imports: Vec<String> = ty
+        .imports(&host.engine)
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| !speaks_0_1(name, FIXTURES_INTERFACE))
+        .collect();
     match imports.split_first() {
         None => Ok(()),
         Some((first, rest)) => Err(LoadError::ForbiddenImport {
@@ -469,12 +512,7 @@ fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Resul
 fn check_contract(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
     let ty = component.component_type();
     let exports: Vec<String> = ty.exports(&host.engine).map(|(name, _)| name.to_owned()).collect();
-    let speaks = exports.iter().any(|name| {
-        name.strip_prefix(CONTRACT_INTERFACE)
-            .and_then(|rest| rest.strip_prefix("@0.1."))
-            .is_some_and(|patch| patch.chars().all(|c| c.is_ascii_digit()))
-    });
-    if speaks {
+    if exports.iter().any(|name| speaks_0_1(name, CONTRACT_INTERFACE)) {
         Ok(())
     } else {
         Err(LoadError::Contract {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use super::fixtures::Fixtures;
 use super::formula::Formula;
 use super::limits::Limits;
 use super::plugin::Plugin;
@@ -33,6 +34,8 @@ pub struct PluginReward {
     pub config_json: String,
     /// Sandbox limits for this reward.
     pub limits: Limits,
+    /// The fixture files this reward grants its plugin, if any.
+    pub fixtures: Option<Arc<Fixtures>>,
 }
 
 /// A composite reward's parts.
@@ -137,7 +140,7 @@ impl Reward {
         match &self.kind {
             RewardKind::Plugin(p) => p
                 .plugin
-                .score_until(&p.config_json, rollouts, &p.limits, cancelled)
+                .score_until(&p.config_json, rollouts, &p.limits, p.fixtures.as_ref(), cancelled)
                 .into_iter()
                 .map(|o| Evaluation {
                     result: o.result.map(|s| (s.value, s.metrics, s.reason)),
