@@ -5,6 +5,8 @@
 wasmtime::component::bindgen!({
     path: "../reward-plugins/wit",
     world: "reward-plugin-with-fixtures",
+    // Rollouts are lowered straight from the engine's strings, without cloning them first.
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
 /// The contract's types, under a short name.

@@ -366,7 +366,15 @@ impl Plugin {
         live.store.set_fuel(limits.fuel).expect("fuel is enabled");
         live.store.set_epoch_deadline(ticks(limits.deadline, self.host.epoch_tick));
         live.store.data_mut().limiter.denied = None;
-        let input = [to_wit(rollout)];
+        let messages: Vec<wit::Message<'_>> =
+            rollout.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect();
+        let input = [wit::Rollout {
+            id: &rollout.id,
+            messages: &messages,
+            completion: &rollout.completion,
+            reference: &rollout.reference,
+            metadata: &rollout.metadata,
+        }];
         let started = Instant::now();
         let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
         let latency = started.elapsed();
@@ -473,16 +481,6 @@ impl Plugin {
 fn ticks(deadline: Duration, tick: Duration) -> u64 {
     let n = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
     u64::try_from(n).unwrap_or(u64::MAX - 1).saturating_add(1)
-}
-
-fn to_wit(r: &Rollout) -> wit::Rollout {
-    wit::Rollout {
-        id: r.id.clone(),
-        messages: r.messages.iter().map(|m| wit::Message { role: m.role.clone(), content: m.content.clone() }).collect(),
-        completion: r.completion.clone(),
-        reference: r.reference.clone(),
-        metadata: r.metadata.clone(),
-    }
 }
 
 /// Whether `name` is `interface@0.1.PATCH`.
