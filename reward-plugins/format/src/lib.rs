@@ -15,13 +15,7 @@ use reward_sdk::{Metric, MetricKind, PluginInfo, Reward, Rollout, RolloutError, 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-mod alloc;
 mod judge;
-
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 use judge::Tier;
 

@@ -1,5 +1,5 @@
-//! The wasm32 build's allocator: free lists of power-of-two blocks in front of the system
-//! allocator (dlmalloc).
+//! The allocator [`export_reward!`](crate::export_reward) installs in wasm32 plugins: free lists
+//! of power-of-two blocks in front of the system allocator (dlmalloc).
 //!
 //! Every rollout allocates the same few dozen small blocks (the strings the host passes in, the
 //! metric names, the reason, the vectors around them) and frees them all before the next. Under
@@ -11,7 +11,9 @@
 //! its next rollout anyway.
 //!
 //! Only for wasm32 without the `atomics` feature: there is a single thread, so the lists need no
-//! locking. Native builds (tests, the host's native baseline) use the system allocator.
+//! locking. Native builds (tests, the host's native baseline) use the system allocator. A plugin
+//! that wants another allocator cannot also use `export_reward!` (two global allocators do not
+//! link); it implements the generated bindings itself.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
@@ -24,7 +26,8 @@ const CLASSES: usize = 11;
 /// The largest block kept on a list.
 const MAX_SIZE: usize = MIN_SIZE << (CLASSES - 1);
 
-pub(crate) struct SizeClasses {
+/// Free lists of power-of-two blocks, 16 B to 16 KiB, over the system allocator.
+pub struct SizeClasses {
     /// The head of each size's list of free blocks; a free block holds the next one's address.
     free: UnsafeCell<[*mut u8; CLASSES]>,
 }
@@ -33,7 +36,9 @@ pub(crate) struct SizeClasses {
 unsafe impl Sync for SizeClasses {}
 
 impl SizeClasses {
-    pub(crate) const fn new() -> Self {
+    /// Empty lists.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
         SizeClasses { free: UnsafeCell::new([ptr::null_mut(); CLASSES]) }
     }
 

@@ -18,7 +18,10 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+pub mod alloc;
 pub mod extract;
+pub mod fixtures;
 
 use std::cell::RefCell;
 
@@ -219,7 +222,9 @@ pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "reward-plugin",
+        // The world with the `fixtures` import: a plugin that never calls `fixtures::read` still
+        // builds to a component that imports nothing (unused imports are dropped at link time).
+        world: "reward-plugin-with-fixtures",
         pub_export_macro: true,
         default_bindings_module: "reward_sdk::bindings",
     });
@@ -278,10 +283,17 @@ pub mod guest {
     }
 }
 
-/// Exports a [`Reward`] as the plugin's component entry points (on wasm32; nothing natively).
+/// Exports a [`Reward`] as the plugin's component entry points, and installs the SDK's
+/// size-class allocator (`alloc::SizeClasses`, wasm32 only: every rollout allocates and frees the same few
+/// dozen small blocks, which dlmalloc makes cost hundreds of metered instructions each). On wasm32
+/// only; natively it expands to nothing.
 #[macro_export]
 macro_rules! export_reward {
     ($reward:ty) => {
+        #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+        #[global_allocator]
+        static __REWARD_SDK_ALLOCATOR: $crate::alloc::SizeClasses = $crate::alloc::SizeClasses::new();
+
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __RewardExport;
