@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Rewards;
 use crate::engine::{HostBuilder, PluginHost, RewardKind, default_cache_dir};
 use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, ScoreJob};
-use crate::server::{self, ScorerOptions, ServeOptions, TlsFiles};
+use crate::server::{self, ScorerOptions, ServeOptions, TlsFiles, TokenSource};
 
 /// Exit code for a bad command line or config (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
@@ -43,8 +43,8 @@ struct CommonArgs {
     /// The rewards config (TOML).
     #[arg(long, short = 'c', env = "REWARD_SERVER_CONFIG", default_value = "rewards.toml")]
     config: PathBuf,
-    /// Where compiled plugins are cached [default: $REWARD_SERVER_CACHE_DIR, else ~/.cache/reward-server].
-    #[arg(long)]
+    /// Where compiled plugins are cached [default: ~/.cache/reward-server].
+    #[arg(long, env = "REWARD_SERVER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
     /// Don't cache compiled plugins on disk.
     #[arg(long)]
@@ -91,7 +91,8 @@ struct ServeArgs {
     /// Require this bearer token on scoring and admin calls (prefer --auth-token-file).
     #[arg(long, env = "REWARD_SERVER_AUTH_TOKEN", hide_env_values = true)]
     auth_token: Option<String>,
-    /// Read the bearer token from this file (first line).
+    /// Read the bearer token from this file (first line); re-read when it changes (checked every
+    /// --watch-interval-ms), so the token rotates without a restart.
     #[arg(long, env = "REWARD_SERVER_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
     auth_token_file: Option<PathBuf>,
     /// TLS certificate chain (PEM); enables TLS on both listeners, with --tls-key.
@@ -160,22 +161,11 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let auth_token = match (&args.auth_token, &args.auth_token_file) {
-        (Some(t), _) => Some(t.trim().to_owned()),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading --auth-token-file {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        ),
-        (None, None) => None,
+    let auth = match (args.auth_token, args.auth_token_file) {
+        (Some(token), _) => TokenSource::Fixed(token),
+        (None, Some(path)) => TokenSource::File(path),
+        (None, None) => TokenSource::None,
     };
-    if auth_token.as_deref() == Some("") {
-        anyhow::bail!("the auth token is empty");
-    }
     let defaults = ScorerOptions::default();
     let options = ServeOptions {
         config: args.common.config.clone(),
@@ -191,7 +181,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         watch_interval: (args.watch_interval_ms > 0).then(|| Duration::from_millis(args.watch_interval_ms)),
-        auth_token,
+        auth,
         tls: args.tls_cert.map(|cert| TlsFiles { cert, key: args.tls_key.expect("clap requires it"), client_ca: args.tls_client_ca }),
     };
     let host = args.common.host()?;

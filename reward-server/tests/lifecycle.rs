@@ -257,3 +257,43 @@ async fn grpc_auth_and_deadline() {
     assert!(err.message().contains("the request was allowed 300ms"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_rotated_token_file_takes_over_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "old-token\n").unwrap();
+    let server = Server::start(
+        &guest_config(dir.path(), "guest", SLOW_LIMITS),
+        &["--auth-token-file", token_file.to_str().unwrap(), "--watch-interval-ms", "50"],
+    );
+    let mut client = grpc_client(&server).await;
+    let call = |token: &str| {
+        let mut request = tonic::Request::new(pb::ScoreRequest { reward: "guest".into(), rollouts: vec![rollout("a", "abc", "")] });
+        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+    };
+    assert!(client.score(call("old-token")).await.is_ok());
+
+    std::fs::write(&token_file, "new-token\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.score(call("new-token")).await.is_err() {
+        assert!(Instant::now() < deadline, "the new token was never accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(client.score(call("old-token")).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+
+    // Emptying the file keeps the last good token: auth never opens by accident.
+    std::fs::write(&token_file, "").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.score(tonic::Request::new(pb::ScoreRequest { reward: "guest".into(), rollouts: vec![] })).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert!(client.score(call("new-token")).await.is_ok());
+    let http = reqwest::Client::new()
+        .post(format!("{}/v1/score", server.http))
+        .bearer_auth("new-token")
+        .json(&serde_json::json!({"reward": "guest", "rollouts": [{"completion": "abcd"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(http.status().as_u16(), 200, "HTTP checks the same rotated token");
+}

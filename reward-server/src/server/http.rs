@@ -52,16 +52,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Bearer-token check, when a token is configured. Constant-time comparison.
 async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.options.auth_token {
-        let given = request
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| super::token_matches(g, expected)) {
-            metrics::rejected("unauthenticated");
-            return ScoreError::Unauthenticated.into_response();
-        }
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !state.auth.allows(given) {
+        metrics::rejected("unauthenticated");
+        return ScoreError::Unauthenticated.into_response();
     }
     next.run(request).await
 }

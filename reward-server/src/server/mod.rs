@@ -6,6 +6,7 @@
 //! The rewards reload without a restart when the config or a plugin file changes, or on
 //! `POST /v1/admin/reload`: new requests use the new rewards, in-flight ones finish on the old.
 
+mod auth;
 mod cache;
 mod error;
 mod grpc;
@@ -65,12 +66,13 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// How often to check files for changes; `None` disables watching.
     pub watch_interval: Option<Duration>,
-    /// Bearer token required on scoring and admin calls, when set.
-    pub auth_token: Option<String>,
+    /// Where the bearer token required on scoring and admin calls comes from.
+    pub auth: TokenSource,
     /// TLS for both listeners, when set.
     pub tls: Option<tls::TlsFiles>,
 }
 
+pub use auth::TokenSource;
 pub use tls::TlsFiles;
 
 /// State shared by both transports.
@@ -79,6 +81,8 @@ pub struct AppState {
     pub scorer: Arc<Scorer>,
     /// The options the server runs with.
     pub options: ServeOptions,
+    /// The token check.
+    pub auth: auth::Auth,
     /// The plugin host (for reloads).
     host: PluginHost,
     /// Renders `/metrics`.
@@ -90,10 +94,11 @@ pub struct AppState {
 impl AppState {
     /// Loads the rewards and builds the state.
     pub fn new(host: PluginHost, options: ServeOptions) -> Result<Arc<AppState>> {
+        let auth = auth::Auth::new(options.auth.clone())?;
         let metrics = metrics::install();
         let rewards = Rewards::load(&host, &options.config)?;
         let scorer = Scorer::new(rewards, options.scorer.clone())?;
-        Ok(Arc::new(AppState { scorer, options, host, metrics, reloading: Mutex::new(()) }))
+        Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()) }))
     }
 
     /// Reloads the rewards config and plugins; on error the old rewards stay. Returns the names.
@@ -185,16 +190,6 @@ impl RewardSummary {
     }
 }
 
-/// Compares a presented token with the expected one in constant time.
-pub(crate) fn token_matches(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    let mut diff = (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
-    }
-    diff == 0
-}
-
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, `250000u`, ...).
 pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
@@ -240,12 +235,12 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     };
     let reflection = reflection_builder().build_v1().context("building gRPC reflection")?;
     let reflection_alpha = reflection_builder().build_v1alpha().context("building gRPC reflection")?;
-    let token = options.auth_token.clone();
+    let checker = state.clone();
     let reward_service = tonic::service::interceptor::InterceptedService::new(
         reward_proto::v1::reward_service_server::RewardServiceServer::new(grpc::RewardGrpc::new(state.clone()))
             .max_decoding_message_size(options.max_body_bytes)
             .max_encoding_message_size(options.max_body_bytes),
-        move |request: tonic::Request<()>| check_grpc_token(token.as_deref(), request),
+        move |request: tonic::Request<()>| check_grpc_token(&checker.auth, request),
     );
     let mut grpc_builder = tonic::transport::Server::builder();
     if let Some(files) = &options.tls {
@@ -310,12 +305,9 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     Ok(())
 }
 
-fn check_grpc_token(expected: Option<&str>, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let Some(expected) = expected else {
-        return Ok(request);
-    };
+fn check_grpc_token(auth: &auth::Auth, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
     let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| token_matches(g, expected)) {
+    if auth.allows(given) {
         Ok(request)
     } else {
         metrics::rejected("unauthenticated");
@@ -341,13 +333,19 @@ async fn shutdown_signal() {
 /// How long watched files must stay unchanged before a reload reads them: 200 ms.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Reloads when the config or a plugin file changes (polling, so it works on every filesystem).
+/// Reloads when the config or a plugin file changes, and re-reads a changed auth token file
+/// (polling, so it works on every filesystem, Kubernetes Secret and ConfigMap mounts included).
 async fn watch_files(state: Arc<AppState>, interval: Duration) {
     let mut seen = state.watched_files();
     loop {
         tokio::time::sleep(interval).await;
         if state.scorer.is_draining() {
             return;
+        }
+        match state.auth.refresh() {
+            Ok(true) => tracing::info!("auth token file changed; the new token is in force"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("keeping the previous auth token: {e:#}"),
         }
         let now = state.watched_files();
         if now != seen {
@@ -380,14 +378,5 @@ mod tests {
         for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn tokens_compare_exactly() {
-        assert!(token_matches("abc", "abc"));
-        assert!(!token_matches("abd", "abc"));
-        assert!(!token_matches("ab", "abc"));
-        assert!(!token_matches("abcd", "abc"));
-        assert!(!token_matches("", "abc"));
     }
 }
