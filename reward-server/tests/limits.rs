@@ -176,3 +176,34 @@ fn reused_instances_survive_traps_of_their_neighbours() {
         assert_eq!(values, [1.0, 2.0, 3.0, 4.0], "round {round}");
     }
 }
+
+#[test]
+fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
+    // The guest imports `meter`, so it is called with chunks of CHUNK rollouts: a trap in the
+    // middle of a chunk loses that chunk's earlier results, which are scored again.
+    let limits = Limits { instance_reuse: 1, ..test_limits() };
+    let n = 3 * reward_server::engine::CHUNK + 5;
+    let trap_at = [reward_server::engine::CHUNK + 3, 2 * reward_server::engine::CHUNK];
+    let texts: Vec<String> =
+        (0..n).map(|i| if trap_at.contains(&i) { "loop".to_owned() } else { "x".repeat(i + 1) }).collect();
+    let rollouts: Vec<_> = texts.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
+    let outcomes = guest().score("{}", &rollouts, &limits);
+    assert_eq!(outcomes.len(), n);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if trap_at.contains(&i) {
+            let (status, _) = failure(outcome);
+            assert_eq!(status, Status::Timeout, "rollout {i}");
+            assert_eq!(outcome.instructions, limits.fuel, "a timeout is charged exactly the fuel limit");
+        } else {
+            assert_eq!(outcome.result.as_ref().unwrap().value, (i + 1) as f64, "rollout {i} in its place");
+        }
+    }
+    // A rollout's count is its own work: the same whether scored alone or deep in a batch.
+    let alone = guest().score("{}", &[rollout("w", "work 50")], &limits)[0].instructions;
+    let mut batch: Vec<_> = (0..20).map(|i| rollout(&i.to_string(), "abc")).collect();
+    batch.push(rollout("w", "work 50"));
+    let deep = guest().score("{}", &batch, &limits)[20].instructions;
+    assert!(alone > 50_000, "work 50 burns a measurable amount: {alone}");
+    let drift = alone.abs_diff(deep);
+    assert!(drift * 100 < alone, "alone {alone} vs at index 20 {deep}: the glue of other rollouts is charged to none");
+}

@@ -129,7 +129,8 @@ fn a_rerun_reports_the_same_instructions() {
     let a = comparable(score(&mixed_input(), "zero", &flags), true);
     let b = comparable(score(&mixed_input(), "zero", &flags), true);
     assert_eq!(a, b);
-    assert!(a[0]["instructions"].as_u64().unwrap() > 1000, "{}", a[0]);
+    // The guest's own work on the rollout (the glue between rollouts is charged to none).
+    assert!(a[0]["instructions"].as_u64().unwrap() > 100, "{}", a[0]);
 }
 
 #[test]

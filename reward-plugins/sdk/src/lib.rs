@@ -196,6 +196,17 @@ thread_local! {
 /// Scores a batch the way the exported component does: the config is parsed once (and cached
 /// across calls while it stays the same), then each rollout is scored in order.
 pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<Score, RolloutError>> {
+    score_batch_metered::<R>(config, rollouts, |_, score| score())
+}
+
+/// [`score_batch`], with each rollout's scoring wrapped by `around(index, score)`: the component
+/// brackets it with the host's `meter.begin` and `meter.end`.
+fn score_batch_metered<R: Reward>(
+    config: &str,
+    rollouts: &[Rollout],
+    mut around: impl FnMut(u32, &mut dyn FnMut() -> Result<Score, RolloutError>) -> Result<Score, RolloutError>,
+) -> Vec<Result<Score, RolloutError>> {
+    let index = |i: usize| u32::try_from(i).expect("the host passes fewer than 2^32 rollouts");
     CONFIG_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         // `eq_bytes`, not `==`: on wasm32 `==` compares byte by byte, and this runs on every call.
@@ -205,7 +216,8 @@ pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<
             match check_config::<R>(config) {
                 Ok(parsed) => *cache = Some((config.to_owned(), Box::new(parsed))),
                 Err(e) => {
-                    return rollouts.iter().map(|_| Err(RolloutError::Failed(e.clone()))).collect();
+                    let failed = || Err(RolloutError::Failed(e.clone()));
+                    return (0..rollouts.len()).map(|i| around(index(i), &mut failed.clone())).collect();
                 }
             }
         }
@@ -213,7 +225,7 @@ pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<
             .as_ref()
             .and_then(|(_, p)| p.downcast_ref::<R::Config>())
             .expect("config cached just above");
-        rollouts.iter().map(|r| R::score(parsed, r)).collect()
+        rollouts.iter().enumerate().map(|(i, r)| around(index(i), &mut || R::score(parsed, r))).collect()
     })
 }
 
@@ -222,9 +234,9 @@ pub fn score_batch<R: Reward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        // The world with the `fixtures` import: a plugin that never calls `fixtures::read` still
-        // builds to a component that imports nothing (unused imports are dropped at link time).
-        world: "reward-plugin-with-fixtures",
+        // The world with the host's optional imports (`meter`, `fixtures`): a plugin that never
+        // calls `fixtures::read` does not import it (unused imports are dropped at link time).
+        world: "reward-plugin-full",
         pub_export_macro: true,
         default_bindings_module: "reward_sdk::bindings",
     });
@@ -235,6 +247,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod guest {
     use super::bindings::exports::reward::plugin::reward as wit;
+    use super::bindings::reward::plugin::meter;
     use super::*;
 
     pub fn info<R: Reward>() -> wit::PluginInfo {
@@ -257,7 +270,13 @@ pub mod guest {
                 metadata: r.metadata,
             })
             .collect();
-        super::score_batch::<R>(&config, &rollouts)
+        let metered = |index, score: &mut dyn FnMut() -> _| {
+            meter::begin(index);
+            let result = score();
+            meter::end(index);
+            result
+        };
+        super::score_batch_metered::<R>(&config, &rollouts, metered)
             .into_iter()
             .map(|result| match result {
                 Ok(s) => Ok(wit::Score {

@@ -1,10 +1,10 @@
 //! Host bindings for the plugin contract, generated from `reward-plugins/wit/reward.wit`
-//! (contract version 0.1.0). The host binds the larger world, `reward-plugin-with-fixtures`: a
-//! component of the plain `reward-plugin` world (no imports) instantiates against it unchanged.
+//! (contract version 0.1.0). The host binds the larger world, `reward-plugin-full`: a component
+//! of the plain `reward-plugin` world (no imports) instantiates against it unchanged.
 
 wasmtime::component::bindgen!({
     path: "../reward-plugins/wit",
-    world: "reward-plugin-with-fixtures",
+    world: "reward-plugin-full",
     // Rollouts are lowered straight from the engine's strings, without cloning them first.
     ownership: Borrowing { duplicate_if_necessary: true },
 });

@@ -8,17 +8,21 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 use super::artifact_cache::sha256_hex;
-use super::bindings::{RewardPluginWithFixtures as RewardPlugin, RewardPluginWithFixturesPre as RewardPluginPre, fixtures, wit};
+use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, wit};
 use super::fixtures::Fixtures;
+use super::meter::{self, METER_INTERFACE, Meter};
 use super::host::HostInner;
 use super::limits::{INSTANTIATION_FUEL, Limits};
 use super::types::{Failure, Metric, MetricKind, Rollout, Status};
 
 /// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
 pub const CONTRACT_INTERFACE: &str = "reward:plugin/reward";
-/// The one import a plugin may have (`reward:plugin/fixtures@0.1.x`), served only with what its
+/// An import a plugin may have (`reward:plugin/fixtures@0.1.x`), served only with what its
 /// reward grants.
 pub const FIXTURES_INTERFACE: &str = "reward:plugin/fixtures";
+/// Rollouts per call for a plugin that imports `meter`: the per-call cost is shared by this many,
+/// and a cancelled request stops within one chunk.
+pub const CHUNK: usize = 16;
 /// The contract version this host was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -45,7 +49,7 @@ pub enum LoadError {
     /// The component imports something the sandbox does not grant.
     #[error(
         "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
-         but {FIXTURES_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
+         but {FIXTURES_INTERFACE}@0.1.x and {METER_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
          wasm32-unknown-unknown and Python ones with componentize-py --stub-wasi){more}"
     )]
     ForbiddenImport {
@@ -109,10 +113,12 @@ pub struct PluginOutcome {
     pub latency: Duration,
 }
 
-/// The per-store state: the memory limiter and the fixtures the current reward grants.
+/// The per-store state: the memory limiter, the fixtures the current reward grants, and the
+/// metering of the current call.
 pub(crate) struct StoreState {
-    limiter: MemoryLimiter,
+    pub(super) limiter: MemoryLimiter,
     fixtures: Option<Arc<Fixtures>>,
+    pub(super) meter: Meter,
 }
 
 impl fixtures::Host for StoreState {
@@ -128,9 +134,9 @@ impl fixtures::Host for StoreState {
 
 /// Caps linear memory and remembers whether a growth was denied, so the trap that follows
 /// (usually an abort in the guest's allocator) is reported as `OUT_OF_MEMORY`.
-struct MemoryLimiter {
+pub(super) struct MemoryLimiter {
     max_bytes: usize,
-    denied: Option<usize>,
+    pub(super) denied: Option<usize>,
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
@@ -170,6 +176,8 @@ pub struct Plugin {
     sha256: String,
     info: PluginInfo,
     pre: RewardPluginPre<StoreState>,
+    /// Whether the plugin imports `meter`: then it is called with chunks of rollouts.
+    metered: bool,
     /// Instances kept for reuse (only when a reward's `instance_reuse` is above 1).
     idle: Mutex<Vec<Live>>,
 }
@@ -187,11 +195,12 @@ impl Plugin {
             .cache
             .load(&host.engine, bytes, &sha256)
             .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
-        check_imports(&host, &component, origin)?;
+        let metered = check_imports(&host, &component, origin)?;
         check_contract(&host, &component, origin)?;
         let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };
         let mut linker: Linker<StoreState> = Linker::new(&host.engine);
         fixtures::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
+        meter::add_to_linker(&mut linker, CONTRACT_VERSION).map_err(start_err)?;
         let pre = linker.instantiate_pre(&component).map_err(start_err)?;
         let pre = RewardPluginPre::new(pre).map_err(start_err)?;
         let mut plugin = Plugin {
@@ -200,6 +209,7 @@ impl Plugin {
             sha256,
             info: PluginInfo { name: String::new(), version: String::new(), description: String::new(), metrics: vec![] },
             pre,
+            metered,
             idle: Mutex::new(Vec::new()),
         };
         let mut live = plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start {
@@ -243,15 +253,17 @@ impl Plugin {
         }
     }
 
-    /// Scores rollouts, one metered call each, in order. The batch runs in one instance, from the
-    /// idle pool when the limits allow reuse, otherwise fresh; a trap drops the instance and the
-    /// next rollout gets a new one, so one bad rollout never harms another. Grants nothing.
+    /// Scores rollouts in order: one call per rollout, or, for a plugin that imports `meter`, one
+    /// call per chunk of up to [`CHUNK`] rollouts, each rollout on its own budget either way. The
+    /// batch runs in one instance, from the idle pool when the limits allow reuse, otherwise fresh;
+    /// a trap drops the instance and the next call gets a new one, so one bad rollout never harms
+    /// another. Grants nothing.
     pub fn score(&self, config: &str, rollouts: &[Rollout], limits: &Limits) -> Vec<PluginOutcome> {
         self.score_until(config, rollouts, limits, None, &|| false)
     }
 
     /// [`Plugin::score`] with the fixtures the reward grants, checking `cancelled` before each
-    /// rollout: once it returns true, the remaining rollouts are not run and answer `TIMEOUT`
+    /// call: once it returns true, the remaining rollouts are not run and answer `TIMEOUT`
     /// ("cancelled before scoring").
     pub fn score_until(
         &self,
@@ -261,31 +273,49 @@ impl Plugin {
         fixtures: Option<&Arc<Fixtures>>,
         cancelled: &dyn Fn() -> bool,
     ) -> Vec<PluginOutcome> {
+        let unscored = |failure: Failure| PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO };
+        let chunk = if self.metered { CHUNK } else { 1 };
         let mut live: Option<Live> = None;
         let mut outcomes = Vec::with_capacity(rollouts.len());
-        for rollout in rollouts {
+        // A trap inside a chunk loses the results of the rollouts before it: they are scored again
+        // (plugins are deterministic), and the trapped rollout's outcome waits here until its turn.
+        let mut trapped: Option<(usize, PluginOutcome)> = None;
+        while outcomes.len() < rollouts.len() {
+            let next = outcomes.len();
+            if let Some((at, _)) = &trapped {
+                if *at == next {
+                    outcomes.push(trapped.take().expect("checked above").1);
+                    continue;
+                }
+            }
             if cancelled() {
-                outcomes.push(PluginOutcome {
-                    result: Err(Failure::new(Status::Timeout, "cancelled before scoring: the caller's deadline passed or it went away")),
-                    instructions: 0,
-                    latency: Duration::ZERO,
-                });
+                outcomes.push(unscored(Failure::new(
+                    Status::Timeout,
+                    "cancelled before scoring: the caller's deadline passed or it went away",
+                )));
                 continue;
             }
-            if live.is_none() {
-                live = match self.checkout(config, limits, fixtures) {
-                    Ok(l) => Some(l),
+            let current = match &mut live {
+                Some(l) => l,
+                None => match self.checkout(config, limits, fixtures) {
+                    Ok(l) => live.insert(l),
                     Err(failure) => {
-                        outcomes.push(PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO });
+                        outcomes.push(unscored(failure));
                         continue;
                     }
-                };
-            }
-            let current = live.as_mut().expect("instance checked out above");
-            let (outcome, healthy) = self.call(current, config, rollout, limits);
-            outcomes.push(outcome);
-            if !healthy {
-                live = None;
+                },
+            };
+            let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
+            match self.call(current, config, &rollouts[next..end], limits) {
+                Ok(scored) => outcomes.extend(scored),
+                Err((index, outcome)) => {
+                    live = None;
+                    if index == 0 {
+                        outcomes.push(outcome);
+                    } else {
+                        trapped = Some((next + index, outcome));
+                    }
+                }
             }
         }
         // An instance serves `instance_reuse` batches; a healthy one goes back to the pool until then.
@@ -343,7 +373,7 @@ impl Plugin {
 
     fn instantiate(&self, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
         let limiter = MemoryLimiter { max_bytes: limits.memory_bytes as usize, denied: None };
-        let state = StoreState { limiter, fixtures: fixtures.cloned() };
+        let state = StoreState { limiter, fixtures: fixtures.cloned(), meter: Meter::default() };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
@@ -361,37 +391,81 @@ impl Plugin {
         }
     }
 
-    /// One metered call. Returns the outcome and whether the instance may serve another call.
-    fn call(&self, live: &mut Live, config: &str, rollout: &Rollout, limits: &Limits) -> (PluginOutcome, bool) {
+    /// One call with `rollouts` (one, or a chunk for a metered plugin). `Ok` holds an outcome per
+    /// rollout and the instance may serve again. `Err` is a trap: the index of the rollout it
+    /// belongs to and its outcome; the results of the rollouts before it are lost with the
+    /// instance, which must be dropped.
+    fn call(
+        &self,
+        live: &mut Live,
+        config: &str,
+        rollouts: &[Rollout],
+        limits: &Limits,
+    ) -> Result<Vec<PluginOutcome>, (usize, PluginOutcome)> {
+        let deadline = ticks(limits.deadline, self.host.epoch_tick);
         live.store.set_fuel(limits.fuel).expect("fuel is enabled");
-        live.store.set_epoch_deadline(ticks(limits.deadline, self.host.epoch_tick));
+        live.store.set_epoch_deadline(deadline);
         live.store.data_mut().limiter.denied = None;
-        let messages: Vec<wit::Message<'_>> =
-            rollout.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect();
-        let input = [wit::Rollout {
-            id: &rollout.id,
-            messages: &messages,
-            completion: &rollout.completion,
-            reference: &rollout.reference,
-            metadata: &rollout.metadata,
-        }];
+        live.store.data_mut().meter.start(limits.fuel, deadline);
+        let messages: Vec<Vec<wit::Message<'_>>> = rollouts
+            .iter()
+            .map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect())
+            .collect();
+        let input: Vec<wit::Rollout<'_>> = rollouts
+            .iter()
+            .zip(&messages)
+            .map(|(r, messages)| wit::Rollout {
+                id: &r.id,
+                messages,
+                completion: &r.completion,
+                reference: &r.reference,
+                metadata: &r.metadata,
+            })
+            .collect();
         let started = Instant::now();
         let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
         let latency = started.elapsed();
-        let remaining = live.store.get_fuel().unwrap_or(0);
-        let instructions = limits.fuel.saturating_sub(remaining);
-        let (result, healthy) = match result {
-            Ok(mut results) if results.len() == 1 => (self.accept(results.pop().unwrap(), limits), true),
-            Ok(results) => (
-                Err(Failure::new(
-                    Status::PluginError,
-                    format!("{} answered {} results for 1 rollout", self.label(), results.len()),
-                )),
-                true,
-            ),
-            Err(e) => (Err(self.classify_trap(e, &live.store, limits)), false),
-        };
-        (PluginOutcome { result, instructions, latency }, healthy)
+        // An unmetered call holds one rollout: the whole call is its budget.
+        let unmetered_instructions = || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
+        match result {
+            Err(e) => {
+                let meter = &live.store.data().meter;
+                let (index, instructions) = match (self.metered, meter.current()) {
+                    (false, _) => (0, unmetered_instructions()),
+                    // A trap inside a rollout belongs to it; between rollouts, to the next one.
+                    (true, Some(index)) => (index as usize, meter.fuel().saturating_sub(live.store.get_fuel().unwrap_or(0))),
+                    (true, None) => (meter.done().len().min(rollouts.len() - 1), 0),
+                };
+                let failure = self.classify_trap(e, &live.store, limits);
+                Err((index, PluginOutcome { result: Err(failure), instructions, latency }))
+            }
+            Ok(results) if results.len() != rollouts.len() => {
+                let message = format!("{} answered {} results for {} rollouts", self.label(), results.len(), rollouts.len());
+                Ok(rollouts.iter().map(|_| self.failed_call(&message)).collect())
+            }
+            Ok(results) if !self.metered => {
+                let instructions = unmetered_instructions();
+                Ok(results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect())
+            }
+            Ok(results) => {
+                let used = live.store.data().meter.done().to_vec();
+                if used.len() != rollouts.len() {
+                    let message =
+                        format!("{} imports meter but metered {} of {} rollouts", self.label(), used.len(), rollouts.len());
+                    return Ok(rollouts.iter().map(|_| self.failed_call(&message)).collect());
+                }
+                Ok(results
+                    .into_iter()
+                    .zip(used)
+                    .map(|(r, u)| PluginOutcome { result: self.accept(r, limits), instructions: u.instructions, latency: u.latency })
+                    .collect())
+            }
+        }
+    }
+
+    /// The outcome of a rollout whose call answered nonsense.
+    fn failed_call(&self, message: &str) -> PluginOutcome {
+        PluginOutcome { result: Err(Failure::new(Status::PluginError, message)), instructions: 0, latency: Duration::ZERO }
     }
 
     /// Checks a guest's answer: finite numbers, bounded sizes.
@@ -490,19 +564,24 @@ fn speaks_0_1(name: &str, interface: &str) -> bool {
         .is_some_and(|patch| !patch.is_empty() && patch.chars().all(|c| c.is_ascii_digit()))
 }
 
-fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
+/// Refuses a component that imports anything but `fixtures` and `meter`; returns whether it
+/// imports `meter`.
+fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<bool, LoadError> {
     let ty = component.component_type();
-    let imports: Vec<String> = ty
-        .imports(&host.engine)
-        .map(|(name, _)| name.to_owned())
-        .filter(|name| !speaks_0_1(name, FIXTURES_INTERFACE))
-        .collect();
-    match imports.split_first() {
-        None => Ok(()),
+    let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
+    let metered = imports.iter().any(|name| speaks_0_1(name, METER_INTERFACE));
+    let forbidden: Vec<&String> =
+        imports.iter().filter(|name| !speaks_0_1(name, FIXTURES_INTERFACE) && !speaks_0_1(name, METER_INTERFACE)).collect();
+    match forbidden.split_first() {
+        None => Ok(metered),
         Some((first, rest)) => Err(LoadError::ForbiddenImport {
             origin: origin.into(),
-            import: first.clone(),
-            more: if rest.is_empty() { String::new() } else { format!(" (and {} more: {})", rest.len(), rest.join(", ")) },
+            import: (*first).clone(),
+            more: if rest.is_empty() {
+                String::new()
+            } else {
+                format!(" (and {} more: {})", rest.len(), rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
+            },
         }),
     }
 }
