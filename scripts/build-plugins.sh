@@ -18,6 +18,15 @@ export PATH="$shim:$PATH"
 # simd128: memchr and regex use wasm SIMD for substring search (wasmtime enables SIMD by default).
 export RUSTFLAGS="-C linker=$lld_dir/wasm-component-ld -C target-feature=+simd128"
 export CARGO_TARGET_DIR="$root/target/guests"
+# C inside guests (SQLite in the sql plugin, through sqlite-wasm-rs and the cc crate): clang 16
+# with its wasm32 runtime, and an llvm-ar (scripts/setup.sh installs them).
+wasm_cc="${CC_wasm32_unknown_unknown:-$(command -v clang-16 || command -v clang || true)}"
+wasm_ar="${AR_wasm32_unknown_unknown:-$(command -v llvm-ar-16 || command -v llvm-ar || true)}"
+if [ -z "$wasm_cc" ] || [ -z "$wasm_ar" ]; then
+  echo "build-plugins: no clang-16 / llvm-ar for the C in the sql plugin: run scripts/setup.sh" >&2
+  exit 1
+fi
+export CC_wasm32_unknown_unknown="$wasm_cc" AR_wasm32_unknown_unknown="$wasm_ar"
 
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   cargo build --release --target wasm32-unknown-unknown "$@"

@@ -4,7 +4,8 @@
 #
 # - the WebAssembly guest toolchain: rustup's wasm32-unknown-unknown target where it is installed,
 #   otherwise Debian's rustc-web + rust-web-src (std for wasm32 is built from source);
-#   the linker is always the rustup toolchain's wasm-component-ld (see ../shared/TOOLCHAIN.md).
+#   the linker is always the rustup toolchain's wasm-component-ld (see ../shared/TOOLCHAIN.md);
+# - clang 16 and llvm-ar for the C inside the sql plugin (SQLite).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -14,6 +15,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
   done
 fi
+# The sql plugin compiles SQLite's C for wasm32 (sqlite-wasm-rs through the cc crate): clang 16,
+# its wasm32 runtime library, lld, and llvm-ar (llvm-16).
+for pkg in clang-16 lld-16 libclang-rt-16-dev-wasm32 llvm-16; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   sudo_cmd=()

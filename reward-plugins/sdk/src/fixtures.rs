@@ -2,7 +2,7 @@
 //! config), e.g. the SQLite databases a SQL reward executes against.
 //!
 //! On wasm32 [`read`] calls the contract's `fixtures.read` import (world
-//! `reward-plugin-with-fixtures`). A plugin that never calls it builds to a component that imports
+//! `reward-plugin-full`). A plugin that never calls it builds to a component that imports
 //! nothing: the unused import is dropped when the component is linked.
 //!
 //! Natively (unit tests, native baselines) there is no host: [`read`] reads from a directory set
@@ -67,4 +67,28 @@ mod imp {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_native_dir(dir: Option<std::path::PathBuf>) {
     *imp::DIR.lock().unwrap_or_else(|e| e.into_inner()) = dir;
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_reads_follow_the_host_rules() {
+        for bad in ["", ".", "..", "a/b", "..\\x", "/etc/passwd"] {
+            assert!(name_problem(bad).is_some(), "{bad:?}");
+            assert!(read(bad).is_err());
+        }
+        assert_eq!(name_problem("concert_singer.sqlite"), None);
+        let dir = std::env::temp_dir().join(format!("reward-sdk-fixtures-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.bin"), b"bytes").unwrap();
+        set_native_dir(None);
+        assert!(read("a.bin").unwrap_err().contains("no fixtures directory"));
+        set_native_dir(Some(dir.clone()));
+        assert_eq!(read("a.bin").unwrap(), b"bytes");
+        assert!(read("missing.bin").unwrap_err().contains("no fixture named"));
+        set_native_dir(None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

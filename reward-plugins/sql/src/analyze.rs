@@ -1,0 +1,356 @@
+//! What sqlparser (SQLite dialect) says about a query: whether it parses, whether it orders at
+//! its top level, its structure (for the similarity metric) and its literals (for synthesis).
+//! Diagnostic only: SQLite alone decides whether a query is valid.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, GroupByExpr, OrderByKind, Query, SelectItem, SetExpr, Statement, Value,
+    visit_expressions, visit_relations,
+};
+use sqlparser::dialect::SQLiteDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+/// The parser's recursion limit: deep nesting is a parse error, never a stack overflow.
+const RECURSION_LIMIT: usize = 40;
+
+/// Deepest parenthesis nesting handed to sqlparser; deeper queries count as not parsing (SQLite
+/// still runs them). With [`RECURSION_LIMIT`] this keeps the parser's recursion well inside the
+/// guest's stack.
+const MAX_NESTING: usize = 20;
+
+/// Most operators (and parentheses, AND, OR, NOT) handed to sqlparser. A parse tree is no deeper
+/// than its operators, and the tree is walked recursively (similarity, literals), so a longer
+/// chain counts as not parsing; SQLite still runs it under its own expression-depth limit.
+const MAX_OPERATORS: usize = 120;
+
+/// A parsed query, or why it does not parse.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    let mut quote = None;
+    for b in sql.bytes() {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"' | b'`') => quote = Some(b),
+            (None, b'[') => quote = Some(b']'),
+            (None, b'(') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, b')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_NESTING {
+        return Err(format!("nested deeper than {MAX_NESTING} parentheses"));
+    }
+    if operators(sql) > MAX_OPERATORS {
+        return Err(format!("more than {MAX_OPERATORS} operators: not analysed"));
+    }
+    Parser::new(&SQLiteDialect {})
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| e.to_string())
+}
+
+/// Operator characters, parentheses and the words AND, OR, NOT outside quotes.
+fn operators(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut n = 0;
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(q) => {
+                if b == q {
+                    quote = None;
+                }
+            }
+            None => match b {
+                b'\'' | b'"' | b'`' => quote = Some(b),
+                b'[' => quote = Some(b']'),
+                b'(' | b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' | b'=' | b'!' | b'|' | b'&' | b'~' => n += 1,
+                b if b.is_ascii_alphabetic() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_') => {
+                    let end = bytes[i..].iter().position(|c| !c.is_ascii_alphanumeric() && *c != b'_').map_or(bytes.len(), |p| i + p);
+                    let word = &sql[i..end];
+                    if ["and", "or", "not"].iter().any(|w| word.eq_ignore_ascii_case(w)) {
+                        n += 1;
+                    }
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Whether the query orders its result at the top level (`ORDER BY` of the outermost query, not
+/// of a subquery). Decided from the parse tree; when sqlparser cannot parse the query, from its
+/// tokens: an `ORDER BY` outside every parenthesis.
+pub fn orders_at_top_level(sql: &str, parsed: Option<&[Statement]>) -> bool {
+    if let Some([Statement::Query(q)]) = parsed {
+        return query_orders(q);
+    }
+    let Ok(tokens) = Tokenizer::new(&SQLiteDialect {}, sql).tokenize() else { return false };
+    let mut depth = 0i32;
+    let mut words = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_)));
+    let mut prev_order = false;
+    for t in words.by_ref() {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Word(w) if depth == 0 && w.quote_style.is_none() => {
+                if prev_order && w.keyword == Keyword::BY {
+                    return true;
+                }
+                prev_order = w.keyword == Keyword::ORDER;
+                continue;
+            }
+            _ => {}
+        }
+        prev_order = false;
+    }
+    false
+}
+
+fn query_orders(q: &Query) -> bool {
+    match &q.order_by {
+        Some(ob) => match &ob.kind {
+            OrderByKind::Expressions(e) => !e.is_empty(),
+            OrderByKind::All(_) => true,
+        },
+        // `(SELECT ... ORDER BY x)` as the whole query.
+        None => matches!(q.body.as_ref(), SetExpr::Query(inner) if query_orders(inner)),
+    }
+}
+
+/// The parts of a query the structural similarity compares, each a set of normalised strings.
+#[derive(Debug, Default, PartialEq)]
+pub struct Structure {
+    tables: BTreeSet<String>,
+    selected: BTreeSet<String>,
+    predicates: BTreeSet<String>,
+    grouping: BTreeSet<String>,
+    ordering: BTreeSet<String>,
+}
+
+/// The structure of a parsed query (all its SELECTs, subqueries included).
+pub fn structure(stmts: &[Statement]) -> Structure {
+    let mut s = Structure::default();
+    let _ = visit_relations(&stmts.to_vec(), |name| {
+        s.tables.insert(norm(&name.to_string()));
+        ControlFlow::<()>::Continue(())
+    });
+    for stmt in stmts {
+        if let Statement::Query(q) = stmt {
+            collect_query(q, &mut s);
+        }
+    }
+    s
+}
+
+fn collect_query(q: &Query, s: &mut Structure) {
+    if let Some(ob) = &q.order_by
+        && let OrderByKind::Expressions(exprs) = &ob.kind
+    {
+        for e in exprs {
+            let desc = matches!(e.options.sort, Some(sqlparser::ast::OrderBySort::Desc));
+            s.ordering.insert(format!("{} {}", column_text(&e.expr), if desc { "desc" } else { "asc" }));
+        }
+    }
+    collect_set_expr(&q.body, s);
+}
+
+fn collect_set_expr(body: &SetExpr, s: &mut Structure) {
+    match body {
+        SetExpr::Select(sel) => {
+            for item in &sel.projection {
+                match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                        s.selected.insert(column_text(e));
+                    }
+                    other => {
+                        s.selected.insert(norm(&other.to_string()));
+                    }
+                }
+            }
+            for p in sel.selection.iter().chain(sel.having.iter()) {
+                conjuncts(p, &mut |c| {
+                    s.predicates.insert(column_text(c));
+                });
+            }
+            if let GroupByExpr::Expressions(exprs, _) = &sel.group_by {
+                for e in exprs {
+                    s.grouping.insert(column_text(e));
+                }
+            }
+        }
+        SetExpr::Query(q) => collect_query(q, s),
+        SetExpr::SetOperation { left, right, .. } => {
+            collect_set_expr(left, s);
+            collect_set_expr(right, s);
+        }
+        _ => {}
+    }
+}
+
+fn conjuncts(e: &Expr, f: &mut impl FnMut(&Expr)) {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            conjuncts(left, f);
+            conjuncts(right, f);
+        }
+        Expr::Nested(inner) => conjuncts(inner, f),
+        other => f(other),
+    }
+}
+
+/// An expression as text, lowercased, with table qualifiers dropped (`T1.name` and `name` are the
+/// same column for the similarity) and quotes removed.
+fn column_text(e: &Expr) -> String {
+    let mut e = e.clone();
+    let _ = sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if let Expr::CompoundIdentifier(parts) = x
+            && let Some(last) = parts.last().cloned()
+        {
+            *x = Expr::Identifier(last);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    norm(&e.to_string())
+}
+
+fn norm(s: &str) -> String {
+    s.chars().filter(|c| !matches!(c, '"' | '`' | '[' | ']')).flat_map(char::to_lowercase).collect()
+}
+
+impl Structure {
+    /// The mean Jaccard similarity of the five parts (a part empty in both counts as equal).
+    pub fn similarity(&self, other: &Structure) -> f64 {
+        let parts = [
+            (&self.tables, &other.tables),
+            (&self.selected, &other.selected),
+            (&self.predicates, &other.predicates),
+            (&self.grouping, &other.grouping),
+            (&self.ordering, &other.ordering),
+        ];
+        parts.iter().map(|(a, b)| jaccard(a, b)).sum::<f64>() / parts.len() as f64
+    }
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let inter = a.intersection(b).count();
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}
+
+/// A literal of the gold query, for the synthesised databases.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    /// A number as written.
+    Number(f64),
+    /// A string; `like` when it is a LIKE/GLOB pattern.
+    Text { value: String, like: bool },
+}
+
+/// The literals of a query: those compared with a column, by the column's lowercase name, and
+/// all of them (`""`) for columns the query does not compare directly.
+///
+/// `columns` are the schema's column names, lowercase: a double-quoted word that names no column
+/// is a string in SQLite (`WHERE name = "Bob"`, common in sql-create-context), so it is taken as
+/// a literal.
+pub fn literals(stmts: &[Statement], columns: &BTreeSet<String>) -> BTreeMap<String, Vec<Literal>> {
+    let mut out: BTreeMap<String, Vec<Literal>> = BTreeMap::new();
+    let literal = |e: &Expr, like: bool| -> Option<Literal> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n.parse().ok().map(Literal::Number),
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
+                    Some(Literal::Text { value: s.clone(), like })
+                }
+                _ => None,
+            },
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => match expr.as_ref() {
+                Expr::Value(v) => match &v.value {
+                    Value::Number(n, _) => n.parse::<f64>().ok().map(|n| Literal::Number(-n)),
+                    _ => None,
+                },
+                _ => None,
+            },
+            Expr::Identifier(id) if id.quote_style == Some('"') && !columns.contains(&id.value.to_lowercase()) => {
+                Some(Literal::Text { value: id.value.clone(), like })
+            }
+            _ => None,
+        }
+    };
+    let column = |e: &Expr| -> Option<String> {
+        match e {
+            Expr::Identifier(id) if columns.contains(&id.value.to_lowercase()) => Some(id.value.to_lowercase()),
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_lowercase()),
+            Expr::Nested(inner) => match inner.as_ref() {
+                Expr::Identifier(id) => Some(id.value.to_lowercase()),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let _ = visit_expressions(&stmts.to_vec(), |e| {
+        let mut pairs: Vec<(Option<String>, Literal)> = Vec::new();
+        match e {
+            Expr::BinaryOp { left, right, .. } => {
+                if let Some(l) = literal(right, false) {
+                    pairs.push((column(left), l));
+                } else if let Some(l) = literal(left, false) {
+                    pairs.push((column(right), l));
+                }
+            }
+            Expr::In { expr, target: sqlparser::ast::InTarget::List(list), .. } => {
+                for item in list {
+                    if let Some(l) = literal(item, false) {
+                        pairs.push((column(expr), l));
+                    }
+                }
+            }
+            Expr::Between { expr, low, high, .. } => {
+                for b in [low, high] {
+                    if let Some(l) = literal(b, false) {
+                        pairs.push((column(expr), l));
+                    }
+                }
+            }
+            Expr::Like { expr, pattern, .. } | Expr::ILike { expr, pattern, .. } => {
+                if let Some(l) = literal(pattern, true) {
+                    pairs.push((column(expr), l));
+                }
+            }
+            _ => {
+                if let Some(l) = literal(e, false) {
+                    pairs.push((None, l));
+                }
+            }
+        }
+        for (col, lit) in pairs {
+            if let Some(col) = col {
+                out.entry(col).or_default().push(lit.clone());
+            }
+            let all = out.entry(String::new()).or_default();
+            if !all.contains(&lit) {
+                all.push(lit);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
+}

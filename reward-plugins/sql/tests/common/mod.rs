@@ -1,0 +1,67 @@
+//! Shared by the integration tests: fixture databases built from the checked-in SQL scripts, and
+//! rollouts scored through `reward_sdk::score_batch`, the entry point the component uses.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Once;
+
+use reward_sdk::{Message, Rollout, RolloutError, Score};
+use reward_sql::SqlReward;
+
+/// The fixture databases, `<name>.sqlite` built from `tests/fixtures/<name>.sql` into a
+/// directory under the target dir; the SDK's native fixtures directory points there.
+pub fn fixtures_dir() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sql-fixtures");
+    BUILD.call_once(|| {
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "sql") {
+                let script = std::fs::read_to_string(&path).unwrap();
+                let out = dir.join(path.with_extension("sqlite").file_name().unwrap());
+                let tmp = out.with_extension("tmp");
+                let _ = std::fs::remove_file(&tmp);
+                let conn = rusqlite::Connection::open(&tmp).unwrap();
+                conn.execute_batch(&script).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                drop(conn);
+                std::fs::rename(&tmp, &out).unwrap();
+            }
+        }
+        reward_sdk::fixtures::set_native_dir(Some(dir.clone()));
+    });
+    dir
+}
+
+pub fn rollout(prompt: &str, completion: &str, reference: &serde_json::Value) -> Rollout {
+    Rollout {
+        id: "r".into(),
+        messages: vec![
+            Message { role: "user".into(), content: prompt.into() },
+            Message { role: "assistant".into(), content: completion.into() },
+        ],
+        completion: completion.into(),
+        reference: reference.to_string(),
+        metadata: "{}".into(),
+    }
+}
+
+pub fn run(config: &str, r: Rollout) -> Result<Score, RolloutError> {
+    fixtures_dir();
+    let mut out = reward_sdk::score_batch::<SqlReward>(config, &[r]);
+    assert_eq!(out.len(), 1);
+    out.pop().unwrap()
+}
+
+pub fn fenced(sql: &str) -> String {
+    format!("The query:\n```sql\n{sql}\n```")
+}
+
+#[track_caller]
+pub fn scored(config: &str, r: Rollout) -> Score {
+    match run(config, r) {
+        Ok(s) => s,
+        Err(e) => panic!("expected a score, got {e:?}"),
+    }
+}
