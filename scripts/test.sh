@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: sets up (idempotent), builds the plugins, runs the guest crates' native
 # tests, the host's unit and integration tests (release mode: one build serves the tests, the
-# binary and the benchmarks), the Python gRPC client tests against the real binary, and the Helm
+# binary and the benchmarks), the Python gRPC client tests against the real binary, the Python
+# plugin kit (its examples built to components and scored by the binary), and the Helm
 # chart (lint, render, Kubernetes schemas, the binary run exactly as the chart deploys it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,6 +18,9 @@ echo "== host" >&2
 echo "== Python gRPC client" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
 (cd "$root" && python3 -m pytest tests/python -q)
+echo "== Python plugin kit (builds the example plugins with componentize-py, scores them with the binary)" >&2
+python3 -m pip install --quiet --disable-pip-version-check -r "$root/reward-plugins/python/requirements.txt"
+(cd "$root" && python3 -m pytest reward-plugins/python -q)
 echo "== Helm chart, Dockerfile, the server as the chart deploys it" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/helm/requirements.txt"
 (cd "$root" && python3 -m pytest tests/helm -q)

@@ -1,0 +1,84 @@
+"""The component side: implements the WIT `reward` interface (reward-plugins/wit/reward.wit) on top
+of the one reward the plugin's module defines. Only imported inside a componentize-py build,
+where the generated `wit_world` bindings exist."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from componentize_py_types import Err, Ok
+from wit_world import exports
+from wit_world.exports import reward as wit
+from wit_world.imports import meter
+
+from . import registry, tracebacks
+from .registry import ConfigError, RewardFunction
+from .types import metric_items
+
+_SPEC: Optional[RewardFunction] = None
+
+
+def bind(module: Any, display_name: Optional[str] = None) -> RewardFunction:
+    """Picks the reward the user's module defines; called at build time (pre-initialisation), so a
+    module with no reward, or with several, fails the build rather than the server."""
+    global _SPEC
+    found = registry.registered()
+    if not found:
+        raise RuntimeError(f"{module.__name__}: no @reward function defined")
+    if len(found) > 1:
+        names = ", ".join(s.name for s in found)
+        raise RuntimeError(f"{module.__name__}: one reward per plugin, found {len(found)}: {names}")
+    tracebacks.remember_source(module)
+    if display_name and getattr(module, "__file__", None):
+        tracebacks.DISPLAY_NAMES[module.__file__] = display_name
+    _SPEC = found[0]
+    return _SPEC
+
+
+_REWARD = wit.MetricKind.REWARD
+_METRIC = wit.MetricKind.METRIC
+
+
+class Reward(exports.Reward):
+    """The exported `reward` interface."""
+
+    def info(self) -> wit.PluginInfo:
+        s = _SPEC
+        return wit.PluginInfo(name=s.name, version=s.version, description=s.description, metrics=list(s.metrics))
+
+    def check_config(self, config: str) -> None:
+        try:
+            _SPEC.config_for(config)
+        except ConfigError as e:
+            raise Err(str(e))
+
+    def score_batch(self, config: str, rollouts: List[wit.Rollout]) -> List[Any]:
+        spec = _SPEC
+        out = []
+        for index, r in enumerate(rollouts):
+            # The host meters each rollout on its own budget between begin and end, so a batch is
+            # one call (the call's fixed cost is shared) while fuel and timeouts stay per rollout.
+            meter.begin(index)
+            kind, payload = spec.run(_GuestRollout(r), config)
+            meter.end(index)
+            if kind == "ok":
+                metrics = [wit.Metric(name, value, _REWARD if is_reward else _METRIC) for name, value, is_reward in metric_items(payload)]
+                out.append(Ok(wit.Score(float(payload.value), metrics, payload.reason)))
+            elif kind == "invalid":
+                out.append(Err(wit.RolloutError_InvalidInput(payload)))
+            else:
+                out.append(Err(wit.RolloutError_Failed(payload)))
+        return out
+
+
+from .types import Rollout as _Rollout  # noqa: E402
+
+
+class _GuestRollout(_Rollout):
+    """A kit `Rollout` over the host's record, without copying the messages."""
+
+    __slots__ = ()
+
+    def __init__(self, r: wit.Rollout) -> None:
+        _Rollout.__init__(self, r.id, (), r.completion, reference_text=r.reference, metadata_text=r.metadata)
+        self.messages = r.messages
