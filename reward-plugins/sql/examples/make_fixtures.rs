@@ -8,33 +8,18 @@
 //! Any directory of SQLite files works the same (Spider's `database/DB/DB.sqlite` files, copied
 //! flat as `DB.sqlite`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn main() {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| {
+    let Some(out) = std::env::args().nth(1).map(PathBuf::from) else {
         eprintln!("usage: make_fixtures OUT_DIR");
         std::process::exit(64);
-    }));
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    std::fs::create_dir_all(&out).expect("create the output directory");
-    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&src)
-        .expect("read tests/fixtures")
-        .map(|e| e.expect("list tests/fixtures").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    scripts.sort();
-    for script in scripts {
-        let target = out.join(script.with_extension("sqlite").file_name().expect("a file name"));
-        let tmp = target.with_extension("tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let sql = std::fs::read_to_string(&script).expect("read the script");
-        let conn = rusqlite::Connection::open(&tmp).expect("create the database");
-        if let Err(e) = conn.execute_batch(&sql) {
-            eprintln!("{}: {e}", script.display());
+    };
+    match reward_sql::fixtures::build(&reward_sql::fixtures::scripts_dir(), &out) {
+        Ok(written) => written.iter().for_each(|db| println!("{}", db.display())),
+        Err(e) => {
+            eprintln!("make_fixtures: {e}");
             std::process::exit(1);
         }
-        drop(conn);
-        std::fs::rename(&tmp, &target).expect("move the database into place");
-        println!("{}", target.display());
     }
 }

@@ -18,6 +18,8 @@ use serde_json::Value;
 pub mod analyze;
 pub mod compare;
 pub mod exec;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fixtures;
 pub mod synth;
 
 #[cfg(target_arch = "wasm32")]

@@ -14,21 +14,7 @@ pub fn fixtures_dir() -> PathBuf {
     static BUILD: Once = Once::new();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sql-fixtures");
     BUILD.call_once(|| {
-        std::fs::create_dir_all(&dir).unwrap();
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        for entry in std::fs::read_dir(&src).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "sql") {
-                let script = std::fs::read_to_string(&path).unwrap();
-                let out = dir.join(path.with_extension("sqlite").file_name().unwrap());
-                let tmp = out.with_extension("tmp");
-                let _ = std::fs::remove_file(&tmp);
-                let conn = rusqlite::Connection::open(&tmp).unwrap();
-                conn.execute_batch(&script).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                drop(conn);
-                std::fs::rename(&tmp, &out).unwrap();
-            }
-        }
+        reward_sql::fixtures::build(&reward_sql::fixtures::scripts_dir(), &dir).unwrap();
         reward_sdk::fixtures::set_native_dir(Some(dir.clone()));
     });
     dir
