@@ -88,6 +88,9 @@ impl TlsListener {
                         continue;
                     }
                 };
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!("TCP_NODELAY: {e}");
+                }
                 let (acceptor, ready) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
