@@ -12,6 +12,10 @@ use std::time::Instant;
 
 use reward_server::engine::{HostBuilder, Limits, Message, Plugin, Rollout};
 
+#[path = "../benches/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
 const BATCH: usize = 64;
 const ROUNDS: usize = 200;
 const FORMAT_CONFIG: &str = r#"{"required_tags": ["think", "answer"], "answer_tag": "answer", "reference": {"mode": "numeric"}}"#;
@@ -52,16 +56,7 @@ fn main() {
     let tiny: Vec<Rollout> = (0..BATCH).map(|_| rollout("a")).collect();
     let two_kb = format!("<think>{}</think><answer>12.5%</answer>", "word ".repeat(390));
     let big: Vec<Rollout> = (0..BATCH).map(|_| rollout(&two_kb)).collect();
-    let native: Vec<reward_sdk::Rollout> = big
-        .iter()
-        .map(|r| reward_sdk::Rollout {
-            id: r.id.clone(),
-            messages: r.messages.iter().map(|m| reward_sdk::Message { role: m.role.clone(), content: m.content.clone() }).collect(),
-            completion: r.completion.clone(),
-            reference: r.reference.clone(),
-            metadata: r.metadata.clone(),
-        })
-        .collect();
+    let native = common::sdk_rollouts(&big);
 
     let instructions = |p: &Plugin, cfg: &str, rs: &[Rollout]| p.score(cfg, &rs[..1], &reused)[0].instructions;
     println!("{:<34} {:>8} {:>12}", "", "us/roll", "instructions");
