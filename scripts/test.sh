@@ -13,6 +13,9 @@ if ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
 fi
 echo "== plugin crates (native)" >&2
 (cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --quiet)
+# rft-launch's tests start a local AWS API server (moto) and a Lambda Runtime API emulator
+# (cargo lambda watch) themselves.
+python3 -m pip install --quiet --disable-pip-version-check -r "$root/rft-launch/tests/requirements.txt"
 echo "== host" >&2
 (cd "$root" && cargo test --release --workspace)
 echo "== Python gRPC client" >&2

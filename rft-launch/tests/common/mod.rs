@@ -1,0 +1,114 @@
+//! Helpers shared by the integration tests: ports, child processes, the real server binary.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// A port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until something accepts connections on the port.
+pub fn wait_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited before listening on port {port}: {status}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on port {port} within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc(pub Option<Child>);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Fails with a clear message when a tool the tests need is missing.
+pub fn require_tool(program: &str, install: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(found, "`{program}` is not on PATH: install it with `{install}` (see rft-launch/tests/requirements.txt)");
+}
+
+/// The real `reward-server` binary: `$REWARD_SERVER_BIN`, else the workspace's release build.
+pub fn server_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("REWARD_SERVER_BIN") {
+        return p.into();
+    }
+    let p = repo_root().join("target/release/reward-server");
+    assert!(p.exists(), "{} is missing: run `cargo build --release -p reward-server` first", p.display());
+    p
+}
+
+/// A built guest plugin, `target/plugins/NAME.wasm`.
+pub fn plugin_path(name: &str) -> PathBuf {
+    let path = repo_root().join("target/plugins").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first", path.display());
+    path
+}
+
+/// A running `reward-server serve` on loopback.
+pub struct Server {
+    pub proc: Proc,
+    pub grpc: String,
+    pub http: String,
+}
+
+impl Server {
+    pub fn start(config: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(server_bin())
+            .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(repo_root().join("target/test-artifact-cache"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting reward-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("server did not report listening within 60 s");
+            });
+            if let Some(rest) = line.strip_prefix("reward-server listening: ") {
+                let (mut grpc, mut http) = (String::new(), String::new());
+                for part in rest.split_whitespace() {
+                    if let Some(v) = part.strip_prefix("grpc=") {
+                        grpc = v.to_owned();
+                    } else if let Some(v) = part.strip_prefix("http=") {
+                        http = v.to_owned();
+                    }
+                }
+                return Server { proc: Proc(Some(child)), grpc, http };
+            }
+        }
+    }
+}
