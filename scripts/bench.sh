@@ -18,7 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
 duration="${DURATION:-10}"
-sections=("$@"); [ "${#sections[@]}" -gt 0 ] || sections=(python equal native rft memory)
+sections=("$@"); [ "${#sections[@]}" -gt 0 ] || sections=(python equal native sql rft memory)
 out=target/bench
 mkdir -p "$out"
 lt=target/release/loadtest
@@ -187,6 +187,13 @@ if has rft; then
   echo "peak $(field "$out/peak.json" throughput/rollouts_per_s) rollouts/s ($peak calls/s, closed loop 32 callers)"
   echo "at $half calls/s: p50 $(field "$out/half-peak.json" latency_ms/p50) ms, p99 $(field "$out/half-peak.json" latency_ms/p99) ms, p99.9 $(field "$out/half-peak.json" latency_ms/p99.9) ms (service-time p99 $(field "$out/half-peak.json" service_time_ms/p99) ms), errors $(field "$out/half-peak.json" requests/errors)"
   stop "$rust_pid"
+fi
+
+if has sql; then
+  echo; echo "== sql: the sandboxed plugin vs the same code natively vs a plain-Python sqlite3 scorer (BIRD kind)"
+  cargo bench -p reward-server --bench sql_sandbox -- --noplot 2>/dev/null | tee "$out/criterion-sql.txt" \
+    | grep -E '^sql_spider|thrpt' || true
+  python3 "$root/bench/python_sql_scorer.py" "$root/target/bench/sql" --rounds 20
 fi
 
 if has memory; then
