@@ -7,14 +7,14 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Proc, Server, free_port, plugin_path, repo_root, require_tool, wait_port};
+use common::{ChildGuard, Server, free_port, plugin_path, repo_root, require_tool, wait_port};
 use serde_json::{Value, json};
 
 /// The emulator and one bridge process attached to it.
 struct Lambda {
     port: u16,
-    _emulator: Proc,
-    _bridge: Proc,
+    _emulator: ChildGuard,
+    _bridge: ChildGuard,
 }
 
 impl Lambda {
@@ -42,7 +42,7 @@ impl Lambda {
             cmd.env(k, v);
         }
         let bridge = cmd.stderr(Stdio::inherit()).stdout(Stdio::inherit()).spawn().expect("starting the bridge");
-        Lambda { port, _emulator: Proc(Some(emulator)), _bridge: Proc(Some(bridge)) }
+        Lambda { port, _emulator: ChildGuard::new(emulator), _bridge: ChildGuard::new(bridge) }
     }
 
     /// Invokes the function; returns the HTTP status and the body.

@@ -8,12 +8,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{Proc, free_port, require_tool, wait_port};
+use common::{ChildGuard, free_port, require_tool, wait_port};
 use serde_json::{Value, json};
 
 struct Moto {
     url: String,
-    _proc: Proc,
+    _proc: ChildGuard,
 }
 
 impl Moto {
@@ -27,7 +27,7 @@ impl Moto {
             .spawn()
             .expect("starting moto_server");
         wait_port(port, "moto_server", &mut child);
-        Moto { url: format!("http://127.0.0.1:{port}"), _proc: Proc(Some(child)) }
+        Moto { url: format!("http://127.0.0.1:{port}"), _proc: ChildGuard::new(child) }
     }
 
     /// An unsigned call; moto picks the service from the credential scope of the authorization.

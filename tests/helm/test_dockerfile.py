@@ -75,5 +75,7 @@ def test_build_stage_uses_the_project_scripts():
 def test_dockerignore_keeps_build_inputs():
     ignored = [l.strip() for l in (REPO_ROOT / ".dockerignore").read_text().splitlines() if l.strip() and not l.startswith("#")]
     assert "target/" in ignored
-    for needed in ("Cargo.toml", "Cargo.lock", "proto", "reward-server", "reward-plugins", "scripts", "rewards.toml"):
+    # Every workspace member must be in the context, or cargo cannot load the workspace.
+    for needed in ("Cargo.toml", "Cargo.lock", "proto", "reward-server", "loadtest", "rft-launch", "testing",
+                   "reward-plugins", "scripts", "rewards.toml"):
         assert not any(needed == p.rstrip("/") or needed.startswith(p.rstrip("/") + "/") for p in ignored), needed

@@ -1,11 +1,10 @@
 //! The real `reward-server` binary on loopback and the real `loadtest` binary against it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use reward_server_harness::ServerProcess;
 use serde_json::Value;
 
 /// The repository root.
@@ -38,9 +37,9 @@ pub fn plugin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A running `reward-server serve`; killed on drop.
+/// A running `reward-server serve` on ephemeral loopback ports (config watching off); killed on drop.
 pub struct Server {
-    child: Child,
+    _process: ServerProcess,
     /// `127.0.0.1:port` of the gRPC listener.
     pub grpc: String,
     /// `127.0.0.1:port` of the HTTP listener.
@@ -48,56 +47,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the server with `config` and extra flags on ephemeral ports; returns once it listens.
+    /// Starts the server with `config` and extra flags; returns once it listens.
     pub fn start(config: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--watch-interval-ms", "0", "--config"])
-            .arg(config)
-            .arg("--cache-dir")
-            .arg(repo_root().join("target/test-artifact-cache"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting reward-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) else {
-                let _ = child.kill();
-                panic!("reward-server did not report listening within 120 s (exit: {:?})", child.try_wait());
-            };
-            if let Some(rest) = line.strip_prefix("reward-server listening: ") {
-                let mut grpc = String::new();
-                let mut http = String::new();
-                for part in rest.split_whitespace() {
-                    if let Some(v) = part.strip_prefix("grpc=") {
-                        grpc = v.to_owned();
-                    } else if let Some(v) = part.strip_prefix("http=") {
-                        http = v.trim_start_matches("http://").to_owned();
-                    }
-                }
-                return Server { child, grpc, http };
-            }
+        let flags: Vec<&str> = ["--watch-interval-ms", "0"].into_iter().chain(extra.iter().copied()).collect();
+        let process = ServerProcess::start(&server_bin(), config, &repo_root().join("target/test-artifact-cache"), &flags);
+        Server {
+            grpc: process.grpc_addr.clone(),
+            http: process.http_url.trim_start_matches("http://").to_owned(),
+            _process: process,
         }
     }
 
     /// The address for a door: gRPC or HTTP.
     pub fn addr(&self, target: &str) -> &str {
         if target.starts_with("grpc") { &self.grpc } else { &self.http }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

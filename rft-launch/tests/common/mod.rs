@@ -1,11 +1,12 @@
 //! Helpers shared by the integration tests: ports, child processes, the real server binary.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
+
+use reward_server_harness::ServerProcess;
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {
@@ -29,17 +30,7 @@ pub fn wait_port(port: u16, what: &str, child: &mut Child) {
     }
 }
 
-/// A child process killed on drop.
-pub struct Proc(pub Option<Child>);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+pub use reward_server_harness::ChildGuard;
 
 /// Fails with a clear message when a tool the tests need is missing.
 pub fn require_tool(program: &str, install: &str) {
@@ -68,47 +59,16 @@ pub fn plugin_path(name: &str) -> PathBuf {
 
 /// A running `reward-server serve` on loopback.
 pub struct Server {
-    pub proc: Proc,
+    pub proc: ServerProcess,
+    /// `127.0.0.1:PORT` of the gRPC listener.
     pub grpc: String,
+    /// The HTTP base URL (`http://127.0.0.1:PORT`).
     pub http: String,
 }
 
 impl Server {
     pub fn start(config: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(server_bin())
-            .args(["serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .arg("--cache-dir")
-            .arg(repo_root().join("target/test-artifact-cache"))
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting reward-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("server did not report listening within 60 s");
-            });
-            if let Some(rest) = line.strip_prefix("reward-server listening: ") {
-                let (mut grpc, mut http) = (String::new(), String::new());
-                for part in rest.split_whitespace() {
-                    if let Some(v) = part.strip_prefix("grpc=") {
-                        grpc = v.to_owned();
-                    } else if let Some(v) = part.strip_prefix("http=") {
-                        http = v.to_owned();
-                    }
-                }
-                return Server { proc: Proc(Some(child)), grpc, http };
-            }
-        }
+        let proc = ServerProcess::start(&server_bin(), config, &repo_root().join("target/test-artifact-cache"), extra);
+        Server { grpc: proc.grpc_addr.clone(), http: proc.http_url.clone(), proc }
     }
 }
