@@ -179,8 +179,9 @@ fn reused_instances_survive_traps_of_their_neighbours() {
 
 #[test]
 fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
-    // The guest imports `meter`, so it is called with chunks of CHUNK rollouts: a trap in the
-    // middle of a chunk loses that chunk's earlier results, which are scored again.
+    // The guest imports `meter`, so once its pace is known (fast rollouts here) it is called with
+    // chunks of up to CHUNK rollouts: a trap in the middle of a chunk loses that chunk's earlier
+    // results, which are scored again.
     let limits = Limits { instance_reuse: 1, ..test_limits() };
     let n = 3 * reward_server::engine::CHUNK + 5;
     let trap_at = [reward_server::engine::CHUNK + 3, 2 * reward_server::engine::CHUNK];

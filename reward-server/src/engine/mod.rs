@@ -21,6 +21,6 @@ pub use fixtures::{Fixtures, MAX_FIXTURE_BYTES};
 pub use host::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES, HostBuilder, PluginHost};
 pub use limits::*;
 pub use meter::METER_INTERFACE;
-pub use plugin::{CHUNK, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
+pub use plugin::{CHUNK, CHUNK_TIME, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
 pub use reward::{OnError, Reward, RewardKind};
 pub use types::{Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

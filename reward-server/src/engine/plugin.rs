@@ -1,6 +1,7 @@
 //! One loaded plugin: its compiled component, metadata, instance pool, and the metered call.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,9 +21,13 @@ pub const CONTRACT_INTERFACE: &str = "reward:plugin/reward";
 /// An import a plugin may have (`reward:plugin/fixtures@0.1.x`), served only with what its
 /// reward grants.
 pub const FIXTURES_INTERFACE: &str = "reward:plugin/fixtures";
-/// Rollouts per call for a plugin that imports `meter`: the per-call cost is shared by this many,
-/// and a cancelled request stops within one chunk.
+/// Most rollouts per call for a plugin that imports `meter`: the per-call cost is shared by up to
+/// this many.
 pub const CHUNK: usize = 16;
+/// About how long one chunk may run: chunks shrink to one rollout for plugins whose rollouts are
+/// slow, so a cancelled request (deadline passed, caller gone) stops within about this time or
+/// one rollout, whichever is longer.
+pub const CHUNK_TIME: Duration = Duration::from_millis(2);
 /// The contract version this host was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -178,6 +183,9 @@ pub struct Plugin {
     pre: RewardPluginPre<StoreState>,
     /// Whether the plugin imports `meter`: then it is called with chunks of rollouts.
     metered: bool,
+    /// Recent wall time per rollout, in nanoseconds (a moving average; 0 until measured): sizes
+    /// the chunks.
+    rollout_nanos: AtomicU64,
     /// Instances kept for reuse (only when a reward's `instance_reuse` is above 1).
     idle: Mutex<Vec<Live>>,
 }
@@ -210,6 +218,7 @@ impl Plugin {
             info: PluginInfo { name: String::new(), version: String::new(), description: String::new(), metrics: vec![] },
             pre,
             metered,
+            rollout_nanos: AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
         };
         let mut live = plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start {
@@ -274,7 +283,6 @@ impl Plugin {
         cancelled: &dyn Fn() -> bool,
     ) -> Vec<PluginOutcome> {
         let unscored = |failure: Failure| PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO };
-        let chunk = if self.metered { CHUNK } else { 1 };
         let mut live: Option<Live> = None;
         let mut outcomes = Vec::with_capacity(rollouts.len());
         // A trap inside a chunk loses the results of the rollouts before it: they are scored again
@@ -305,9 +313,12 @@ impl Plugin {
                     }
                 },
             };
-            let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
+            let end = (next + self.chunk()).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
             match self.call(current, config, &rollouts[next..end], limits) {
-                Ok(scored) => outcomes.extend(scored),
+                Ok(scored) => {
+                    self.observe(&scored);
+                    outcomes.extend(scored);
+                }
                 Err((index, outcome)) => {
                     live = None;
                     if index == 0 {
@@ -326,6 +337,27 @@ impl Plugin {
             }
         }
         outcomes
+    }
+
+    /// Rollouts for the next call: one for a plugin without `meter` or before any rollout was timed,
+    /// else as many as fit in [`CHUNK_TIME`] at the recent pace, at most [`CHUNK`].
+    fn chunk(&self) -> usize {
+        let nanos = self.rollout_nanos.load(Ordering::Relaxed);
+        if !self.metered || nanos == 0 {
+            return 1;
+        }
+        usize::try_from(CHUNK_TIME.as_nanos() as u64 / nanos).unwrap_or(CHUNK).clamp(1, CHUNK)
+    }
+
+    /// Folds a call's per-rollout wall times into the moving average.
+    fn observe(&self, scored: &[PluginOutcome]) {
+        let Some(total) = scored.iter().map(|o| o.latency.as_nanos() as u64).reduce(u64::saturating_add) else {
+            return;
+        };
+        let sample = (total / scored.len() as u64).max(1);
+        let old = self.rollout_nanos.load(Ordering::Relaxed);
+        let new = if old == 0 { sample } else { (old * 3 + sample) / 4 };
+        self.rollout_nanos.store(new.max(1), Ordering::Relaxed);
     }
 
     /// An instance for one batch: an idle one that was granted the same fixtures (a guest may
