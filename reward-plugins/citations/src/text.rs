@@ -74,12 +74,16 @@ pub(crate) fn bag_f1<T: Ord + Clone>(pred: &[T], gold: &[T]) -> f64 {
     if pred.is_empty() || gold.is_empty() {
         return if pred.is_empty() && gold.is_empty() { 1.0 } else { 0.0 };
     }
-    let common = common_count(pred, gold);
+    f1_of(common_count(pred, gold), pred.len(), gold.len())
+}
+
+/// F1 of `common` shared tokens between lists of `pred` and `gold` tokens.
+fn f1_of(common: usize, pred: usize, gold: usize) -> f64 {
     if common == 0 {
         return 0.0;
     }
-    let p = common as f64 / pred.len() as f64;
-    let r = common as f64 / gold.len() as f64;
+    let p = common as f64 / pred as f64;
+    let r = common as f64 / gold as f64;
     2.0 * p * r / (p + r)
 }
 
@@ -89,6 +93,11 @@ fn common_count<T: Ord + Clone>(a: &[T], b: &[T]) -> usize {
     let mut b = b.to_vec();
     a.sort_unstable();
     b.sort_unstable();
+    sorted_common(&a, &b)
+}
+
+/// Size of the multiset intersection of two sorted lists (one merge pass).
+fn sorted_common<T: Ord>(a: &[T], b: &[T]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -280,24 +289,7 @@ fn bag_f1_upper(known: usize, m: usize) -> f64 {
 }
 
 fn sorted_f1(a: &[u32], b: &[u32]) -> f64 {
-    let (mut i, mut j, mut n) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                n += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    if n == 0 {
-        return 0.0;
-    }
-    let p = n as f64 / a.len() as f64;
-    let r = n as f64 / b.len() as f64;
-    2.0 * p * r / (p + r)
+    f1_of(sorted_common(a, b), a.len(), b.len())
 }
 
 fn hash_ids(w: &[u32]) -> u64 {
