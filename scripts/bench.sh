@@ -6,7 +6,9 @@
 #   equal    the Rust server vs the Python baseline (FastAPI + uvicorn) over the Nova Lambda JSON,
 #            at equal cores: 1 core each (server pinned to cpu 1, load generator to cpu 0), then
 #            2 workers each sharing both cores with the load generator
-#   native   the criterion bench of the same checks natively in process (the ceiling)
+#   native   criterion, in process: the format checks natively vs sandboxed (format_sandbox), and
+#            the ceiling: the Lambda request parsed, scored natively and answered (lambda_ceiling),
+#            with the 1-core server of `equal` divided by it
 #   rft      RFT step bursts (256 prompts x 8 generations = 2,048 rollouts a step, calls of 64,
 #            4 rollout workers) at several in-flight levels; a p99 at half of peak (open loop)
 #   memory   resident size (VmRSS) idle and the high-water mark (VmHWM) under load
@@ -54,6 +56,15 @@ field() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("/"): v=v[k]
 print(v)' "$1" "$2"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+# thrpt CRITERION_OUTPUT GROUP/NAME -> criterion's middle throughput estimate, in elements/s
+thrpt() { python3 - "$1" "$2" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(re.escape(sys.argv[2]) + r"\s.*?thrpt:\s*\[\S+ \S+ (\S+) (\S+)", text, re.S)
+scale = {"elem/s": 1, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
+print(float(m.group(1)) * scale[m.group(2)] if m else 0)
+EOF
+}
 # CPU seconds (user + system) used so far by a process and its children (uvicorn's workers).
 cpu_s() { local t=0 p; for p in $1 $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
   python3 -c "print($t / $(getconf CLK_TCK))"; }
@@ -145,25 +156,21 @@ if has equal; then
 fi
 
 if has native; then
-  echo; echo "== native ceiling: cargo bench -p reward-server --bench format_sandbox (criterion, one thread)"
+  echo; echo "== native: the format checks natively vs sandboxed, in process (criterion, one thread)"
   cargo bench -p reward-server --bench format_sandbox -- --noplot 2>/dev/null | tee "$out/criterion.txt" \
     | grep -E '^format_2kb|thrpt' || true
+  echo; echo "== native ceiling: the Lambda request of 64 rollouts handled in process, parsing and answering included"
+  cargo bench -p reward-server --bench lambda_ceiling -- --noplot 2>/dev/null | tee "$out/criterion-ceiling.txt" \
+    | grep -E '^lambda_format|thrpt' || true
   if [ -f "$out/rust-1core-format_numeric.per_cpu" ]; then
-    native=$(python3 - "$out/criterion.txt" <<'EOF'
-import re, sys
-text = open(sys.argv[1]).read()
-# "format_2kb_batch64/native ... thrpt:  [a b c]" -> the middle estimate, in elements/s
-m = re.search(r"format_2kb_batch64/native\s.*?thrpt:\s*\[\S+ \S+ (\S+) (\S+)", text, re.S)
-scale = {"elem/s": 1, "Kelem/s": 1e3, "Melem/s": 1e6, "Gelem/s": 1e9}
-print(float(m.group(1)) * scale[m.group(2)] if m else 0)
-EOF
-)
     r=$(field "$out/rust-1core-format_numeric.json" throughput/rollouts_per_s)
     c=$(cat "$out/rust-1core-format_numeric.per_cpu")
-    if [ "${native%.*}" != 0 ]; then
-      echo "native in process: $native rollouts/s (criterion's fixed 2 KB batch; one thread)"
-      echo "server on 1 core, same config over Lambda JSON: $(ratio "$r" "$native")x native (rollouts/s), $(ratio "$c" "$native")x native (rollouts per CPU-second)"
-    fi
+    for way in native_values native_typed server_path_in_process; do
+      native=$(thrpt "$out/criterion-ceiling.txt" "lambda_format_batch64/$way")
+      [ "${native%.*}" != 0 ] || continue
+      echo "server on 1 core over HTTP (format_numeric, same corpus) vs $way ($native rollouts/s):" \
+        "$(ratio "$r" "$native")x (rollouts/s), $(ratio "$c" "$native")x (rollouts per CPU-second)"
+    done
   fi
 fi
 

@@ -8,6 +8,7 @@
 //!
 //! Everything not consumed travels to the plugin as `metadata`.
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::engine::{Message, Rollout};
@@ -33,69 +34,143 @@ pub fn record_id(record: &Value) -> Option<String> {
     }
 }
 
+/// A record that is not a rollout: the id it carried, if any, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The record's own id, when it has a usable one.
+    pub id: Option<String>,
+    /// What is wrong, naming the field.
+    pub error: InputError,
+}
+
+/// Converts one record given as JSON text: the path request bodies and JSONL lines take.
+///
+/// Gives exactly what parsing the text to a `Value` and calling [`to_rollout`] gives, but reads
+/// the messages (the bulk of a rollout) straight into the rollout instead of building a `Value`
+/// tree for them first. A record that reader does not take as it is (a field of an unexpected
+/// type, a duplicate key, ...) is read again as a `Value`, whose errors name the field.
+pub fn parse_record(raw: &str, fallback_id: &str) -> Result<Rollout, Rejection> {
+    if let Ok(Record(fields)) = serde_json::from_str::<Record>(raw)
+        && let Ok(rollout) = fields.into_rollout(fallback_id)
+    {
+        return Ok(rollout);
+    }
+    let value: Value =
+        serde_json::from_str(raw).map_err(|e| Rejection { id: None, error: err(format!("not valid JSON: {e}")) })?;
+    let id = record_id(&value);
+    to_rollout(value, fallback_id).map_err(|error| Rejection { id, error })
+}
+
 /// Converts one JSON record into a rollout. `fallback_id` is used when the record has no `id`.
 pub fn to_rollout(record: Value, fallback_id: &str) -> Result<Rollout, InputError> {
-    let Value::Object(mut obj) = record else {
+    let Value::Object(obj) = record else {
         return Err(err(format!("expected a JSON object, found {}", kind(&record))));
     };
-    let id = match obj.remove("id") {
-        None | Some(Value::Null) => fallback_id.to_owned(),
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(err(format!("`id` must be a string, found {}", kind(&other)))),
-    };
-    if obj.contains_key("messages") {
-        nova(id, obj)
-    } else if obj.contains_key("completion") {
-        plain(id, obj)
-    } else {
-        Err(err("expected `messages` (Nova RFT shape) or `completion` (plain shape)"))
-    }
+    Fields::from_map(obj)?.into_rollout(fallback_id)
 }
 
-fn nova(id: String, mut obj: Map<String, Value>) -> Result<Rollout, InputError> {
-    let Some(Value::Array(raw)) = obj.remove("messages") else {
-        return Err(err("`messages` must be a list of {role, content}"));
-    };
-    let mut messages = Vec::with_capacity(raw.len());
-    for (i, m) in raw.into_iter().enumerate() {
-        messages.push(message(m).map_err(|e| err(format!("messages[{i}]: {}", e.0)))?);
-    }
-    let Some(last) = messages.last() else {
-        return Err(err("`messages` is empty: the generated answer must be its last item"));
-    };
-    if !ANSWER_ROLES.contains(&last.role.as_str()) {
-        return Err(err(format!(
-            "the last message has role `{}`; the generated answer (role `assistant` or `nova_assistant`) must come last",
-            last.role
-        )));
-    }
-    let completion = last.content.clone();
-    let reference = match obj.remove("reference_answer") {
-        Some(r) => r,
-        None => match obj.get_mut("metadata") {
-            Some(Value::Object(meta)) => meta.remove("reference_answer").unwrap_or(Value::Null),
-            _ => Value::Null,
-        },
-    };
-    Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(obj).to_string() })
+/// A record's fields, read and typed, before its shape is decided. Both readers (the direct one
+/// of [`parse_record`] and the `Value` one of [`to_rollout`]) produce this; one conversion
+/// follows.
+#[derive(Default)]
+struct Fields {
+    id: Option<Value>,
+    /// Present: the Nova shape.
+    messages: Option<Vec<Message>>,
+    completion: Option<Value>,
+    prompt: Option<Value>,
+    reference: Option<Value>,
+    reference_answer: Option<Value>,
+    /// Everything else: the rollout's metadata.
+    rest: Map<String, Value>,
 }
 
-fn plain(id: String, mut obj: Map<String, Value>) -> Result<Rollout, InputError> {
-    let completion = match obj.remove("completion") {
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(err(format!("`completion` must be a string, found {}", kind(&other)))),
-        None => unreachable!("checked by the caller"),
-    };
-    let mut messages = Vec::with_capacity(2);
-    match obj.remove("prompt") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(p)) => messages.push(Message { role: "user".into(), content: p }),
-        Some(other) => return Err(err(format!("`prompt` must be a string, found {}", kind(&other)))),
+impl Fields {
+    /// Takes the fields out of a parsed object, converting the messages (errors name the item).
+    fn from_map(mut obj: Map<String, Value>) -> Result<Fields, InputError> {
+        let messages = match obj.remove("messages") {
+            None => None,
+            Some(Value::Array(raw)) => Some(
+                raw.into_iter()
+                    .enumerate()
+                    .map(|(i, m)| message(m).map_err(|e| err(format!("messages[{i}]: {}", e.0))))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => return Err(err("`messages` must be a list of {role, content}")),
+        };
+        Ok(Fields {
+            id: obj.remove("id"),
+            messages,
+            completion: obj.remove("completion"),
+            prompt: obj.remove("prompt"),
+            reference: obj.remove("reference"),
+            reference_answer: obj.remove("reference_answer"),
+            rest: obj,
+        })
     }
-    messages.push(Message { role: "assistant".into(), content: completion.clone() });
-    let reference = obj.remove("reference").unwrap_or(Value::Null);
-    Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(obj).to_string() })
+
+    /// The rollout: the Nova shape when there are messages, else the plain shape.
+    fn into_rollout(mut self, fallback_id: &str) -> Result<Rollout, InputError> {
+        let id = match self.id.take() {
+            None | Some(Value::Null) => fallback_id.to_owned(),
+            Some(Value::String(s)) => s,
+            Some(Value::Number(n)) => n.to_string(),
+            Some(other) => return Err(err(format!("`id` must be a string, found {}", kind(&other)))),
+        };
+        match self.messages.take() {
+            Some(messages) => self.nova(id, messages),
+            None if self.completion.is_some() => self.plain(id),
+            None => Err(err("expected `messages` (Nova RFT shape) or `completion` (plain shape)")),
+        }
+    }
+
+    fn nova(mut self, id: String, messages: Vec<Message>) -> Result<Rollout, InputError> {
+        let Some(last) = messages.last() else {
+            return Err(err("`messages` is empty: the generated answer must be its last item"));
+        };
+        if !ANSWER_ROLES.contains(&last.role.as_str()) {
+            return Err(err(format!(
+                "the last message has role `{}`; the generated answer (role `assistant` or `nova_assistant`) must come last",
+                last.role
+            )));
+        }
+        let completion = last.content.clone();
+        // The plain shape's fields are the Nova shape's metadata.
+        for (key, value) in [("completion", self.completion), ("prompt", self.prompt), ("reference", self.reference)] {
+            if let Some(value) = value {
+                self.rest.insert(key.to_owned(), value);
+            }
+        }
+        let reference = match self.reference_answer {
+            Some(r) => r,
+            None => match self.rest.get_mut("metadata") {
+                Some(Value::Object(meta)) => meta.remove("reference_answer").unwrap_or(Value::Null),
+                _ => Value::Null,
+            },
+        };
+        Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+    }
+
+    fn plain(mut self, id: String) -> Result<Rollout, InputError> {
+        let completion = match self.completion.take() {
+            Some(Value::String(s)) => s,
+            Some(other) => return Err(err(format!("`completion` must be a string, found {}", kind(&other)))),
+            None => unreachable!("checked by the caller"),
+        };
+        let mut messages = Vec::with_capacity(2);
+        match self.prompt.take() {
+            None | Some(Value::Null) => {}
+            Some(Value::String(p)) => messages.push(Message { role: "user".into(), content: p }),
+            Some(other) => return Err(err(format!("`prompt` must be a string, found {}", kind(&other)))),
+        }
+        messages.push(Message { role: "assistant".into(), content: completion.clone() });
+        // The Nova shape's field is the plain shape's metadata.
+        if let Some(value) = self.reference_answer.take() {
+            self.rest.insert("reference_answer".to_owned(), value);
+        }
+        let reference = self.reference.take().unwrap_or(Value::Null);
+        Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+    }
 }
 
 fn message(m: Value) -> Result<Message, InputError> {
@@ -114,6 +189,100 @@ fn message(m: Value) -> Result<Message, InputError> {
         Some(other) => return Err(err(format!("`content` must be a string or a list of parts, found {}", kind(&other)))),
     };
     Ok(Message { role, content })
+}
+
+/// The direct reader of [`parse_record`]: a record's fields with its messages typed. It fails on
+/// anything [`Fields::from_map`] would have to explain (the `Value` reader then does).
+struct Record(Fields);
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Record;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a rollout object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+                let mut f = Fields::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let slot = match key.as_str() {
+                        "messages" => {
+                            let messages: Vec<MessageIn> = map.next_value()?;
+                            if f.messages.replace(messages.into_iter().map(|m| m.0).collect()).is_some() {
+                                return Err(de::Error::duplicate_field("messages"));
+                            }
+                            continue;
+                        }
+                        "id" => &mut f.id,
+                        "completion" => &mut f.completion,
+                        "prompt" => &mut f.prompt,
+                        "reference" => &mut f.reference,
+                        "reference_answer" => &mut f.reference_answer,
+                        _ => {
+                            let value = map.next_value()?;
+                            f.rest.insert(key, value);
+                            continue;
+                        }
+                    };
+                    if slot.replace(map.next_value()?).is_some() {
+                        return Err(de::Error::custom("a duplicate key"));
+                    }
+                }
+                Ok(Record(f))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// One message, read as [`message`] reads it (other keys ignored).
+struct MessageIn(Message);
+
+impl<'de> Deserialize<'de> for MessageIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            role: String,
+            #[serde(default)]
+            content: Content,
+        }
+        let Raw { role, content } = Raw::deserialize(d)?;
+        Ok(MessageIn(Message { role, content: content.0 }))
+    }
+}
+
+/// A message's content: a string, null or a list of parts (joined by [`join_parts`]).
+#[derive(Default)]
+struct Content(String);
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Content;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, null or a list of parts")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Content, E> {
+                Ok(Content(s.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Content, E> {
+                Ok(Content(s))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Content, E> {
+                Ok(Content::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                join_parts(parts).map(Content).map_err(|e| de::Error::custom(e.0))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// Joins `[{type: "text", text}]` parts with newlines; non-text parts (images, ...) are skipped.
@@ -195,6 +364,46 @@ mod tests {
         let numeric_id = to_rollout(json!({"id": 42, "completion": "a"}), "line-1").unwrap();
         assert_eq!(numeric_id.id, "42");
         assert_eq!(numeric_id.reference, "null");
+    }
+
+    /// The direct reader and the `Value` reader agree on every record, rollout or not, including
+    /// the ones the direct reader hands over (duplicate keys, wrong types, parts, nesting).
+    #[test]
+    fn parse_record_agrees_with_to_rollout() {
+        let records = [
+            r#"{"id": "a", "messages": [{"role": "user", "content": "q\n\"x\""}, {"role": "assistant", "content": "4", "extra": 1}], "reference_answer": {"answer": "4"}, "task": "m"}"#,
+            r#"{"id": 7.5, "messages": [{"role": "nova_assistant", "content": [{"type": "text", "text": "a"}, {"type": "image"}, "b"]}], "metadata": {"reference_answer": 1, "k": [1, 2]}}"#,
+            r#"{"messages": [{"role": "assistant", "content": null}], "completion": 5, "prompt": {"x": 1}, "reference": "r", "zz": null}"#,
+            r#"{"id": "d", "messages": [{"role": "assistant", "content": "x"}], "id": "e"}"#,
+            r#"{"id": "f", "messages": [{"role": "assistant", "content": "x"}], "k": 1, "k": 2}"#,
+            r#"{"prompt": "p", "completion": "c", "reference": {"a": [1, 2.50]}, "reference_answer": 3, "other": "o"}"#,
+            r#"{"completion": "c", "prompt": null}"#,
+            r#"{"id": null, "completion": "c", "prompt": 3}"#,
+            r#"{"id": true, "completion": "c"}"#,
+            r#"{"messages": [{"content": "no role"}]}"#,
+            r#"{"messages": [{"role": "assistant", "content": [{"type": "text"}]}]}"#,
+            r#"{"messages": [{"role": "user", "content": "q"}]}"#,
+            r#"{"messages": []}"#,
+            r#"{"messages": {"role": "assistant"}}"#,
+            r#"{"messages": [{"role": "assistant", "content": "x"}], "messages": [{"role": "assistant", "content": "y"}]}"#,
+            r#"{"completion": ["c"]}"#,
+            r#"{"nothing": 1}"#,
+            r#"[1, 2]"#,
+            r#""text""#,
+            r#"{"completion": "\u00e9\ud83d\ude00"}"#,
+        ];
+        for text in records {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let id = record_id(&value);
+            let expected = to_rollout(value, "fb").map_err(|error| Rejection { id, error });
+            assert_eq!(parse_record(text, "fb"), expected, "{text}");
+        }
+        // The common records do take the direct way.
+        for text in [records[0], records[1], records[5]] {
+            assert!(serde_json::from_str::<Record>(text).is_ok_and(|Record(f)| f.into_rollout("fb").is_ok()), "{text}");
+        }
+        let bad = parse_record("{\"completion\": \"c\"", "fb").unwrap_err();
+        assert!(bad.id.is_none() && bad.error.0.starts_with("not valid JSON: EOF while parsing"), "{bad:?}");
     }
 
     #[test]

@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+// The server allocates and frees a few strings per rollout on many threads; mimalloc's
+// thread-local free lists do that with less contention and fewer cycles than glibc's malloc.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(

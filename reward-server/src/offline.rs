@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::engine::{Failure, Reward, Scored, Status};
-use crate::input::{record_id, to_rollout};
+use crate::input::{Rejection, parse_record};
 use crate::wire::ScoredJson;
 
 /// Default rollouts per plugin batch: 64, the size of a typical RFT request.
@@ -198,14 +198,9 @@ fn score_chunk(reward: &Reward, chunk: Vec<(usize, Line)>) -> Vec<(usize, Scored
         let fallback_id = format!("line-{line}");
         let parsed = match text {
             Line::Bad(f) => Err((fallback_id, f)),
-            Line::Text(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-                Err(e) => Err((fallback_id, Failure::new(Status::InvalidInput, format!("line {line}: not valid JSON: {e}")))),
-                Ok(value) => {
-                    let id = record_id(&value).unwrap_or_else(|| fallback_id.clone());
-                    to_rollout(value, &fallback_id)
-                        .map_err(|e| (id, Failure::new(Status::InvalidInput, format!("line {line}: {e}"))))
-                }
-            },
+            Line::Text(text) => parse_record(&text, &fallback_id).map_err(|Rejection { id, error }| {
+                (id.unwrap_or(fallback_id), Failure::new(Status::InvalidInput, format!("line {line}: {error}")))
+            }),
         };
         match parsed {
             Ok(rollout) => {

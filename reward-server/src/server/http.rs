@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::ScoreError;
 use super::scorer::{Deadline, Item};
@@ -155,7 +156,7 @@ where
 #[serde(deny_unknown_fields)]
 struct NativeRequest {
     reward: String,
-    rollouts: Vec<Value>,
+    rollouts: Vec<Box<RawValue>>,
 }
 
 async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -165,7 +166,7 @@ async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
         "http",
         body,
         |r: &NativeRequest| r.reward.clone(),
-        |r| Ok(Item::from_records(r.rollouts, "rollouts", "rollout")),
+        |r| Ok(Item::from_records(r.rollouts.iter().map(|b| &**b), "rollouts", "rollout")),
         |scored| Json(serde_json::json!({ "results": scored.iter().map(ScoredJson::from).collect::<Vec<_>>() })).into_response(),
     )
     .await
@@ -178,7 +179,7 @@ async fn score_lambda(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(nova::response(scored)).into_response();
-    endpoint(&state, &headers, "lambda", body, |_: &Value| name, nova::parse_request, answer).await
+    endpoint(&state, &headers, "lambda", body, |_: &Box<RawValue>| name, |body| nova::parse_request(&body), answer).await
 }
 
 async fn score_openrlhf(

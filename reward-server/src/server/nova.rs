@@ -9,7 +9,7 @@
 //! so failures show in the training metrics instead of hiding as zeros.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::error::ScoreError;
 use super::scorer::Item;
@@ -20,23 +20,25 @@ pub const ERROR_METRIC: &str = "reward_error";
 
 /// Converts a Lambda event into request items, in order. Items that are not rollouts are kept as
 /// rejected items (answered `INVALID_INPUT`); only a body that is not an array or object fails.
-pub fn parse_request(body: Value) -> Result<Vec<Item>, ScoreError> {
-    let records = match body {
-        Value::Array(items) => items,
-        obj @ Value::Object(_) => vec![obj],
-        other => {
-            return Err(ScoreError::BadRequest(format!(
-                "expected a JSON array of rollouts (or one rollout object), found {}",
-                match other {
-                    Value::Null => "null",
-                    Value::Bool(_) => "a boolean",
-                    Value::Number(_) => "a number",
-                    _ => "a string",
-                }
-            )));
+pub fn parse_request(body: &RawValue) -> Result<Vec<Item>, ScoreError> {
+    let text = body.get();
+    match text.as_bytes().first() {
+        Some(b'[') => {
+            let records: Vec<&RawValue> =
+                serde_json::from_str(text).map_err(|e| ScoreError::BadRequest(format!("reading the rollouts: {e}")))?;
+            Ok(Item::from_records(records, "item", "item"))
         }
-    };
-    Ok(Item::from_records(records, "item", "item"))
+        Some(b'{') => Ok(Item::from_records([body], "item", "item")),
+        first => Err(ScoreError::BadRequest(format!(
+            "expected a JSON array of rollouts (or one rollout object), found {}",
+            match first {
+                Some(b'n') => "null",
+                Some(b't' | b'f') => "a boolean",
+                Some(b'"') => "a string",
+                _ => "a number",
+            }
+        ))),
+    }
 }
 
 /// One item of the Lambda's answer.
@@ -88,17 +90,18 @@ mod tests {
 
     #[test]
     fn array_object_and_bad_items() {
-        let items = parse_request(json!([
+        let raw = |v: serde_json::Value| serde_json::value::to_raw_value(&v).unwrap();
+        let items = parse_request(&raw(json!([
             {"id": "a", "messages": [{"role": "assistant", "content": "x"}]},
             {"id": "b", "messages": [{"role": "user", "content": "x"}]},
             7
-        ]))
+        ])))
         .unwrap();
         assert!(matches!(&items[0], Item::Rollout(r) if r.id == "a"));
         assert!(matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item[1]: the last message has role `user`")));
         assert!(matches!(&items[2], Item::Rejected { id, .. } if id == "item-2"));
-        let single = parse_request(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]})).unwrap();
+        let single = parse_request(&raw(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]}))).unwrap();
         assert_eq!(single.len(), 1);
-        assert!(parse_request(json!("text")).unwrap_err().to_string().contains("found a string"));
+        assert!(parse_request(&raw(json!("text"))).unwrap_err().to_string().contains("found a string"));
     }
 }

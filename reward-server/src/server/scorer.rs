@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
+use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::cache::ScoreCache;
@@ -13,6 +14,7 @@ use super::error::ScoreError;
 use super::metrics;
 use crate::config::Rewards;
 use crate::engine::{Failure, Reward, Rollout, Scored};
+use crate::input::Rejection;
 
 /// Default bound on rollouts admitted and not yet answered, across all requests: 8,192.
 pub const DEFAULT_MAX_INFLIGHT_ROLLOUTS: usize = 8192;
@@ -55,19 +57,19 @@ pub enum Item {
 
 impl Item {
     /// Converts JSON rollout records (Nova or plain shape) into items, in order. A record that
-    /// is not a rollout becomes a rejected item whose error names it as `{label}[i]`; records without an id are called `{fallback}-i`.
-    pub fn from_records(records: Vec<serde_json::Value>, label: &str, fallback: &str) -> Vec<Item> {
+    /// is not a rollout becomes a rejected item whose error names it as `{label}[i]`; records
+    /// without an id are called `{fallback}-i`.
+    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RawValue>, label: &str, fallback: &str) -> Vec<Item> {
         records
             .into_iter()
             .enumerate()
             .map(|(i, record)| {
                 let fallback_id = format!("{fallback}-{i}");
-                let id = crate::input::record_id(&record).unwrap_or_else(|| fallback_id.clone());
-                match crate::input::to_rollout(record, &fallback_id) {
+                match crate::input::parse_record(record.get(), &fallback_id) {
                     Ok(r) => Item::Rollout(r),
-                    Err(e) => Item::Rejected {
-                        id,
-                        failure: Failure::new(crate::engine::Status::InvalidInput, format!("{label}[{i}]: {e}")),
+                    Err(Rejection { id, error }) => Item::Rejected {
+                        id: id.unwrap_or(fallback_id),
+                        failure: Failure::new(crate::engine::Status::InvalidInput, format!("{label}[{i}]: {error}")),
                     },
                 }
             })
@@ -257,7 +259,8 @@ impl Scorer {
             match item {
                 Item::Rejected { id, failure } => ready.push((i, reward.reject(&id, failure))),
                 Item::Rollout(r) => {
-                    let key = ScoreCache::key(&reward.provenance, &r);
+                    // No cache, no key: hashing every byte of every rollout is not free.
+                    let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, &r));
                     match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
                         Some(hit) => {
                             hits += 1;
