@@ -24,10 +24,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p reward-server \
  && scripts/setup.sh
 # The runtime layout: /opt/reward-server/{rewards.toml,plugins/*.wasm}. The image's rewards config is
-# the repository's, with its plugin_dir pointed at the image's plugin directory. The test guest
-# (limits-guest) stays out.
+# the repository's, with its plugin_dir pointed at the image's plugin directory. The test and
+# measuring guests (limits-guest, format-loop) stay out.
 RUN mkdir -p /out/opt/reward-server/plugins /out/var/cache/reward-server \
- && find target/plugins -maxdepth 1 -name '*.wasm' ! -name 'limits-guest.wasm' \
+ && find target/plugins -maxdepth 1 -name '*.wasm' ! -name 'limits-guest.wasm' ! -name 'format-loop.wasm' \
       -exec cp {} /out/opt/reward-server/plugins/ \; \
  && sed 's|^plugin_dir = .*|plugin_dir = "/opt/reward-server/plugins"|' rewards.toml \
       > /out/opt/reward-server/rewards.toml \

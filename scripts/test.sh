@@ -12,7 +12,7 @@ if ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl >/dev/null
 fi
 echo "== plugin crates (native)" >&2
-(cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --quiet)
+(cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --workspace --quiet)
 # rft-launch's tests start a local AWS API server (moto) and a Lambda Runtime API emulator
 # (cargo lambda watch) themselves.
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/rft-launch/tests/requirements.txt"

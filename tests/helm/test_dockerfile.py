@@ -61,8 +61,9 @@ def test_runtime_image_matches_the_chart(chart):
     cache = values["artifactCache"]["mountPath"]
     assert re.search(rf"^COPY --from=build --chown=65532:65532 \S+ {re.escape(cache)}$", runtime, re.M)
     assert f"REWARD_SERVER_CACHE_DIR={cache}" in runtime
-    # The test guest stays out of the image.
+    # The test and measuring guests stay out of the image.
     assert "! -name 'limits-guest.wasm'" in text
+    assert "! -name 'format-loop.wasm'" in text
 
 
 def test_build_stage_uses_the_project_scripts():

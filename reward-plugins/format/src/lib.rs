@@ -338,6 +338,8 @@ impl Reward for FormatReward {
     }
 }
 
+// Off for crates that build on this one into a plugin of their own (the `export` feature).
+#[cfg(feature = "export")]
 reward_sdk::export_reward!(FormatReward);
 
 /// The reasons a rollout lost reward, joined with `; `.

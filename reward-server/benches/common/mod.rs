@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use reward_server::engine::{Fixtures, HostBuilder, Limits, Rollout};
+use reward_server::engine::{Fixtures, HostBuilder, Limits, Plugin, Rollout};
 
 /// The same rollouts in the SDK's types, for the native run.
 pub fn sdk_rollouts(rollouts: &[Rollout]) -> Vec<reward_sdk::Rollout> {
@@ -21,6 +21,13 @@ pub fn sdk_rollouts(rollouts: &[Rollout]) -> Vec<reward_sdk::Rollout> {
             metadata: r.metadata.clone(),
         })
         .collect()
+}
+
+/// `target/plugins/{name}.wasm`, loaded on a host of default limits.
+pub fn load(name: &str) -> Arc<Plugin> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let host = HostBuilder::new().cache_dir(Some(root.join("target/test-artifact-cache"))).build().unwrap();
+    host.load_file(&root.join(format!("target/plugins/{name}.wasm"))).expect("run scripts/build-plugins.sh first")
 }
 
 /// Benchmarks `R` natively against `target/plugins/{plugin}.wasm` on the same batch and config,
@@ -41,11 +48,7 @@ pub fn compare_with_fixtures<R: reward_sdk::Reward>(
 ) {
     let grant = fixtures.map(|dir| Arc::new(Fixtures::new(dir).expect("the fixtures directory")));
     reward_sdk::fixtures::set_native_dir(fixtures.map(Path::to_path_buf));
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
-    let host = HostBuilder::new().cache_dir(Some(root.join("target/test-artifact-cache"))).build().unwrap();
-    let plugin = host
-        .load_file(&root.join(format!("target/plugins/{plugin}.wasm")))
-        .expect("run scripts/build-plugins.sh first");
+    let plugin = load(plugin);
     let native_rollouts = sdk_rollouts(rollouts);
 
     // Same answers both ways, or the comparison means nothing.
