@@ -13,6 +13,11 @@
 
 One worker thread on the sandboxed side and one CPython thread: the ratio is per core. Prints
 rollouts per second for each and the ratio; `--json` writes them as one JSON object too.
+
+`--compute-only ROUNDS` measures the function alone instead: a plugin built from the example with
+its reward wrapped to run ROUNDS times per rollout, so one call's host work is shared by ROUNDS
+rounds; the ratio to plain CPython is then what the guest's interpreter (CPython compiled to
+WebAssembly) and the sandbox's metering cost, with the host's per-rollout work taken out.
 """
 
 from __future__ import annotations
@@ -137,6 +142,80 @@ def bench_native(name: str, records: list, repeat: int = 3) -> dict:
     return out
 
 
+LOOP_WRAPPER = """
+
+# ---- appended by bench.py --compute-only: the reward above, `repeat` times per rollout ----
+from reward_kit import registry as _registry
+
+_registry._REGISTERED.remove({name})
+_inner = {name}.fn
+
+
+@reward(name="{name}_loop", metrics={name}.metrics, config={{**({name}.defaults or {{}}), "repeat": 1}})
+def {name}_loop({params}):
+    for _ in range(config["repeat"] - 1):
+        _inner({call})
+    return _inner({call})
+"""
+
+
+def loop_source(name: str, out_dir: Path) -> Path:
+    """The example with its reward wrapped to run `repeat` times per rollout (config `repeat`)."""
+    fn = cli.load_reward(EXAMPLES / name / f"{name}.py")
+    params = list(fn.parameters) + ([] if "config" in fn.parameters else ["config"])
+    call = ", ".join(f"{p}={p}" for p in fn.parameters)
+    text = (EXAMPLES / name / f"{name}.py").read_text() + LOOP_WRAPPER.format(name=name, params=", ".join(params), call=call)
+    out = out_dir / f"{name}_loop.py"
+    out.write_text(text)
+    return out
+
+
+def bench_compute(name: str, records: list, rounds: int, tmp: Path) -> dict:
+    """The reward function alone: each rollout scored `rounds` times inside one plugin call (one
+    host crossing per `rounds` rounds), against the same rounds in plain CPython."""
+    wasm = build_plugin(loop_source(name, tmp))
+    data = tmp / "compute.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    loop_name = f"{name}_loop"
+    limits = {"instance_reuse": 100000, "memory_mib": 128, "fuel": 10**13, "timeout_ms": 600000}
+    cfg = write_config(tmp / "compute.toml", {loop_name: {"plugin": wasm, "limits": limits, "config": {"repeat": rounds}}})
+    out = tmp / "compute-out.jsonl"
+    cmd = [str(SERVER_BIN), "score", "--config", str(cfg), "--reward", loop_name, "--input", str(data), "--output", str(out),
+           "--cache-dir", str(ARTIFACT_CACHE), "--no-progress", "--threads", "1"]
+    sandboxed = None
+    for _ in range(3):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        m = SUMMARY_RE.search(proc.stderr)
+        secs = float(m.group(2))
+        sandboxed = secs if sandboxed is None else min(sandboxed, secs)
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert {r["status"] for r in rows} == {"OK"}, sorted({r["status"] for r in rows})
+
+    fn = cli.load_reward(EXAMPLES / name / f"{name}.py")
+    cfg_native = fn.parse_config("{}")
+    calls = []
+    for i, r in enumerate(records):
+        rollout = Rollout.from_json(r, i)
+        calls.append({p: cfg_native if p == "config" else getattr(rollout, p) for p in fn.parameters})
+    plain = fn.fn
+
+    def native_loop():
+        for kw in calls:
+            for _ in range(rounds):
+                plain(**kw)
+
+    native_loop()
+    native = min(_timed(native_loop) for _ in range(3))
+    total = len(records) * rounds
+    return {
+        "rounds": total,
+        "native_us_per_round": native / total * 1e6,
+        "sandboxed_us_per_round": sandboxed / total * 1e6,
+        "ratio": native / sandboxed,
+        "instructions_per_round": statistics.median(r["instructions"] for r in rows) / rounds,
+    }
+
+
 def _timed(f) -> float:
     t = time.perf_counter()
     f()
@@ -152,7 +231,21 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="server worker threads for the HTTP run [default: 1, per core]")
     ap.add_argument("--no-http", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--compute-only", type=int, metavar="ROUNDS",
+                    help="instead: the function alone, each of 32 rollouts scored ROUNDS times inside one plugin call, "
+                         "against the same rounds in plain CPython (what the guest interpreter and the metering cost)")
     args = ap.parse_args()
+
+    if args.compute_only:
+        records = make_rollouts(args.reward, 32)
+        with tempfile.TemporaryDirectory(prefix="reward-kit-bench-") as t:
+            c = bench_compute(args.reward, records, args.compute_only, Path(t))
+        print(f"reward `{args.reward}`, the function alone, {c['rounds']:,} rounds: plain CPython {c['native_us_per_round']:.1f} us a round, "
+              f"sandboxed {c['sandboxed_us_per_round']:.1f} us a round ({c['instructions_per_round']:,.0f} instructions): "
+              f"{c['ratio']:.2f}x plain CPython")
+        if args.json:
+            args.json.write_text(json.dumps(c, indent=2))
+        return 0
 
     wasm = build_plugin(EXAMPLES / args.reward / f"{args.reward}.py")
     records = make_rollouts(args.reward, args.rollouts)
