@@ -30,7 +30,7 @@ py_http=127.0.0.1:18090
 
 # NO_BUILD=1 runs the binaries already in target/release (e.g. while the tree does not build).
 [ -n "${NO_BUILD:-}" ] || cargo build --release -p reward-server -p loadtest --quiet
-[ -f target/plugins/format.wasm ] || scripts/build-plugins.sh
+[ -f target/plugins/format-loop.wasm ] || scripts/build-plugins.sh
 if [ ! -x "$out/venv/bin/uvicorn" ]; then
   python3 -m venv "$out/venv"
   "$out/venv/bin/pip" install -q -r bench/requirements.txt
