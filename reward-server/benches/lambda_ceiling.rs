@@ -1,5 +1,5 @@
 //! The native ceiling of issue 7: the Nova Lambda request of 64 rollouts handled entirely in
-//! process, with nothing between the bytes and the answer but the work itself. Two ways, on the
+//! process, with nothing between the bytes and the answer but the work itself. Three ways, on the
 //! very corpus the load tester sends (`loadtest`'s seeded `format` corpus, seed 1, 4,096 rollouts
 //! in bodies of 64) and the config of the `format_numeric` reward of `scripts/bench.sh`:
 //!
@@ -22,8 +22,9 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use reward_server::engine::{HostBuilder, MetricKind, Rollout};
 use reward_server::input::{parse_record, to_rollout};
+use reward_server::server::nova;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 
 const BATCH: usize = 64;
@@ -55,14 +56,6 @@ fn into_sdk(r: Rollout) -> reward_sdk::Rollout {
     }
 }
 
-/// One item of the Lambda's answer, as the server writes it.
-fn answer_item<'a>(id: &str, score: f64, metrics: impl Iterator<Item = (&'a str, f64, bool)>) -> Value {
-    let metrics: Vec<Value> = metrics
-        .map(|(name, value, reward)| json!({"name": name, "value": value, "type": if reward { "Reward" } else { "Metric" }}))
-        .collect();
-    json!({"id": id, "aggregate_reward_score": score, "metrics_list": metrics})
-}
-
 fn bench(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let host = HostBuilder::new().cache_dir(Some(root.join("target/test-artifact-cache"))).build().unwrap();
@@ -78,13 +71,12 @@ fn bench(c: &mut Criterion) {
     let native = |rollouts: Vec<Rollout>| -> Vec<u8> {
         let ids: Vec<String> = rollouts.iter().map(|r| r.id.clone()).collect();
         let scores = reward_sdk::score_batch::<reward_format::FormatReward>(CONFIG, &rollouts.into_iter().map(into_sdk).collect::<Vec<_>>());
-        let answer: Vec<Value> = ids
+        let scores: Vec<reward_sdk::Score> = scores.into_iter().map(|s| s.expect("native scoring")).collect();
+        let kind = |m: &reward_sdk::Metric| if m.kind == reward_sdk::MetricKind::Reward { MetricKind::Reward } else { MetricKind::Metric };
+        let answer: Vec<_> = ids
             .iter()
-            .zip(scores)
-            .map(|(id, s)| {
-                let s = s.expect("native scoring");
-                answer_item(id, s.value, s.metrics.iter().map(|m| (m.name.as_str(), m.value, m.kind == reward_sdk::MetricKind::Reward)))
-            })
+            .zip(&scores)
+            .map(|(id, s)| nova::answer(id, s.value, s.metrics.iter().map(|m| (m.name.as_str(), m.value, kind(m)))))
             .collect();
         serde_json::to_vec(&answer).unwrap()
     };
@@ -101,11 +93,7 @@ fn bench(c: &mut Criterion) {
     let native_typed = |body: &[u8]| native(read(body));
     let server_path = |body: &[u8]| -> Vec<u8> {
         let scored = reward.score_batch(&read(body));
-        let answer: Vec<Value> = scored
-            .iter()
-            .map(|s| answer_item(&s.id, s.score.unwrap_or(0.0), s.metrics.iter().map(|m| (m.name.as_str(), m.value, m.kind == MetricKind::Reward))))
-            .collect();
-        serde_json::to_vec(&answer).unwrap()
+        serde_json::to_vec(&nova::response(&scored)).unwrap()
     };
     // All give the same answer, or the comparison means nothing.
     for body in &bodies {

@@ -12,7 +12,7 @@ mod error;
 mod grpc;
 mod http;
 pub mod metrics;
-mod nova;
+pub mod nova;
 mod openrlhf;
 mod scorer;
 mod tls;

@@ -62,24 +62,28 @@ pub fn response(scored: &[Scored]) -> Vec<NovaScore<'_>> {
     scored
         .iter()
         .map(|s| {
-            let mut metrics_list: Vec<NovaMetric<'_>> = s
-                .metrics
-                .iter()
-                .map(|m| NovaMetric {
-                    name: &m.name,
-                    value: m.value,
-                    kind: match m.kind {
-                        MetricKind::Reward => "Reward",
-                        MetricKind::Metric => "Metric",
-                    },
-                })
-                .collect();
+            let mut item = answer(&s.id, s.score.unwrap_or(0.0), s.metrics.iter().map(|m| (m.name.as_str(), m.value, m.kind)));
             if s.status != Status::Ok {
-                metrics_list.push(NovaMetric { name: ERROR_METRIC, value: 1.0, kind: "Metric" });
+                item.metrics_list.push(NovaMetric { name: ERROR_METRIC, value: 1.0, kind: "Metric" });
             }
-            NovaScore { id: &s.id, aggregate_reward_score: s.score.unwrap_or(0.0), metrics_list }
+            item
         })
         .collect()
+}
+
+/// One item of the Lambda's answer from a rollout's id, score and metrics (name, value, kind).
+pub fn answer<'a>(id: &'a str, score: f64, metrics: impl Iterator<Item = (&'a str, f64, MetricKind)>) -> NovaScore<'a> {
+    let metrics_list = metrics
+        .map(|(name, value, kind)| NovaMetric {
+            name,
+            value,
+            kind: match kind {
+                MetricKind::Reward => "Reward",
+                MetricKind::Metric => "Metric",
+            },
+        })
+        .collect();
+    NovaScore { id, aggregate_reward_score: score, metrics_list }
 }
 
 #[cfg(test)]
