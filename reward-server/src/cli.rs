@@ -52,6 +52,9 @@ struct CommonArgs {
     /// Ceiling on any plugin instance's memory, in MiB; per-reward limits must stay under it.
     #[arg(long, default_value_t = 4096)]
     max_memory_mib: u64,
+    /// Write /tmp/perf-PID.map so `perf record` names the functions inside plugins.
+    #[arg(long, env = "REWARD_SERVER_PERF_MAP")]
+    perf_map: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,7 +139,7 @@ struct ScoreArgs {
 impl CommonArgs {
     fn host(&self) -> Result<PluginHost> {
         let cache = if self.no_cache { None } else { Some(self.cache_dir.clone().unwrap_or_else(default_cache_dir)) };
-        HostBuilder::new().cache_dir(cache).max_memory_bytes(self.max_memory_mib << 20).build()
+        HostBuilder::new().cache_dir(cache).max_memory_bytes(self.max_memory_mib << 20).perf_map(self.perf_map).build()
     }
 
     fn rewards(&self, host: &PluginHost) -> Result<Rewards> {

@@ -26,6 +26,7 @@ pub struct HostBuilder {
     max_memory_bytes: u64,
     cache_dir: Option<PathBuf>,
     epoch_tick: Duration,
+    perf_map: bool,
 }
 
 impl Default for HostBuilder {
@@ -35,6 +36,7 @@ impl Default for HostBuilder {
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
             cache_dir: Some(default_cache_dir()),
             epoch_tick: DEFAULT_EPOCH_TICK,
+            perf_map: false,
         }
     }
 }
@@ -72,6 +74,13 @@ impl HostBuilder {
         self
     }
 
+    /// Writes `/tmp/perf-PID.map` as plugins load, so `perf record` / `perf report` name the guest's
+    /// own functions (CPython's, a Rust plugin's) instead of anonymous JIT addresses. Off by default.
+    pub fn perf_map(mut self, on: bool) -> Self {
+        self.perf_map = on;
+        self
+    }
+
     /// Builds the engine and starts its epoch ticker (a thread that stops when the engine is dropped).
     pub fn build(self) -> Result<PluginHost> {
         anyhow::ensure!(self.max_instances > 0, "max_instances must be at least 1");
@@ -104,6 +113,9 @@ impl HostBuilder {
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0)
             .wasm_component_model(true);
+        if self.perf_map {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("configuring the wasm engine")?;
         spawn_epoch_ticker(&engine, self.epoch_tick);
         let cache = ArtifactCache::new(&engine, self.cache_dir);
