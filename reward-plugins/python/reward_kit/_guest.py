@@ -54,31 +54,47 @@ class Reward(exports.Reward):
 
     def score_batch(self, config: str, rollouts: List[wit.Rollout]) -> List[Any]:
         spec = _SPEC
+        run = spec.run_parsed
+        try:
+            cfg = spec.config_for(config)  # once a batch: the host sends one config per call
+        except ConfigError as e:
+            refused = ("failed", f"config refused: {e}")
+            cfg, run = None, lambda _rollout, _cfg: refused
         out = []
+        append = out.append
+        begin, end, Score = meter.begin, meter.end, wit.Score
         for index, r in enumerate(rollouts):
             # The host meters each rollout on its own budget between begin and end, so a batch is
             # one call (the call's fixed cost is shared) while fuel and timeouts stay per rollout.
-            meter.begin(index)
-            kind, payload = spec.run(_GuestRollout(r), config)
-            meter.end(index)
+            begin(index)
+            kind, payload = run(_GuestRollout(r), cfg)
+            end(index)
             if kind == "ok":
-                metrics = [wit.Metric(name, value, _REWARD if is_reward else _METRIC) for name, value, is_reward in metric_items(payload)]
-                out.append(Ok(wit.Score(float(payload.value), metrics, payload.reason)))
+                if type(payload) is _KitScore:
+                    metrics = [wit.Metric(name, value, _REWARD if is_reward else _METRIC) for name, value, is_reward in metric_items(payload)]
+                    append(Ok(Score(float(payload.value), metrics, payload.reason)))
+                else:
+                    append(Ok(Score(float(payload), [], None)))
             elif kind == "invalid":
-                out.append(Err(wit.RolloutError_InvalidInput(payload)))
+                append(Err(wit.RolloutError_InvalidInput(payload)))
             else:
-                out.append(Err(wit.RolloutError_Failed(payload)))
+                append(Err(wit.RolloutError_Failed(payload)))
         return out
 
 
-from .types import Rollout as _Rollout  # noqa: E402
+from .types import _UNSET, Rollout as _Rollout, Score as _KitScore  # noqa: E402
 
 
 class _GuestRollout(_Rollout):
-    """A kit `Rollout` over the host's record, without copying the messages."""
+    """A kit `Rollout` over the host's record, without copying the messages; the reference and
+    metadata stay JSON text until the reward reads them (as `Rollout` does with texts)."""
 
     __slots__ = ()
 
     def __init__(self, r: wit.Rollout) -> None:
-        _Rollout.__init__(self, r.id, (), r.completion, reference_text=r.reference, metadata_text=r.metadata)
+        self.id = r.id
         self.messages = r.messages
+        self.completion = r.completion
+        self.reference_text = r.reference
+        self.metadata_text = r.metadata
+        self._reference = self._metadata = _UNSET

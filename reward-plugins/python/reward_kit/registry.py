@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import re
+from operator import attrgetter
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .types import InvalidInput, Rollout, Score, to_score
@@ -107,6 +109,9 @@ class RewardFunction:
                 f"reward {name!r}: unknown parameter(s) {unknown}; a reward function takes any of {list(PARAMETERS)}"
             )
         self.parameters: Tuple[str, ...] = tuple(params)
+        # How each declared argument is read off a rollout, resolved once (`config` is not).
+        self._getters = tuple((p, _itself if p == "rollout" else attrgetter(p)) for p in self.parameters if p != "config")
+        self._takes_config = "config" in self.parameters
         self._config_text: Optional[str] = None
         self._config: Dict[str, Any] = {}
         tracebacks.remember_source(fn)
@@ -173,25 +178,17 @@ class RewardFunction:
         return self._score(rollout, cfg)
 
     def _score(self, rollout: Any, cfg: Dict[str, Any]) -> Score:
-        kwargs = {}
-        for p in self.parameters:
-            if p == "completion":
-                kwargs[p] = rollout.completion
-            elif p == "reference":
-                kwargs[p] = rollout.reference
-            elif p == "config":
-                kwargs[p] = cfg
-            elif p == "rollout":
-                kwargs[p] = rollout
-            elif p == "messages":
-                kwargs[p] = rollout.messages
-            elif p == "metadata":
-                kwargs[p] = rollout.metadata
-            elif p == "prompt":
-                kwargs[p] = rollout.prompt
-            else:
-                kwargs[p] = rollout.id
-        score = to_score(self.fn(**kwargs))
+        answer = self._call(rollout, cfg)
+        return self._checked(to_score(answer))
+
+    def _call(self, rollout: Any, cfg: Dict[str, Any]) -> Any:
+        """The function's own answer, with the arguments it declared."""
+        kwargs = {p: get(rollout) for p, get in self._getters}
+        if self._takes_config:
+            kwargs["config"] = cfg
+        return self.fn(**kwargs)
+
+    def _checked(self, score: Score) -> Score:
         for names in (score.rewards, score.metrics):
             for n in names:
                 if n not in self._declared:
@@ -207,12 +204,27 @@ class RewardFunction:
             cfg = self.config_for(config_text)
         except ConfigError as e:
             return "failed", f"config refused: {e}"
+        kind, payload = self.run_parsed(rollout, cfg)
+        return kind, Score(payload) if kind == "ok" and type(payload) is not Score else payload
+
+    def run_parsed(self, rollout: Any, cfg: Dict[str, Any]) -> Tuple[str, Any]:
+        """`run` with the config already parsed (by `config_for`): the plugin's per-rollout path.
+        A bare finite number comes back as itself, not wrapped in a `Score` (`to_score` would
+        give `Score(value)`): the common answer costs no object."""
         try:
-            return "ok", self._score(rollout, cfg)
+            answer = self._call(rollout, cfg)
+            kind = type(answer)
+            if (kind is float or kind is int) and math.isfinite(answer):
+                return "ok", answer
+            return "ok", self._checked(to_score(answer))
         except InvalidInput as e:
             return "invalid", str(e) or "invalid input"
         except Exception as e:  # noqa: BLE001 - every error of the researcher's code is reported
             return "failed", tracebacks.format_exception(e)
+
+
+def _itself(rollout: Any) -> Any:
+    return rollout
 
 
 def _check_type(key: str, value: Any, default: Any) -> None:
