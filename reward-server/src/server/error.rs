@@ -138,3 +138,12 @@ impl IntoResponse for ScoreError {
         response
     }
 }
+
+/// Reads a request body of type `T` from its text, borrowing where `T` does. A body serde_json
+/// refuses is a `BadRequest` that says whether it is truncated or malformed, and where.
+pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, ScoreError> {
+    serde_json::from_str(text).map_err(|e| {
+        let what = if e.is_eof() { "is truncated JSON" } else { "is not valid JSON for this endpoint" };
+        ScoreError::BadRequest(format!("request body {what}: {e}"))
+    })
+}

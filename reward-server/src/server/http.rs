@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::error::ScoreError;
+use super::error::{ScoreError, from_json};
 use super::scorer::{Deadline, Item};
 use super::{AppState, metrics, nova, openrlhf};
 use crate::engine::Scored;
@@ -65,21 +65,18 @@ async fn require_token(State(state): State<Arc<AppState>>, request: Request, nex
     next.run(request).await
 }
 
-/// The request body as JSON, with errors that say what is wrong.
-fn parse_body<T: serde::de::DeserializeOwned>(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<T, ScoreError> {
-    let bytes = body.map_err(|rejection| {
+/// The request body as text: the rejection (too large, unreadable) or invalid UTF-8 as an error
+/// that says what is wrong.
+fn body_text<'a>(state: &AppState, body: &'a Result<Bytes, BytesRejection>) -> Result<&'a str, ScoreError> {
+    let bytes = body.as_ref().map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ScoreError::BodyTooLarge { max: state.options.max_body_bytes }
         } else {
             ScoreError::BadRequest(format!("could not read the request body: {rejection}"))
         }
     })?;
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        return Err(ScoreError::BadRequest(format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to())));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let what = if e.is_eof() { "is truncated JSON" } else { "is not valid JSON for this endpoint" };
-        ScoreError::BadRequest(format!("request body {what}: {e}"))
+    std::str::from_utf8(bytes).map_err(|e| {
+        ScoreError::BadRequest(format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
     })
 }
 
@@ -107,13 +104,12 @@ async fn run(
     reward_name: &str,
     transport: &'static str,
     headers: &HeaderMap,
-    items: impl FnOnce() -> Result<Vec<Item>, ScoreError>,
+    items: Vec<Item>,
 ) -> Result<Vec<Scored>, ScoreError> {
     let started = Instant::now();
     let result = async {
         let reward = state.scorer.reward(reward_name)?;
         let deadline = deadline(state, headers)?;
-        let items = items()?;
         let _admission = state.scorer.admit(items.len())?;
         state.scorer.score(reward, items, Some(deadline)).await
     }
@@ -126,26 +122,22 @@ async fn run(
     result
 }
 
-/// One scoring endpoint: parse the body as `Req`, convert it to items, score, answer with
-/// `answer(scores)` as JSON. Every error becomes its HTTP status with a JSON `{error, kind}` body.
-async fn endpoint<Req>(
+/// One scoring endpoint: `parse` reads the body text into the reward's name and the request's
+/// items (each record read once, straight from the body), then the items are scored and answered
+/// with `answer(scores)`. Every error becomes its HTTP status with a JSON `{error, kind}` body.
+async fn endpoint(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     transport: &'static str,
     body: Result<Bytes, BytesRejection>,
-    reward: impl FnOnce(&Req) -> String,
-    items: impl FnOnce(Req) -> Result<Vec<Item>, ScoreError>,
+    parse: impl FnOnce(&str) -> Result<(String, Vec<Item>), ScoreError>,
     answer: impl FnOnce(&[Scored]) -> Response,
-) -> Response
-where
-    Req: serde::de::DeserializeOwned,
-{
-    let request: Req = match parse_body(state, body) {
-        Ok(r) => r,
+) -> Response {
+    let (name, items) = match body_text(state, &body).and_then(parse) {
+        Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
-    let name = reward(&request);
-    match run(state, &name, transport, headers, || items(request)).await {
+    match run(state, &name, transport, headers, items).await {
         Ok(scored) => answer(&scored),
         Err(e) => e.into_response(),
     }
@@ -154,22 +146,20 @@ where
 /// The native API's request: the same rollout records as the offline JSONL.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NativeRequest {
+struct NativeRequest<'a> {
     reward: String,
-    rollouts: Vec<Box<RawValue>>,
+    #[serde(borrow)]
+    rollouts: Vec<&'a RawValue>,
 }
 
 async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    endpoint(
-        &state,
-        &headers,
-        "http",
-        body,
-        |r: &NativeRequest| r.reward.clone(),
-        |r| Ok(Item::from_records(r.rollouts.iter().map(|b| &**b), "rollouts", "rollout")),
-        |scored| Json(serde_json::json!({ "results": scored.iter().map(ScoredJson::from).collect::<Vec<_>>() })).into_response(),
-    )
-    .await
+    let parse = |text: &str| {
+        let request: NativeRequest<'_> = from_json(text)?;
+        Ok((request.reward, Item::from_records(request.rollouts, "rollouts", "rollout")))
+    };
+    let answer =
+        |scored: &[Scored]| Json(serde_json::json!({ "results": scored.iter().map(ScoredJson::from).collect::<Vec<_>>() })).into_response();
+    endpoint(&state, &headers, "http", body, parse, answer).await
 }
 
 async fn score_lambda(
@@ -179,7 +169,7 @@ async fn score_lambda(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(nova::response(scored)).into_response();
-    endpoint(&state, &headers, "lambda", body, |_: &Box<RawValue>| name, |body| nova::parse_request(&body), answer).await
+    endpoint(&state, &headers, "lambda", body, |text| Ok((name, nova::parse_request(text)?)), answer).await
 }
 
 async fn score_openrlhf(
@@ -189,7 +179,7 @@ async fn score_openrlhf(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(openrlhf::response(scored)).into_response();
-    endpoint(&state, &headers, "openrlhf", body, |_: &openrlhf::Request| name, openrlhf::parse_request, answer).await
+    endpoint(&state, &headers, "openrlhf", body, |text| Ok((name, openrlhf::parse_request(from_json(text)?)?)), answer).await
 }
 
 async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {

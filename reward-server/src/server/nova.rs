@@ -11,33 +11,35 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::error::ScoreError;
+use super::error::{ScoreError, from_json};
 use super::scorer::Item;
 use crate::engine::{MetricKind, Scored, Status};
 
 /// Name of the metric that marks a rollout that could not be scored.
 pub const ERROR_METRIC: &str = "reward_error";
 
-/// Converts a Lambda event into request items, in order. Items that are not rollouts are kept as
-/// rejected items (answered `INVALID_INPUT`); only a body that is not an array or object fails.
-pub fn parse_request(body: &RawValue) -> Result<Vec<Item>, ScoreError> {
-    let text = body.get();
-    match text.as_bytes().first() {
+/// Converts a Lambda event (the request body's text) into request items, in order. Each record is
+/// read once, straight from the body. Items that are not rollouts are kept as rejected items
+/// (answered `INVALID_INPUT`); only a body that is not JSON, or not an array or object, fails.
+pub fn parse_request(body: &str) -> Result<Vec<Item>, ScoreError> {
+    match body.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
         Some(b'[') => {
-            let records: Vec<&RawValue> =
-                serde_json::from_str(text).map_err(|e| ScoreError::BadRequest(format!("reading the rollouts: {e}")))?;
+            let records: Vec<&RawValue> = from_json(body)?;
             Ok(Item::from_records(records, "item", "item"))
         }
-        Some(b'{') => Ok(Item::from_records([body], "item", "item")),
-        first => Err(ScoreError::BadRequest(format!(
-            "expected a JSON array of rollouts (or one rollout object), found {}",
-            match first {
-                Some(b'n') => "null",
-                Some(b't' | b'f') => "a boolean",
-                Some(b'"') => "a string",
-                _ => "a number",
-            }
-        ))),
+        Some(b'{') => Ok(Item::from_records([from_json::<&RawValue>(body)?], "item", "item")),
+        first => {
+            from_json::<&RawValue>(body)?;
+            Err(ScoreError::BadRequest(format!(
+                "expected a JSON array of rollouts (or one rollout object), found {}",
+                match first {
+                    Some(b'n') => "null",
+                    Some(b't' | b'f') => "a boolean",
+                    Some(b'"') => "a string",
+                    _ => "a number",
+                }
+            )))
+        }
     }
 }
 
@@ -94,7 +96,7 @@ mod tests {
 
     #[test]
     fn array_object_and_bad_items() {
-        let raw = |v: serde_json::Value| serde_json::value::to_raw_value(&v).unwrap();
+        let raw = |v: serde_json::Value| v.to_string();
         let items = parse_request(&raw(json!([
             {"id": "a", "messages": [{"role": "assistant", "content": "x"}]},
             {"id": "b", "messages": [{"role": "user", "content": "x"}]},
@@ -107,5 +109,10 @@ mod tests {
         let single = parse_request(&raw(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]}))).unwrap();
         assert_eq!(single.len(), 1);
         assert!(parse_request(&raw(json!("text"))).unwrap_err().to_string().contains("found a string"));
+        // Leading whitespace is JSON too; a body that is not JSON says so, and where.
+        assert_eq!(parse_request(" \n\t[{\"messages\": [{\"role\": \"assistant\", \"content\": \"x\"}]}]").unwrap().len(), 1);
+        assert!(parse_request("  {\"id\": \"s\"").unwrap_err().to_string().contains("truncated JSON"));
+        assert!(parse_request("4x").unwrap_err().to_string().contains("not valid JSON"));
+        assert!(parse_request("").unwrap_err().to_string().contains("truncated JSON"));
     }
 }
