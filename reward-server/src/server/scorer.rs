@@ -286,34 +286,47 @@ impl Scorer {
             return;
         }
         let chunk = work.len().div_ceil(self.options.workers).clamp(1, MAX_CHUNK);
-        let scorer = self.clone();
-        // One pool task per request; it fans the chunks out over the pool's threads.
-        self.pool.spawn(move || {
-            use rayon::prelude::*;
-            work.par_chunks(chunk).zip(slots.par_chunks(chunk)).for_each(|(rollouts, slots)| {
-                // Checked before every plugin call: work for a caller that went away or whose
-                // deadline passed is dropped, not finished.
-                let expired = || deadline.is_some_and(|d| Instant::now() >= d.at);
-                let cancelled = || tx.is_closed() || expired();
-                if cancelled() {
-                    if let Some(d) = deadline.filter(|_| expired()) {
-                        let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
-                    }
-                    return;
-                }
-                let scored = reward.score_batch_until(rollouts, &cancelled);
-                if let Some(d) = deadline.filter(|_| expired()) {
-                    let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
-                    return;
-                }
-                metrics::scored(&reward.name, &scored);
-                if let Some(cache) = &scorer.cache {
-                    for ((_, key), s) in slots.iter().zip(&scored) {
-                        cache.insert(*key, s);
-                    }
-                }
-                let _ = tx.send(Ok(slots.iter().map(|(i, _)| *i).zip(scored).collect()));
-            });
-        });
+        // One pool task per chunk, queued in arrival order: a request's chunks run before those of
+        // a later request. (A rayon `join` over the chunks would let a worker that waits for a
+        // stolen chunk take up another request's work meanwhile, and answer this one only after.)
+        let mut work = work.into_iter();
+        for slots in slots.chunks(chunk) {
+            let rollouts: Vec<Rollout> = work.by_ref().take(slots.len()).collect();
+            let (scorer, reward, slots, tx) = (self.clone(), reward.clone(), slots.to_vec(), tx.clone());
+            self.pool.spawn_fifo(move || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx));
+        }
+    }
+
+    /// Scores one chunk of a request on a pool thread and sends its `(index, score)` pairs. The
+    /// deadline and the caller are checked before the plugin call: work for a caller that went
+    /// away or whose deadline passed is dropped, not finished.
+    fn score_chunk(
+        &self,
+        reward: &Reward,
+        rollouts: &[Rollout],
+        slots: &[(usize, u128)],
+        deadline: Option<Deadline>,
+        tx: &mpsc::UnboundedSender<Result<Vec<(usize, Scored)>, ScoreError>>,
+    ) {
+        let expired = || deadline.is_some_and(|d| Instant::now() >= d.at);
+        let cancelled = || tx.is_closed() || expired();
+        if cancelled() {
+            if let Some(d) = deadline.filter(|_| expired()) {
+                let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
+            }
+            return;
+        }
+        let scored = reward.score_batch_until(rollouts, &cancelled);
+        if let Some(d) = deadline.filter(|_| expired()) {
+            let _ = tx.send(Err(ScoreError::DeadlineExceeded(d.allowed)));
+            return;
+        }
+        metrics::scored(&reward.name, &scored);
+        if let Some(cache) = &self.cache {
+            for ((_, key), s) in slots.iter().zip(&scored) {
+                cache.insert(*key, s);
+            }
+        }
+        let _ = tx.send(Ok(slots.iter().map(|(i, _)| *i).zip(scored).collect()));
     }
 }
