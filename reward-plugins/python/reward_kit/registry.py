@@ -183,7 +183,9 @@ class RewardFunction:
 
     def _call(self, rollout: Any, cfg: Dict[str, Any]) -> Any:
         """The function's own answer, with the arguments it declared."""
-        kwargs = {p: get(rollout) for p, get in self._getters}
+        kwargs = {}
+        for p, get in self._getters:
+            kwargs[p] = get(rollout)
         if self._takes_config:
             kwargs["config"] = cfg
         return self.fn(**kwargs)
