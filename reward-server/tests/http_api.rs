@@ -152,6 +152,11 @@ async fn bad_requests_get_clear_errors() {
     let (status, _, body) = post(&server, "/v1/rewards/math/lambda", "42").await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("expected a JSON array of rollouts"), "{body}");
+
+    // Bodies refused before scoring are counted by reason for the operator.
+    let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    assert!(text.contains("reward_rejected_total{reason=\"bad_request\"} 3"), "{text}");
+    assert!(text.contains("reward_rejected_total{reason=\"body_too_large\"} 1"), "{text}");
 }
 
 #[tokio::test]

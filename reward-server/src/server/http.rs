@@ -135,7 +135,10 @@ async fn endpoint(
 ) -> Response {
     let (name, items) = match body_text(state, &body).and_then(parse) {
         Ok(parsed) => parsed,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            metrics::rejected(e.kind());
+            return e.into_response();
+        }
     };
     match run(state, &name, transport, headers, items).await {
         Ok(scored) => answer(&scored),
