@@ -51,7 +51,7 @@ pub struct Rejection {
 /// type, a duplicate key, ...) is read again as a `Value`, whose errors name the field.
 pub fn parse_record(raw: &str, fallback_id: &str) -> Result<Rollout, Rejection> {
     if let Ok(Record(fields)) = serde_json::from_str::<Record>(raw)
-        && let Ok(rollout) = fields.into_rollout(fallback_id)
+        && let Ok(rollout) = fields.into_rollout(|| fallback_id.to_owned())
     {
         return Ok(rollout);
     }
@@ -61,12 +61,39 @@ pub fn parse_record(raw: &str, fallback_id: &str) -> Result<Rollout, Rejection> 
     to_rollout(value, fallback_id).map_err(|error| Rejection { id, error })
 }
 
+/// A JSON array of records read in one pass by the direct reader of [`parse_record`], record
+/// after record, with no split into records first (a request body is scanned once). It fails to
+/// deserialize when any record is not read as it stands; the caller then splits the array and
+/// reads each record with [`parse_record`], so that every error names its record and the good
+/// records are still scored.
+pub struct Records(Vec<Record>);
+
+impl<'de> Deserialize<'de> for Records {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<Record>::deserialize(d).map(Records)
+    }
+}
+
+impl Records {
+    /// The rollouts, or `None` when a record is not one (the caller reads record by record). A
+    /// record without an id is called `{fallback}-{i}`, `i` its index.
+    pub fn into_rollouts(self, fallback: &str) -> Option<Vec<Rollout>> {
+        self.0.into_iter().enumerate().map(|(i, Record(fields))| fields.into_rollout(|| format!("{fallback}-{i}")).ok()).collect()
+    }
+}
+
+/// [`Records`] from a JSON array's text: the rollouts, or `None` when the text is not such an
+/// array or a record is not a rollout as it stands.
+pub fn parse_records(array: &str, fallback: &str) -> Option<Vec<Rollout>> {
+    serde_json::from_str::<Records>(array).ok()?.into_rollouts(fallback)
+}
+
 /// Converts one JSON record into a rollout. `fallback_id` is used when the record has no `id`.
 pub fn to_rollout(record: Value, fallback_id: &str) -> Result<Rollout, InputError> {
     let Value::Object(obj) = record else {
         return Err(err(format!("expected a JSON object, found {}", kind(&record))));
     };
-    Fields::from_map(obj)?.into_rollout(fallback_id)
+    Fields::from_map(obj)?.into_rollout(|| fallback_id.to_owned())
 }
 
 /// A record's fields, read and typed, before its shape is decided. Both readers (the direct one
@@ -109,10 +136,11 @@ impl Fields {
         })
     }
 
-    /// The rollout: the Nova shape when there are messages, else the plain shape.
-    fn into_rollout(mut self, fallback_id: &str) -> Result<Rollout, InputError> {
+    /// The rollout: the Nova shape when there are messages, else the plain shape. `fallback_id`
+    /// names a record without an id.
+    fn into_rollout(mut self, fallback_id: impl FnOnce() -> String) -> Result<Rollout, InputError> {
         let id = match self.id.take() {
-            None | Some(Value::Null) => fallback_id.to_owned(),
+            None | Some(Value::Null) => fallback_id(),
             Some(Value::String(s)) => s,
             Some(Value::Number(n)) => n.to_string(),
             Some(other) => return Err(err(format!("`id` must be a string, found {}", kind(&other)))),
@@ -400,8 +428,21 @@ mod tests {
         }
         // The common records do take the direct way.
         for text in [records[0], records[1], records[5]] {
-            assert!(serde_json::from_str::<Record>(text).is_ok_and(|Record(f)| f.into_rollout("fb").is_ok()), "{text}");
+            assert!(serde_json::from_str::<Record>(text).is_ok_and(|Record(f)| f.into_rollout(|| "fb".into()).is_ok()), "{text}");
         }
+        // A whole array in one pass: the same rollouts, ids by index; any record that is not a
+        // rollout as it stands (or a text that is no array of objects) hands the array back.
+        let array = |texts: &[&str]| format!("[{}]", texts.join(",\n "));
+        let good = [records[0], records[1], records[5], records[6], records[19]];
+        let expected: Vec<Rollout> =
+            good.iter().enumerate().map(|(i, text)| parse_record(text, &format!("fb-{i}")).unwrap()).collect();
+        assert_eq!(parse_records(&array(&good), "fb"), Some(expected));
+        assert_eq!(parse_records(&array(&[]), "fb"), Some(vec![]));
+        for bad in [records[3], records[8], records[11], records[17], records[18]] {
+            assert_eq!(parse_records(&array(&[records[0], bad, records[1]]), "fb"), None, "{bad}");
+        }
+        assert_eq!(parse_records(records[0], "fb"), None);
+        assert_eq!(parse_records(&array(&good)[..40], "fb"), None);
         let bad = parse_record("{\"completion\": \"c\"", "fb").unwrap_err();
         assert!(bad.id.is_none() && bad.error.0.starts_with("not valid JSON: EOF while parsing"), "{bad:?}");
     }

@@ -115,6 +115,16 @@ async fn native_api_and_reward_list() {
     assert_eq!(results[2]["status"], "INVALID_INPUT");
     assert!(results[2]["error"].as_str().unwrap().contains("rollouts[2]: expected `messages`"));
     assert_eq!(results[0]["provenance"]["reward"], "exact_answer");
+    // All good (read in one pass): the same scores, and a record without an id named by its index.
+    let request = json!({"reward": "exact_answer", "rollouts": [
+        {"id": "p1", "prompt": "Capital of France?", "completion": "<answer>Paris</answer>", "reference": "Paris"},
+        {"completion": "Final answer: Lyon", "reference": "Paris"}
+    ]});
+    let (status, _, body) = post(&server, "/v1/score", request.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let good = body["results"].as_array().unwrap();
+    assert_eq!((good[0]["id"].as_str(), good[0]["score"].as_f64()), (Some("p1"), Some(1.0)));
+    assert_eq!((good[1]["id"].as_str(), good[1]["score"].as_f64()), (Some("rollout-1"), Some(0.0)));
 
     let list: Value = reqwest::get(format!("{}/v1/rewards", server.http)).await.unwrap().json().await.unwrap();
     let names: Vec<&str> = list["rewards"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();

@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -32,6 +32,7 @@ use super::error::{ScoreError, from_json};
 use super::scorer::{Deadline, Item};
 use super::{AppState, metrics, nova, openrlhf};
 use crate::engine::Scored;
+use crate::input::Records;
 use crate::wire::ScoredJson;
 
 /// The HTTP router over the shared state.
@@ -146,22 +147,32 @@ async fn endpoint(
     }
 }
 
-/// The native API's request: the same rollout records as the offline JSONL.
-#[derive(Debug, Deserialize)]
+/// The native API's request: the same rollout records as the offline JSONL. `R` is [`Records`]
+/// for the one-pass read of good records, `Vec<&RawValue>` to read them one by one.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NativeRequest<'a> {
+struct NativeRequest<R> {
     reward: String,
-    #[serde(borrow)]
-    rollouts: Vec<&'a RawValue>,
+    rollouts: R,
+}
+
+/// The native API's answer.
+#[derive(Serialize)]
+struct NativeResponse<'a> {
+    results: Vec<ScoredJson<'a>>,
 }
 
 async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let parse = |text: &str| {
-        let request: NativeRequest<'_> = from_json(text)?;
+        if let Ok(NativeRequest { reward, rollouts: records }) = serde_json::from_str::<NativeRequest<Records>>(text)
+            && let Some(rollouts) = records.into_rollouts("rollout")
+        {
+            return Ok((reward, rollouts.into_iter().map(Item::Rollout).collect()));
+        }
+        let request: NativeRequest<Vec<&RawValue>> = from_json(text)?;
         Ok((request.reward, Item::from_records(request.rollouts, "rollouts", "rollout")))
     };
-    let answer =
-        |scored: &[Scored]| Json(serde_json::json!({ "results": scored.iter().map(ScoredJson::from).collect::<Vec<_>>() })).into_response();
+    let answer = |scored: &[Scored]| Json(NativeResponse { results: scored.iter().map(ScoredJson::from).collect() }).into_response();
     endpoint(&state, &headers, "http", body, parse, answer).await
 }
 

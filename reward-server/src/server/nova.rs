@@ -14,19 +14,21 @@ use serde_json::value::RawValue;
 use super::error::{ScoreError, from_json};
 use super::scorer::Item;
 use crate::engine::{MetricKind, Scored, Status};
+use crate::input;
 
 /// Name of the metric that marks a rollout that could not be scored.
 pub const ERROR_METRIC: &str = "reward_error";
 
-/// Converts a Lambda event (the request body's text) into request items, in order. Each record is
-/// read once, straight from the body. Items that are not rollouts are kept as rejected items
+/// Converts a Lambda event (the request body's text) into request items, in order. An array of
+/// good records is read in one pass, straight from the body; one with a record that is not a
+/// rollout is split and read record by record, so the error names the record. Items that are not rollouts are kept as rejected items
 /// (answered `INVALID_INPUT`); only a body that is not JSON, or not an array or object, fails.
 pub fn parse_request(body: &str) -> Result<Vec<Item>, ScoreError> {
     match body.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
-        Some(b'[') => {
-            let records: Vec<&RawValue> = from_json(body)?;
-            Ok(Item::from_records(records, "item", "item"))
-        }
+        Some(b'[') => Ok(match input::parse_records(body, "item") {
+            Some(rollouts) => rollouts.into_iter().map(Item::Rollout).collect(),
+            None => Item::from_records(from_json::<Vec<&RawValue>>(body)?, "item", "item"),
+        }),
         Some(b'{') => Ok(Item::from_records([from_json::<&RawValue>(body)?], "item", "item")),
         first => {
             from_json::<&RawValue>(body)?;
