@@ -42,14 +42,26 @@ fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
     let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
     let mut messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
+    let last_is_answer = messages.last().is_some_and(|m| crate::input::ANSWER_ROLES.contains(&m.role.as_str()));
     let completion = if !r.completion.is_empty() {
-        if messages.is_empty() {
-            messages.push(Message { role: "assistant".into(), content: r.completion.clone() });
+        // The plugin sees the conversation with the answer last, and that answer is `completion`.
+        match messages.last() {
+            Some(m) if last_is_answer && m.content != r.completion => {
+                return reject(
+                    id,
+                    format!(
+                        "rollouts[{index}]: `completion` differs from the last message (role `{}`), which is the answer; send the answer once",
+                        m.role
+                    ),
+                );
+            }
+            Some(_) if last_is_answer => {}
+            _ => messages.push(Message { role: "assistant".into(), content: r.completion.clone() }),
         }
         r.completion
     } else {
         match messages.last() {
-            Some(m) if crate::input::ANSWER_ROLES.contains(&m.role.as_str()) => m.content.clone(),
+            Some(m) if last_is_answer => m.content.clone(),
             Some(m) => {
                 return reject(
                     id,
@@ -224,5 +236,39 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
             })
             .collect();
         Ok(Response::new(pb::ListRewardsResponse { rewards: list }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: &str, content: &str) -> pb::Message {
+        pb::Message { role: role.into(), content: content.into() }
+    }
+
+    fn rollout(messages: Vec<pb::Message>, completion: &str) -> pb::Rollout {
+        pb::Rollout { id: "r".into(), messages, completion: completion.into(), ..Default::default() }
+    }
+
+    /// Whatever the caller sends, the plugin gets the conversation with the answer last, and the
+    /// answer is the completion; what cannot be made so is refused, naming the problem.
+    #[test]
+    fn the_answer_is_the_last_message_and_the_completion() {
+        let accepted = |r: pb::Rollout| match to_item(0, r) {
+            Item::Rollout(r) => (r.messages.iter().map(|m| format!("{}:{}", m.role, m.content)).collect::<Vec<_>>(), r.completion),
+            Item::Rejected { failure, .. } => panic!("rejected: {}", failure.message),
+        };
+        let refused = |r: pb::Rollout| match to_item(0, r) {
+            Item::Rejected { failure, .. } => failure.message,
+            Item::Rollout(r) => panic!("accepted: {r:?}"),
+        };
+        assert_eq!(accepted(rollout(vec![], "4")), (vec!["assistant:4".to_owned()], "4".to_owned()));
+        assert_eq!(accepted(rollout(vec![message("user", "2+2?")], "4")), (vec!["user:2+2?".into(), "assistant:4".into()], "4".into()));
+        assert_eq!(accepted(rollout(vec![message("user", "q"), message("assistant", "4")], "")).1, "4");
+        assert_eq!(accepted(rollout(vec![message("user", "q"), message("nova_assistant", "4")], "4")).0.len(), 2);
+        assert!(refused(rollout(vec![message("user", "q"), message("assistant", "5")], "4")).contains("`completion` differs from the last message"));
+        assert!(refused(rollout(vec![message("user", "q")], "")).contains("no `completion`, and the last message has role `user`"));
+        assert!(refused(rollout(vec![], "")).contains("neither `completion` nor `messages`"));
     }
 }
