@@ -14,6 +14,8 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
+use crate::scan::unquoted;
+
 /// The parser's recursion limit: deep nesting is a parse error, never a stack overflow.
 const RECURSION_LIMIT: usize = 40;
 
@@ -31,18 +33,13 @@ const MAX_OPERATORS: usize = 120;
 pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
     let mut depth = 0usize;
     let mut deepest = 0usize;
-    let mut quote = None;
-    for b in sql.bytes() {
-        match (quote, b) {
-            (Some(q), _) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"' | b'`') => quote = Some(b),
-            (None, b'[') => quote = Some(b']'),
-            (None, b'(') => {
+    for (_, b) in unquoted(sql.as_bytes(), 0) {
+        match b {
+            b'(' => {
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            (None, b')') => depth = depth.saturating_sub(1),
+            b')' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
@@ -63,33 +60,22 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, String> {
 fn operators(sql: &str) -> usize {
     let bytes = sql.as_bytes();
     let mut n = 0;
-    let mut quote = None;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) => {
-                if b == q {
-                    quote = None;
+    // A word's letters are not looked at again.
+    let mut word_end = 0;
+    for (i, b) in unquoted(bytes, 0) {
+        if i < word_end {
+            continue;
+        }
+        match b {
+            b'(' | b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' | b'=' | b'!' | b'|' | b'&' | b'~' => n += 1,
+            b if b.is_ascii_alphabetic() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_') => {
+                word_end = bytes[i..].iter().position(|c| !c.is_ascii_alphanumeric() && *c != b'_').map_or(bytes.len(), |p| i + p);
+                if ["and", "or", "not"].iter().any(|w| sql[i..word_end].eq_ignore_ascii_case(w)) {
+                    n += 1;
                 }
             }
-            None => match b {
-                b'\'' | b'"' | b'`' => quote = Some(b),
-                b'[' => quote = Some(b']'),
-                b'(' | b'+' | b'-' | b'*' | b'/' | b'%' | b'<' | b'>' | b'=' | b'!' | b'|' | b'&' | b'~' => n += 1,
-                b if b.is_ascii_alphabetic() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric() && bytes[i - 1] != b'_') => {
-                    let end = bytes[i..].iter().position(|c| !c.is_ascii_alphanumeric() && *c != b'_').map_or(bytes.len(), |p| i + p);
-                    let word = &sql[i..end];
-                    if ["and", "or", "not"].iter().any(|w| word.eq_ignore_ascii_case(w)) {
-                        n += 1;
-                    }
-                    i = end;
-                    continue;
-                }
-                _ => {}
-            },
+            _ => {}
         }
-        i += 1;
     }
     n
 }
@@ -353,4 +339,18 @@ pub fn literals(stmts: &[Statement], columns: &BTreeSet<String>) -> BTreeMap<Str
         ControlFlow::<()>::Continue(())
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operators_are_counted_outside_quotes_and_words() {
+        assert_eq!(operators("a AND b or NOT c"), 3);
+        assert_eq!(operators("x + 'a+b' - [c-d] * \"e/f\""), 3);
+        assert_eq!(operators("android, a_and, and_b, nor, (x)"), 1);
+        assert_eq!(operators("NOT(x)AND y"), 3);
+        assert_eq!(operators("'unclosed + -"), 0);
+    }
 }

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod exec;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fixtures;
+mod scan;
 pub mod synth;
 
 #[cfg(target_arch = "wasm32")]
@@ -352,29 +353,19 @@ pub fn create_tables(text: &str) -> Vec<&str> {
     while let Some(i) = lower[from..].find("create table") {
         let start = from + i;
         let mut depth = 0i32;
-        let mut quote: Option<u8> = None;
         let mut end = None;
-        for (j, &b) in bytes.iter().enumerate().skip(start) {
-            match quote {
-                Some(q) => {
-                    if b == q {
-                        quote = None;
+        for (j, b) in scan::unquoted(bytes, start) {
+            match b {
+                b'(' => depth += 1,
+                b')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(j + 1);
+                        break;
                     }
                 }
-                None => match b {
-                    b'\'' | b'"' | b'`' => quote = Some(b),
-                    b'[' => quote = Some(b']'),
-                    b'(' => depth += 1,
-                    b')' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(j + 1);
-                            break;
-                        }
-                    }
-                    b';' if depth == 0 => break,
-                    _ => {}
-                },
+                b';' if depth == 0 => break,
+                _ => {}
             }
         }
         match end {
