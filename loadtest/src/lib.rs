@@ -262,17 +262,10 @@ async fn run_load(a: RunArgs) -> anyhow::Result<()> {
     let (door, addr) = door(c, c.corpus_size.unwrap_or(64 * c.batch), c.group).await?;
     let rec = Arc::new(Recorder::new(c.batch));
     let info = RunInfo {
-        mode: if a.rate.is_some() { "open" } else { "closed" },
-        target: c.target,
-        addr,
-        reward: c.reward.clone(),
-        corpus: c.corpus,
-        seed: c.seed,
-        batch: c.batch,
         concurrency: Some(a.concurrency),
         rate: a.rate,
         poisson: a.poisson,
-        rft: None,
+        ..c.run_info(if a.rate.is_some() { "open" } else { "closed" }, addr)
     };
     let start = Instant::now();
     let stop = drive::Stop { end: start + Duration::from_secs_f64(duration), max_requests: a.requests };
@@ -309,19 +302,7 @@ async fn run_rft(a: RftArgs) -> anyhow::Result<()> {
         in_flight: a.in_flight,
         steps: a.steps,
     };
-    let info = RunInfo {
-        mode: "rft",
-        target: c.target,
-        addr,
-        reward: c.reward.clone(),
-        corpus: c.corpus,
-        seed: c.seed,
-        batch: c.batch,
-        concurrency: None,
-        rate: None,
-        poisson: false,
-        rft: Some(shape),
-    };
+    let info = RunInfo { rft: Some(shape), ..c.run_info("rft", addr) };
     let start = Instant::now();
     let stop = drive::Stop { end: start + Duration::from_secs_f64(a.max_duration), max_requests: None };
     let progress = progress(rec.clone(), c.quiet, None);
@@ -329,6 +310,25 @@ async fn run_rft(a: RftArgs) -> anyhow::Result<()> {
     let elapsed = start.elapsed();
     progress.abort();
     finish(c, rec.report(info, elapsed))
+}
+
+impl Common {
+    /// What the report says about a run in `mode` against `addr`; the mode's own fields unset.
+    fn run_info(&self, mode: &'static str, addr: String) -> RunInfo {
+        RunInfo {
+            mode,
+            target: self.target,
+            addr,
+            reward: self.reward.clone(),
+            corpus: self.corpus,
+            seed: self.seed,
+            batch: self.batch,
+            concurrency: None,
+            rate: None,
+            poisson: false,
+            rft: None,
+        }
+    }
 }
 
 fn finish(c: &Common, report: report::Report) -> anyhow::Result<()> {

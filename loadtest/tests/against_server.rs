@@ -102,6 +102,7 @@ fn the_open_loop_reports_the_latency_a_slowed_server_causes() {
     closed.extend(args);
     let c = loadtest(&closed);
     assert_eq!(n(&c, "requests", "ok"), 20, "{c:#}");
+    assert_eq!((c["run"]["mode"].as_str(), c["run"]["concurrency"].as_u64()), (Some("closed"), Some(1)), "{c:#}");
     assert_eq!(f(&c, "latency_ms", "p99"), f(&c, "service_time_ms", "p99"), "closed loop: latency is the service time");
     let capacity = f(&c, "throughput", "requests_per_s");
     assert!(capacity > 0.0);
@@ -110,6 +111,8 @@ fn the_open_loop_reports_the_latency_a_slowed_server_causes() {
     let mut open = vec!["run", "-c", "1", "--rate", &rate, "--requests", "80", "--duration", "60"];
     open.extend(args);
     let o = loadtest(&open);
+    assert_eq!((o["run"]["mode"].as_str(), o["run"]["reward"].as_str()), (Some("open"), Some("slow")), "{o:#}");
+    assert!(o["run"]["rate"].as_f64().is_some_and(|r| r > 0.0), "{o:#}");
     assert_eq!(n(&o, "requests", "sent") + n(&o, "requests", "unsent"), 80, "{o:#}");
     assert_eq!(n(&o, "requests", "sent"), n(&o, "requests", "ok") + n(&o, "requests", "errors"), "{o:#}");
     assert_eq!(n(&o, "requests", "ok"), 80, "{o:#}");
@@ -133,6 +136,10 @@ fn an_rft_step_sends_every_rollout_of_the_step() {
     assert_eq!(n(&r, "requests", "ok"), 24, "{r:#}");
     assert_eq!(n(&r, "rollouts", "answered"), 3 * 128, "{r:#}");
     assert_eq!(n(&r, "step_ms", "count"), 3, "{r:#}");
+    // The report says what ran: the step's shape, no closed-loop callers.
+    assert_eq!((r["run"]["mode"].as_str(), r["run"]["target"].as_str()), (Some("rft"), Some("grpc")), "{r:#}");
+    assert_eq!(r["run"]["rft"]["number_generation"], 8, "{r:#}");
+    assert!(r["run"].get("concurrency").is_none(), "{r:#}");
     // A step ends with its last answer, so no call outlasts its step.
     assert!(f(&r, "latency_ms", "max") <= f(&r, "step_ms", "max") + 0.01, "{r:#}");
 }
