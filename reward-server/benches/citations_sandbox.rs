@@ -48,9 +48,8 @@ fn rollouts() -> Vec<Rollout> {
                 id: format!("r{i}"),
                 messages: vec![
                     Message { role: "user".into(), content: prompt.clone() },
-                    Message { role: "assistant".into(), content: completion.clone() },
+                    Message { role: "assistant".into(), content: completion },
                 ],
-                completion,
                 reference: reference.clone(),
                 metadata: "{}".into(),
             }

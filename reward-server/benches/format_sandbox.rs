@@ -35,9 +35,8 @@ fn rollouts() -> Vec<Rollout> {
                 id: format!("r{i}"),
                 messages: vec![
                     Message { role: "user".into(), content: "By what percent did revenue grow?".into() },
-                    Message { role: "assistant".into(), content: completion.clone() },
+                    Message { role: "assistant".into(), content: completion },
                 ],
-                completion,
                 reference: r#"{"answer": "12.5%"}"#.into(),
                 metadata: "{}".into(),
             }

@@ -44,12 +44,13 @@ fn bodies() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A rollout in the SDK's types, its strings moved.
+/// A rollout in the SDK's types, its strings moved (the completion copied: the SDK's type, like
+/// the plugin contract, holds it apart from the conversation).
 fn into_sdk(r: Rollout) -> reward_sdk::Rollout {
     reward_sdk::Rollout {
+        completion: r.completion().to_owned(),
         id: r.id,
         messages: r.messages.into_iter().map(|m| reward_sdk::Message { role: m.role, content: m.content }).collect(),
-        completion: r.completion,
         reference: r.reference,
         metadata: r.metadata,
     }

@@ -154,9 +154,8 @@ fn rollouts() -> Vec<Rollout> {
                 id: format!("q{i}"),
                 messages: vec![
                     Message { role: "user".into(), content: "Answer with one SQLite query in a ```sql block.".into() },
-                    Message { role: "assistant".into(), content: completion.clone() },
+                    Message { role: "assistant".into(), content: completion },
                 ],
-                completion,
                 reference: serde_json::json!({"gold_sql": gold, "db_id": DB}).to_string(),
                 metadata: "{}".into(),
             }
@@ -176,7 +175,7 @@ fn bench(c: &mut Criterion) {
         .iter()
         .map(|r| {
             let reference: serde_json::Value = serde_json::from_str(&r.reference).unwrap();
-            let predicted = r.completion.trim_start_matches("```sql\n").trim_end_matches("\n```");
+            let predicted = r.completion().trim_start_matches("```sql\n").trim_end_matches("\n```");
             serde_json::json!({"db_id": DB, "gold": reference["gold_sql"], "predicted": predicted}).to_string()
         })
         .collect();

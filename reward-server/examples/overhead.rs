@@ -27,7 +27,6 @@ fn rollout(completion: &str) -> Rollout {
             Message { role: "user".into(), content: "Revenue grew from 120 to 135. Growth in percent?".into() },
             Message { role: "assistant".into(), content: completion.into() },
         ],
-        completion: completion.into(),
         reference: r#"{"answer":"12.5%"}"#.into(),
         metadata: "{}".into(),
     }

@@ -162,7 +162,6 @@ impl Fields {
                 last.role
             )));
         }
-        let completion = last.content.clone();
         // The plain shape's fields are the Nova shape's metadata.
         for (key, value) in [("completion", self.completion), ("prompt", self.prompt), ("reference", self.reference)] {
             if let Some(value) = value {
@@ -176,7 +175,7 @@ impl Fields {
                 _ => Value::Null,
             },
         };
-        Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+        Ok(Rollout { id, messages, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
     }
 
     fn plain(mut self, id: String) -> Result<Rollout, InputError> {
@@ -191,13 +190,13 @@ impl Fields {
             Some(Value::String(p)) => messages.push(Message { role: "user".into(), content: p }),
             Some(other) => return Err(err(format!("`prompt` must be a string, found {}", kind(&other)))),
         }
-        messages.push(Message { role: "assistant".into(), content: completion.clone() });
+        messages.push(Message { role: "assistant".into(), content: completion });
         // The Nova shape's field is the plain shape's metadata.
         if let Some(value) = self.reference_answer.take() {
             self.rest.insert("reference_answer".to_owned(), value);
         }
         let reference = self.reference.take().unwrap_or(Value::Null);
-        Ok(Rollout { id, messages, completion, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+        Ok(Rollout { id, messages, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
     }
 }
 
@@ -362,7 +361,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.id, "a1");
-        assert_eq!(r.completion, "4");
+        assert_eq!(r.completion(), "4");
         assert_eq!(r.messages.len(), 2);
         assert_eq!(serde_json::from_str::<Value>(&r.reference).unwrap(), json!({"answer": "4"}));
         assert_eq!(serde_json::from_str::<Value>(&r.metadata).unwrap(), json!({"task": "math"}));
@@ -378,7 +377,7 @@ mod tests {
             "line-1",
         )
         .unwrap();
-        assert_eq!(r.completion, "first\nsecond");
+        assert_eq!(r.completion(), "first\nsecond");
         assert_eq!(r.reference, "12.5");
         assert_eq!(serde_json::from_str::<Value>(&r.metadata).unwrap(), json!({"metadata": {"source": "finqa"}}));
     }

@@ -309,7 +309,8 @@ impl Bridge {
                     rollouts.push(pb::Rollout {
                         id: ids[i].clone(),
                         messages: r.messages.into_iter().map(|m| pb::Message { role: m.role, content: m.content }).collect(),
-                        completion: r.completion,
+                        // The answer is the last message; an empty completion means just that.
+                        completion: String::new(),
                         reference_json: r.reference,
                         metadata_json: r.metadata,
                     });

@@ -16,7 +16,7 @@ pub fn sdk_rollouts(rollouts: &[Rollout]) -> Vec<reward_sdk::Rollout> {
         .map(|r| reward_sdk::Rollout {
             id: r.id.clone(),
             messages: r.messages.iter().map(|m| reward_sdk::Message { role: m.role.clone(), content: m.content.clone() }).collect(),
-            completion: r.completion.clone(),
+            completion: r.completion().to_owned(),
             reference: r.reference.clone(),
             metadata: r.metadata.clone(),
         })

@@ -449,7 +449,7 @@ impl Plugin {
             .map(|(r, messages)| wit::Rollout {
                 id: &r.id,
                 messages,
-                completion: &r.completion,
+                completion: r.completion(),
                 reference: &r.reference,
                 metadata: &r.metadata,
             })

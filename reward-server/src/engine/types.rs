@@ -20,14 +20,21 @@ pub struct Message {
 pub struct Rollout {
     /// The caller's id, echoed in the answer.
     pub id: String,
-    /// The conversation, the generated answer last.
+    /// The conversation, the generated answer last: every adapter makes it so, whatever shape the
+    /// caller sent (a separate completion is appended as an `assistant` turn).
     pub messages: Vec<Message>,
-    /// The generated answer's text.
-    pub completion: String,
     /// The dataset's reference answer as JSON text; `null` when absent.
     pub reference: String,
     /// Other fields of the rollout as a JSON object text; `{}` when none.
     pub metadata: String,
+}
+
+impl Rollout {
+    /// The generated answer's text: the last message's content (empty when there is none). Kept
+    /// once, in the conversation, so the two can never disagree.
+    pub fn completion(&self) -> &str {
+        self.messages.last().map_or("", |m| &m.content)
+    }
 }
 
 /// How a rollout's scoring ended.

@@ -44,7 +44,6 @@ impl ScoreCache {
         field(provenance.reward.as_bytes());
         field(provenance.plugin_sha256.as_bytes());
         field(provenance.config_hash.as_bytes());
-        field(rollout.completion.as_bytes());
         field(rollout.reference.as_bytes());
         field(rollout.metadata.as_bytes());
         for m in &rollout.messages {
@@ -112,7 +111,6 @@ mod tests {
         Rollout {
             id: id.into(),
             messages: vec![Message { role: "assistant".into(), content: completion.into() }],
-            completion: completion.into(),
             reference: "1".into(),
             metadata: "{}".into(),
         }

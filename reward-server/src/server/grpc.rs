@@ -43,7 +43,19 @@ fn to_item(index: usize, r: pb::Rollout) -> Item {
     let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
     let mut messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
     let last_is_answer = messages.last().is_some_and(|m| crate::input::ANSWER_ROLES.contains(&m.role.as_str()));
-    let completion = if !r.completion.is_empty() {
+    if r.completion.is_empty() {
+        // The last message is the answer.
+        match messages.last() {
+            Some(_) if last_is_answer => {}
+            Some(m) => {
+                return reject(
+                    id,
+                    format!("rollouts[{index}]: no `completion`, and the last message has role `{}`, not an answer", m.role),
+                );
+            }
+            None => return reject(id, format!("rollouts[{index}]: neither `completion` nor `messages` is set")),
+        }
+    } else {
         // The plugin sees the conversation with the answer last, and that answer is `completion`.
         match messages.last() {
             Some(m) if last_is_answer && m.content != r.completion => {
@@ -56,21 +68,9 @@ fn to_item(index: usize, r: pb::Rollout) -> Item {
                 );
             }
             Some(_) if last_is_answer => {}
-            _ => messages.push(Message { role: "assistant".into(), content: r.completion.clone() }),
+            _ => messages.push(Message { role: "assistant".into(), content: r.completion }),
         }
-        r.completion
-    } else {
-        match messages.last() {
-            Some(m) if last_is_answer => m.content.clone(),
-            Some(m) => {
-                return reject(
-                    id,
-                    format!("rollouts[{index}]: no `completion`, and the last message has role `{}`, not an answer", m.role),
-                );
-            }
-            None => return reject(id, format!("rollouts[{index}]: neither `completion` nor `messages` is set")),
-        }
-    };
+    }
     let json_or = |text: String, field: &str, empty: &str| -> Result<String, String> {
         if text.trim().is_empty() {
             return Ok(empty.to_owned());
@@ -87,7 +87,7 @@ fn to_item(index: usize, r: pb::Rollout) -> Item {
         Ok(t) => t,
         Err(msg) => return reject(id, msg),
     };
-    Item::Rollout(Rollout { id, messages, completion, reference, metadata })
+    Item::Rollout(Rollout { id, messages, reference, metadata })
 }
 
 fn to_proto(s: Scored) -> pb::ScoredRollout {
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn the_answer_is_the_last_message_and_the_completion() {
         let accepted = |r: pb::Rollout| match to_item(0, r) {
-            Item::Rollout(r) => (r.messages.iter().map(|m| format!("{}:{}", m.role, m.content)).collect::<Vec<_>>(), r.completion),
+            Item::Rollout(r) => (r.messages.iter().map(|m| format!("{}:{}", m.role, m.content)).collect::<Vec<_>>(), r.completion().to_owned()),
             Item::Rejected { failure, .. } => panic!("rejected: {}", failure.message),
         };
         let refused = |r: pb::Rollout| match to_item(0, r) {

@@ -61,11 +61,10 @@ pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
             if let Some(p) = prompt {
                 messages.push(Message { role: "user".into(), content: p });
             }
-            messages.push(Message { role: "assistant".into(), content: completion.clone() });
+            messages.push(Message { role: "assistant".into(), content: completion });
             Item::Rollout(Rollout {
                 id: format!("query-{i}"),
                 messages,
-                completion,
                 reference: label.to_string(),
                 metadata: "{}".into(),
             })
@@ -106,9 +105,9 @@ mod tests {
         .unwrap();
         let items = parse_request(req).unwrap();
         let Item::Rollout(r) = &items[0] else { panic!() };
-        assert_eq!((r.id.as_str(), r.completion.as_str(), r.reference.as_str()), ("query-0", "4", "\"4\""));
+        assert_eq!((r.id.as_str(), r.completion(), r.reference.as_str()), ("query-0", "4", "\"4\""));
         let Item::Rollout(r) = &items[1] else { panic!() };
-        assert_eq!(r.completion, "unrelated", "a query that does not start with its prompt is taken whole");
+        assert_eq!(r.completion(), "unrelated", "a query that does not start with its prompt is taken whole");
     }
 
     #[test]

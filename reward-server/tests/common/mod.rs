@@ -39,7 +39,6 @@ pub fn rollout(id: &str, completion: &str) -> Rollout {
             Message { role: "user".into(), content: "question".into() },
             Message { role: "assistant".into(), content: completion.into() },
         ],
-        completion: completion.into(),
         reference: "null".into(),
         metadata: "{}".into(),
     }
