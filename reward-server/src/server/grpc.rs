@@ -256,7 +256,10 @@ mod tests {
     #[test]
     fn the_answer_is_the_last_message_and_the_completion() {
         let accepted = |r: pb::Rollout| match to_item(0, r) {
-            Item::Rollout(r) => (r.messages.iter().map(|m| format!("{}:{}", m.role, m.content)).collect::<Vec<_>>(), r.completion().to_owned()),
+            Item::Rollout(r) => {
+                let turns: Vec<String> = r.messages.iter().map(|m| format!("{}:{}", m.role, m.content)).collect();
+                (turns, r.completion().to_owned())
+            }
             Item::Rejected { failure, .. } => panic!("rejected: {}", failure.message),
         };
         let refused = |r: pb::Rollout| match to_item(0, r) {
@@ -264,10 +267,12 @@ mod tests {
             Item::Rollout(r) => panic!("accepted: {r:?}"),
         };
         assert_eq!(accepted(rollout(vec![], "4")), (vec!["assistant:4".to_owned()], "4".to_owned()));
-        assert_eq!(accepted(rollout(vec![message("user", "2+2?")], "4")), (vec!["user:2+2?".into(), "assistant:4".into()], "4".into()));
+        let prompt_only = rollout(vec![message("user", "2+2?")], "4");
+        assert_eq!(accepted(prompt_only), (vec!["user:2+2?".into(), "assistant:4".into()], "4".into()));
         assert_eq!(accepted(rollout(vec![message("user", "q"), message("assistant", "4")], "")).1, "4");
         assert_eq!(accepted(rollout(vec![message("user", "q"), message("nova_assistant", "4")], "4")).0.len(), 2);
-        assert!(refused(rollout(vec![message("user", "q"), message("assistant", "5")], "4")).contains("`completion` differs from the last message"));
+        let two_answers = rollout(vec![message("user", "q"), message("assistant", "5")], "4");
+        assert!(refused(two_answers).contains("`completion` differs from the last message"));
         assert!(refused(rollout(vec![message("user", "q")], "")).contains("no `completion`, and the last message has role `user`"));
         assert!(refused(rollout(vec![], "")).contains("neither `completion` nor `messages`"));
     }

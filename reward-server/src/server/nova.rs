@@ -21,8 +21,9 @@ pub const ERROR_METRIC: &str = "reward_error";
 
 /// Converts a Lambda event (the request body's text) into request items, in order. An array of
 /// good records is read in one pass, straight from the body; one with a record that is not a
-/// rollout is split and read record by record, so the error names the record. Items that are not rollouts are kept as rejected items
-/// (answered `INVALID_INPUT`); only a body that is not JSON, or not an array or object, fails.
+/// rollout is split and read record by record, so the error names the record. Items that are not
+/// rollouts are kept as rejected items (answered `INVALID_INPUT`); only a body that is not JSON,
+/// or not an array or object, fails.
 pub fn parse_request(body: &str) -> Result<Vec<Item>, ScoreError> {
     match body.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
         Some(b'[') => Ok(match input::parse_records(body, "item") {
