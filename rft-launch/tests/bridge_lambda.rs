@@ -7,7 +7,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{ChildGuard, Server, free_port, plugin_path, repo_root, require_tool, wait_port};
+use common::{ChildGuard, Server, free_port, plugin_path, repo_root, require_tool, start_on_free_port};
 use serde_json::{Value, json};
 
 /// The emulator and one bridge process attached to it.
@@ -20,15 +20,15 @@ struct Lambda {
 impl Lambda {
     fn start(env: &[(&str, String)]) -> Lambda {
         require_tool("cargo-lambda", "pip install cargo-lambda");
-        let port = free_port();
-        let mut emulator = Command::new("cargo-lambda")
-            .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting cargo lambda watch");
-        wait_port(port, "cargo lambda watch", &mut emulator);
+        let (port, emulator) = start_on_free_port("cargo lambda watch", |port| {
+            Command::new("cargo-lambda")
+                .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1", "-P", &port.to_string()])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting cargo lambda watch")
+        });
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_reward-lambda-bridge"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

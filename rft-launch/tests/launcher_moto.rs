@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{ChildGuard, free_port, require_tool, wait_port};
+use common::{ChildGuard, require_tool, start_on_free_port};
 use serde_json::{Value, json};
 
 struct Moto {
@@ -19,14 +19,14 @@ struct Moto {
 impl Moto {
     fn start() -> Moto {
         require_tool("moto_server", "pip install \"moto[server]\"");
-        let port = free_port();
-        let mut child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting moto_server");
-        wait_port(port, "moto_server", &mut child);
+        let (port, child) = start_on_free_port("moto_server", |port| {
+            Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting moto_server")
+        });
         Moto { url: format!("http://127.0.0.1:{port}"), _proc: ChildGuard::new(child) }
     }
 

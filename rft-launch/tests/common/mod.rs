@@ -18,7 +18,25 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Waits until something accepts connections on the port.
+/// Starts a server on a free port (`spawn` is given the port) and waits until it listens there.
+/// A port is free when [`free_port`] picks it, but another process (a parallel test's server)
+/// may bind it before this one does: then the port answers for the other while this one exits,
+/// so the child must still be running a moment after the port answers. Such a start is retried
+/// on another port, up to five times.
+pub fn start_on_free_port(what: &str, mut spawn: impl FnMut(u16) -> Child) -> (u16, Child) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(port);
+        wait_port(port, what, &mut child);
+        std::thread::sleep(Duration::from_millis(300));
+        if child.try_wait().unwrap().is_none() {
+            return (port, child);
+        }
+    }
+    panic!("{what} exited after its port answered, five times: each port was taken by another process");
+}
+
+/// Waits until something accepts connections on the port; a child that exits first fails.
 pub fn wait_port(port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
