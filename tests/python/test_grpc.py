@@ -500,6 +500,9 @@ def test_client_deadline_exceeded(guest_stub, pb):
 def test_abandoned_work_is_dropped_after_deadline(server_factory, guest_config, pb):
     # A server of its own, so the work left behind (if any) slows no other test.
     stub = server_factory("abandon", config=guest_config).stub(pb)
+    # Connect first: a deadline that expires while the channel is still connecting is reported by
+    # grpcio as CANCELLED ("Timeout expired"), not as the server's DEADLINE_EXCEEDED.
+    stub.ListRewards(pb.pb2.ListRewardsRequest(), timeout=CALL_TIMEOUT_S)
     base = fresh_work()
     # 16 rollouts of ~0.35 s each: ~2.8 s of work on two workers.
     rollouts = [pb.pb2.Rollout(id=f"a{i}", completion=f"work {base + i}") for i in range(16)]
