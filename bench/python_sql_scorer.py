@@ -3,12 +3,14 @@ same database and (gold, predicted) pairs as the sandboxed `sql` plugin's benchm
 in BENCHMARKS.md.
 
     cargo bench -p reward-server --bench sql_sandbox     # writes target/bench/sql/
-    python3 bench/python_sql_scorer.py target/bench/sql [--rounds 20]
+    python3 bench/python_sql_scorer.py target/bench/sql [--rounds 20] [--cache-gold]
 
 Per pair: execute the prediction and the gold on the database, compare the sets of rows (BIRD's
 rule), score 1 / 0.1 (executes) / 0 like the plugin's default. One connection per database, kept
 open (the cheapest way to do it in Python; BIRD's own script opens one per query). No sandbox, no
 fuel, no parse checks, no synthesised databases: the floor of what a Python scorer costs.
+`--cache-gold` keeps each gold query's rows, as the plugin does per instance (the predictions of
+a GRPO group share their gold), so the gold runs once per question instead of once per pair.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ import time
 from pathlib import Path
 
 
-def score(conn: sqlite3.Connection, gold: str, predicted: str) -> float:
+def score(conn: sqlite3.Connection, gold: str, predicted: str, gold_rows: dict | None) -> float:
     try:
         got = set(conn.execute(predicted).fetchall())
     except sqlite3.Error:
         return 0.0
-    want = set(conn.execute(gold).fetchall())
+    if gold_rows is None:
+        want = set(conn.execute(gold).fetchall())
+    else:
+        want = gold_rows.get(gold)
+        if want is None:
+            want = gold_rows[gold] = set(conn.execute(gold).fetchall())
     return 1.0 if got == want else 0.1
 
 
@@ -34,6 +41,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir", type=Path, help="the directory the sql_sandbox bench wrote (pairs.jsonl, DB.sqlite)")
     ap.add_argument("--rounds", type=int, default=20, help="passes over the pairs [default: 20]")
+    ap.add_argument("--cache-gold", action="store_true", help="run each gold query once and keep its rows")
     args = ap.parse_args()
     pairs = [json.loads(line) for line in (args.dir / "pairs.jsonl").read_text().splitlines() if line.strip()]
     conns = {}
@@ -41,14 +49,17 @@ def main() -> int:
         if p["db_id"] not in conns:
             uri = f"file:{args.dir / (p['db_id'] + '.sqlite')}?mode=ro"
             conns[p["db_id"]] = sqlite3.connect(uri, uri=True)
-    scores = [score(conns[p["db_id"]], p["gold"], p["predicted"]) for p in pairs]
+    scores = [score(conns[p["db_id"]], p["gold"], p["predicted"], None) for p in pairs]
     started = time.perf_counter()
     for _ in range(args.rounds):
+        # A fresh cache each pass, as a fresh plugin instance starts with none.
+        gold_rows = {} if args.cache_gold else None
         for p in pairs:
-            score(conns[p["db_id"]], p["gold"], p["predicted"])
+            score(conns[p["db_id"]], p["gold"], p["predicted"], gold_rows)
     elapsed = time.perf_counter() - started
     n = args.rounds * len(pairs)
-    print(f"python sqlite3 scorer: {n} pairs in {elapsed:.2f} s: {n / elapsed:,.0f} pairs/s "
+    label = "python sqlite3 scorer" + (", gold rows cached" if args.cache_gold else ", gold run every pair")
+    print(f"{label}: {n} pairs in {elapsed:.2f} s: {n / elapsed:,.0f} pairs/s "
           f"(matches {scores.count(1.0)}, executes only {scores.count(0.1)}, failed {scores.count(0.0)} of {len(pairs)})")
     return 0
 

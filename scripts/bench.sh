@@ -201,6 +201,7 @@ if has sql; then
   cargo bench -p reward-server --bench sql_sandbox -- --noplot 2>/dev/null | tee "$out/criterion-sql.txt" \
     | grep -E '^sql_spider|thrpt' || true
   python3 "$root/bench/python_sql_scorer.py" "$root/target/bench/sql" --rounds 20
+  python3 "$root/bench/python_sql_scorer.py" "$root/target/bench/sql" --rounds 20 --cache-gold
 fi
 
 if has memory; then
