@@ -8,7 +8,7 @@ in BENCHMARKS.md.
 Per pair: execute the prediction and the gold on the database, compare the sets of rows (BIRD's
 rule), score 1 / 0.1 (executes) / 0 like the plugin's default. One connection per database, kept
 open (the cheapest way to do it in Python; BIRD's own script opens one per query). No sandbox, no
-fuel, no parse checks, no synthesised databases: the floor of what a Python scorer costs.
+fuel, no parse checks, no synthesised databases: the least such a Python scorer does.
 `--cache-gold` keeps each gold query's rows, as the plugin does per instance (the predictions of
 a GRPO group share their gold), so the gold runs once per question instead of once per pair.
 """
@@ -23,17 +23,20 @@ import time
 from pathlib import Path
 
 
+def rows(conn: sqlite3.Connection, sql: str) -> set:
+    return set(conn.execute(sql).fetchall())
+
+
 def score(conn: sqlite3.Connection, gold: str, predicted: str, gold_rows: dict | None) -> float:
+    """`gold_rows`: the gold queries' rows seen so far, or None to run the gold every time."""
     try:
-        got = set(conn.execute(predicted).fetchall())
+        got = rows(conn, predicted)
     except sqlite3.Error:
         return 0.0
     if gold_rows is None:
-        want = set(conn.execute(gold).fetchall())
-    else:
-        want = gold_rows.get(gold)
-        if want is None:
-            want = gold_rows[gold] = set(conn.execute(gold).fetchall())
+        want = rows(conn, gold)
+    elif (want := gold_rows.get(gold)) is None:
+        want = gold_rows[gold] = rows(conn, gold)
     return 1.0 if got == want else 0.1
 
 

@@ -6,8 +6,8 @@
 # chart (lint, render, Kubernetes schemas, the binary run exactly as the chart deploys it).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# A cold run writes about 3 GB under target/ (2.7 GB measured). When the disk fills mid-link, the only sign is the
-# linker dying with "Bus error" (SIGBUS on its memory-mapped output), so say it up front.
+# A cold run writes about 3 GB under target/ (2.7 GB measured). When the disk fills mid-link, the
+# only sign is the linker dying with "Bus error" (SIGBUS on its memory-mapped output): say it first.
 free_mb=$(df -Pm "$root" | awk 'NR==2 {print $4}')
 if [ "${free_mb:-0}" -lt 4096 ]; then
   echo "test.sh: warning: only ${free_mb} MB free on the disk of $root; a cold run needs about 3 GB for target/ (a full disk shows up as the linker failing with 'Bus error')" >&2
