@@ -11,13 +11,32 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Rewards;
 use crate::engine::{HostBuilder, PluginHost, RewardKind, default_cache_dir};
-use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, ScoreJob};
+use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, RunError, ScoreJob};
 use crate::server::{self, ScorerOptions, ServeOptions, TlsFiles, TokenSource};
 
 /// Exit code for a bad command line or config (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
 /// Exit code when a reward with `on_error = "fail"` saw a failed rollout.
 pub const EXIT_FAILED_ROLLOUT: u8 = 1;
+/// Exit code when `score --resume` finds a partial output that is not from this input and reward
+/// (BSD `EX_DATAERR`).
+pub const EXIT_DATA: u8 = 65;
+/// Exit code when reading the input or writing the output fails (BSD `EX_IOERR`).
+pub const EXIT_IO: u8 = 74;
+
+const SCORE_AFTER_HELP: &str = "\
+Output: an --output FILE is written to FILE.partial in the same directory, flushed as it goes, and
+renamed over FILE once every line is written; until then FILE is untouched. A run that stops leaves
+FILE.partial; --resume continues it. Standard output, pipes and devices (-o -, /dev/stdout) are
+written as they go. An output that is the input (the same file, through any link) is refused.
+
+Exit codes:
+  0   every line scored and written
+  1   a reward with on_error = \"fail\" saw a failed rollout (every line is still written)
+  2   a flag that does not parse
+  64  bad config or option values; the output is the input; FILE.partial exists without --resume
+  65  --resume: FILE.partial is not from this input and reward (an id or provenance differs)
+  74  I/O error: reading the input, or writing, syncing or renaming the output (FILE.partial stays)";
 
 /// Scores LLM rollouts with sandboxed WebAssembly reward plugins.
 #[derive(Debug, Parser)]
@@ -32,6 +51,7 @@ enum Command {
     /// Serve rewards over gRPC and HTTP (native API, Nova RFT Lambda JSON, OpenRLHF).
     Serve(ServeArgs),
     /// Score a JSONL file of rollouts offline, on all cores.
+    #[command(after_help = SCORE_AFTER_HELP)]
     Score(ScoreArgs),
     /// List the rewards of a config (loading and checking every plugin).
     List(CommonArgs),
@@ -119,9 +139,13 @@ struct ScoreArgs {
     /// Input JSONL: Nova RFT records ({id, messages, reference_answer}) or {prompt, completion, reference}; `-` for stdin.
     #[arg(long, short = 'i')]
     input: PathBuf,
-    /// Output JSONL, one scored line per input line [default: stdout].
+    /// Output JSONL, one scored line per input line; written to OUTPUT.partial, then renamed [default: stdout].
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Continue a run that stopped: keep the complete lines of OUTPUT.partial (checking their ids
+    /// against the input's), then score the rest. Without OUTPUT.partial, start from the first line.
+    #[arg(long)]
+    resume: bool,
     /// Rollouts per plugin batch.
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
     batch_size: usize,
@@ -203,11 +227,22 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
     let job = ScoreJob {
         input: args.input,
         output: args.output,
+        resume: args.resume,
         batch_size: args.batch_size,
         max_line_bytes: args.max_line_bytes,
         progress: !args.no_progress,
     };
-    let summary = offline::run(reward, &job)?;
+    let summary = match offline::run(reward, &job) {
+        Ok(summary) => summary,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(match e {
+                RunError::Usage(_) => EXIT_USAGE,
+                RunError::Data(_) => EXIT_DATA,
+                RunError::Io { .. } => EXIT_IO,
+            }));
+        }
+    };
     eprint!("{}", summary.table());
     if let Some(fatal) = &summary.fatal {
         eprintln!("error: reward `{}` has on_error = \"fail\" and a rollout failed: {fatal}", reward.name);
