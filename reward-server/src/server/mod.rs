@@ -212,6 +212,7 @@ pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
 pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     let state = AppState::new(host, options.clone())?;
+    let tls = options.tls.clone().map(tls::Tls::load).transpose()?;
     let grpc_listener = tokio::net::TcpListener::bind(options.grpc_addr)
         .await
         .with_context(|| format!("binding gRPC on {}", options.grpc_addr))?;
@@ -243,29 +244,32 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
             .max_encoding_message_size(options.max_body_bytes),
         move |request: tonic::Request<()>| check_grpc_token(&checker.auth, request),
     );
-    let mut grpc_builder = tonic::transport::Server::builder();
-    if let Some(files) = &options.tls {
-        grpc_builder = grpc_builder.tls_config(files.tonic_config()?).context("gRPC TLS")?;
-    }
-    let grpc_server = grpc_builder
+    let grpc_router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(reward_service)
-        // TCP_NODELAY: without it a unary answer waits for the client's delayed ACK (about 40 ms).
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
-            stopped(stop_rx.clone()),
-        );
+        .add_service(reward_service);
+    let (grpc_stop, grpc_tls) = (stopped(stop_rx.clone()), tls.clone());
+    let grpc_server = async move {
+        match grpc_tls {
+            // TLS through the same accept loop as HTTP: its config reloads (tonic's TLS cannot).
+            Some(tls) => grpc_router.serve_with_incoming_shutdown(tls.grpc_incoming(grpc_listener), grpc_stop).await,
+            // TCP_NODELAY: without it a unary answer waits for the client's delayed ACK (about 40 ms).
+            None => {
+                let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+                grpc_router.serve_with_incoming_shutdown(incoming, grpc_stop).await
+            }
+        }
+    };
 
     // HTTP.
     let router = http::router(state.clone());
     let http_rx = stop_rx.clone();
-    let http_tls = options.tls.clone();
+    let http_tls = tls.clone();
     let http_server = async move {
         match &http_tls {
-            Some(files) => {
-                let listener = tls::TlsListener::new(http_listener, files.rustls_config()?);
+            Some(tls) => {
+                let listener = tls.http_listener(http_listener);
                 axum::serve(listener, router).with_graceful_shutdown(stopped(http_rx)).await?;
             }
             None => {
@@ -290,6 +294,9 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
 
     if let Some(interval) = options.watch_interval {
         tokio::spawn(watch_files(state.clone(), interval));
+        if let Some(tls) = &tls {
+            tokio::spawn(tls::watch(Arc::downgrade(tls), interval));
+        }
     }
     let drain = {
         let state = state.clone();
