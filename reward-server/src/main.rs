@@ -8,10 +8,10 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    // The log filter: REWARD_SERVER_LOG like every other setting, else RUST_LOG as users expect.
+    let log_var = if std::env::var_os("REWARD_SERVER_LOG").is_some() { "REWARD_SERVER_LOG" } else { "RUST_LOG" };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("REWARD_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env(log_var).unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     reward_server::cli::run(reward_server::cli::Cli::parse())

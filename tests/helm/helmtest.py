@@ -43,6 +43,14 @@ VARIANTS: dict[str, dict] = {
         "networkPolicy": {"enabled": True, "trainingNamespaces": ["hyperpod-ns-team-a", "openrlhf"],
                           "monitoringNamespace": "monitoring"}
     },
+    "networkpolicy-clients": {
+        "networkPolicy": {"allowSameNamespace": False,
+                          "clients": [{"namespaceSelector": {"matchLabels": {"team": "rft"}},
+                                       "podSelector": {"matchExpressions": [{"key": "app", "operator": "In",
+                                                                             "values": ["openrlhf", "verl"]}]}}]}
+    },
+    # Everything opened, as NOTES.txt says how (and warns).
+    "open": {"auth": {"enabled": False}, "networkPolicy": {"enabled": False}},
     "headless": {"service": {"headless": {"enabled": True}}},
     "prestop-none": {"drain": {"preStop": "none", "preStopSleepSeconds": 0}},
     "everything": {

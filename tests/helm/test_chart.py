@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import copy
 import re
+import shutil
 import tomllib
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
+import yaml
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
 
 from helmtest import CHART_DIR, KUBE_VERSIONS, NAMESPACE, REPO_ROOT, VARIANTS, merge
@@ -293,7 +295,7 @@ def test_existing_configmap_is_used_as_is(render):
     assert volume(r.pod, "rewards")["configMap"]["name"] == "my-rewards"
 
 
-@pytest.mark.parametrize("variant", ["auth-existing-secret", "auth-chart-secret"])
+@pytest.mark.parametrize("variant", ["default", "auth-existing-secret", "auth-chart-secret"])
 def test_auth_token_file_comes_from_the_secret(render, variant):
     values = VARIANTS[variant]
     r = render(values)
@@ -302,23 +304,93 @@ def test_auth_token_file_comes_from_the_secret(render, variant):
     m, inside = mount_of(c, token_file)
     assert m["readOnly"] is True
     secret = volume(pod, m["name"])["secret"]
-    key = values["auth"].get("secretKey", "token")
+    key = values.get("auth", {}).get("secretKey", "token")
     assert {"key": key, "path": inside} in secret["items"]
     assert secret["defaultMode"] & 0o007 == 0, "the token must not be world-readable"
     assert "REWARD_SERVER_AUTH_TOKEN" not in env(c), "the token must not sit in the pod spec"
-    if variant == "auth-chart-secret":
-        s = r.named("Secret", secret["secretName"])
-        assert base64.b64decode(s["data"][key]).decode() == values["auth"]["token"]
-        assert "checksum/auth" in r.one("Deployment")["spec"]["template"]["metadata"]["annotations"]
-    else:
+    annotations = r.one("Deployment")["spec"]["template"]["metadata"].get("annotations") or {}
+    if variant == "auth-existing-secret":
         assert secret["secretName"] == values["auth"]["existingSecret"]
         assert not r.of_kind("Secret")
+    else:
+        s = r.named("Secret", secret["secretName"])
+        token = base64.b64decode(s["data"][key]).decode()
+        if variant == "auth-chart-secret":
+            assert token == values["auth"]["token"]
+            assert "checksum/auth" in annotations
+        else:
+            assert re.fullmatch(r"[A-Za-z0-9]{48}", token), token
+            # A checksum of a generated token would change the pods on every offline render.
+            assert "checksum/auth" not in annotations
     assert "authorization: Bearer" in r.notes
+    assert f"kubectl -n {NAMESPACE} get secret {secret['secretName']} -o jsonpath='{{.data.{key}}}' | base64 -d" in r.notes
 
 
 def test_no_auth_means_no_token_flag(render):
-    c = render().container
-    assert arg(c, "--auth-token-file") is None
+    r = render({"auth": {"enabled": False}})
+    assert arg(r.container, "--auth-token-file") is None
+    assert not r.of_kind("Secret")
+    assert not [v for v in r.pod["volumes"] if "secret" in v]
+
+
+def test_secure_by_default(render):
+    """The default install: a token is required (generated into a Secret the pods mount) and a
+    NetworkPolicy admits only the release's namespace, on the pods' two ports."""
+    r = render()
+    c, pod = r.container, r.pod
+    m, _ = mount_of(c, arg(c, "--auth-token-file"))
+    secret = r.one("Secret")
+    assert volume(pod, m["name"])["secret"]["secretName"] == secret["metadata"]["name"] == "rs-reward-server-auth"
+    assert secret["type"] == "Opaque" and set(secret["data"]) == {"token"}
+    np = r.one("NetworkPolicy")
+    assert np["spec"]["podSelector"]["matchLabels"].items() <= r.one("Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = np["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {}}], "only the pods of the release's own namespace"
+    assert {p["port"] for p in rule["ports"]} == {"grpc", "http"}
+    assert "WARNING" not in r.notes
+
+
+def test_generated_token_is_kept_on_upgrade(tmp_path):
+    """The chart reads its Secret back with `lookup` and keeps the token in it. lookup returns
+    nothing offline, so the helper is run here on a Secret handed to it, as lookup would return it
+    on `helm upgrade`; secret-auth.yaml must hand it lookup's answer."""
+    template = (CHART_DIR / "templates" / "secret-auth.yaml").read_text()
+    assert re.search(r'\$existing := lookup "v1" "Secret" \.Release\.Namespace \$name', template)
+    assert 'include "reward-server.authTokenB64" (dict "root" . "existing" $existing)' in template
+    probe = tmp_path / "probe"
+    (probe / "templates").mkdir(parents=True)
+    shutil.copy(CHART_DIR / "templates" / "_helpers.tpl", probe / "templates")
+    (probe / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+    (probe / "values.yaml").write_text("auth: {secretKey: token, token: ''}\n")
+    (probe / "templates" / "probe.yaml").write_text(
+        '{{- $kept := dict "data" (dict "token" ("kept-token" | b64enc) "other" ("x" | b64enc)) }}\n'
+        'upgrade: {{ include "reward-server.authTokenB64" (dict "root" . "existing" $kept) | b64dec | quote }}\n'
+        'install: {{ include "reward-server.authTokenB64" (dict "root" . "existing" dict) | b64dec | quote }}\n'
+        'offline: {{ include "reward-server.authTokenB64" (dict "root" . "existing" (lookup "v1" "Secret" "ns" "x")) | b64dec | quote }}\n'
+        '{{- $other := dict "data" (dict "other" ("x" | b64enc)) }}\n'
+        'otherKey: {{ include "reward-server.authTokenB64" (dict "root" . "existing" $other) | b64dec | quote }}\n'
+    )
+    with helm.Chart.load(probe) as c:
+        out = yaml.safe_load(c.render({}, name="rs", namespace=NAMESPACE)["probe/templates/probe.yaml"])
+        given = yaml.safe_load(c.render({"auth": {"token": "from-values"}}, name="rs", namespace=NAMESPACE)["probe/templates/probe.yaml"])
+    assert out["upgrade"] == "kept-token"
+    for fresh in ("install", "offline", "otherKey"):
+        assert re.fullmatch(r"[A-Za-z0-9]{48}", out[fresh]), (fresh, out[fresh])
+    assert len({out["install"], out["offline"], out["otherKey"]}) == 3
+    assert set(given.values()) == {"from-values"}, "auth.token wins over the Secret's token"
+
+
+def test_offline_renders_generate_a_new_token_and_say_so(render):
+    """Offline (no lookup) every render makes a new token, as README and NOTES.txt warn; nothing
+    else in the manifests changes with it, so the pods do not roll."""
+    a, b = render(), render()
+    assert a.one("Secret")["data"] != b.one("Secret")["data"]
+    strip = lambda r: [o for o in r.manifests() if o["kind"] != "Secret"]  # noqa: E731
+    assert strip(a) == strip(b)
+    assert "helm template" in a.notes and "auth.existingSecret" in a.notes
+    readme = (CHART_DIR / "README.md").read_text()
+    assert "lookup" in readme and "auth.existingSecret" in readme
 
 
 def test_tls_files_come_from_the_secrets(render):
@@ -433,18 +505,76 @@ def test_networkpolicy_admits_only_training_and_monitoring(render):
     pod_labels = r.one("Deployment")["spec"]["template"]["metadata"]["labels"]
     assert np["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert np["spec"]["policyTypes"] == ["Ingress"]
-    training, monitoring = np["spec"]["ingress"]
-    assert [f["namespaceSelector"]["matchLabels"] for f in training["from"]] == [
-        {"kubernetes.io/metadata.name": "hyperpod-ns-team-a"},
-        {"kubernetes.io/metadata.name": "openrlhf"},
-    ]
-    assert all(set(f) == {"namespaceSelector"} for f in training["from"]), "no podSelector/ipBlock widening"
-    assert {p["port"] for p in training["ports"]} == {"grpc", "http"}
+    clients, monitoring = np["spec"]["ingress"]
+    # The release's namespace (allowSameNamespace), then the training namespaces by name.
+    assert clients["from"] == [
+        {"podSelector": {}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "hyperpod-ns-team-a"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openrlhf"}}},
+    ], "no other podSelector/ipBlock widening"
+    assert {p["port"] for p in clients["ports"]} == {"grpc", "http"}
     assert monitoring["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     assert [p["port"] for p in monitoring["ports"]] == ["http"]
     container_ports = {p["name"] for p in r.container["ports"]}
     assert {p["port"] for rule in np["spec"]["ingress"] for p in rule["ports"]} <= container_ports
-    assert not render().of_kind("NetworkPolicy")
+    for ns in ("hyperpod-ns-team-a", "openrlhf", "monitoring"):
+        assert f"pods in namespace {ns}" in r.notes
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_no_ingress_rule_admits_everyone(render, variant):
+    """An ingress rule without `from` (or with an empty one) admits every source."""
+    for np in render(VARIANTS[variant]).of_kind("NetworkPolicy"):
+        for rule in np["spec"]["ingress"]:
+            assert rule.get("from"), f"{variant}: {rule}"
+
+
+def test_networkpolicy_with_no_clients_admits_nothing(render):
+    r = render({"networkPolicy": {"allowSameNamespace": False}})
+    assert r.one("NetworkPolicy")["spec"]["ingress"] == []
+    assert "nobody: no clients are configured" in r.notes
+
+
+def test_networkpolicy_clients_are_peers_as_given(render):
+    values = VARIANTS["networkpolicy-clients"]
+    r = render(values)
+    (rule,) = r.one("NetworkPolicy")["spec"]["ingress"]
+    assert rule["from"] == values["networkPolicy"]["clients"]
+    assert {p["port"] for p in rule["ports"]} == {"grpc", "http"}
+
+
+def notes_values(notes: str) -> list[str]:
+    """The `--set` and value names NOTES.txt tells the reader to use."""
+    return re.findall(r"\b((?:auth|networkPolicy)(?:\.[A-Za-z]+)+)", notes)
+
+
+@pytest.mark.parametrize(
+    "values, check",
+    [
+        # What NOTES.txt says to set to let a training job in another namespace call the server.
+        ({"networkPolicy": {"trainingNamespaces": ["job-ns"]}},
+         lambda r: {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "job-ns"}}}
+         in r.one("NetworkPolicy")["spec"]["ingress"][0]["from"] and r.of_kind("Secret")),
+        ({"networkPolicy": {"clients": [{"namespaceSelector": {"matchLabels": {"team": "a"}}}]}},
+         lambda r: {"namespaceSelector": {"matchLabels": {"team": "a"}}} in r.one("NetworkPolicy")["spec"]["ingress"][0]["from"]),
+        ({"networkPolicy": {"extraIngress": [{"from": [{"ipBlock": {"cidr": "10.0.64.0/20"}}]}]}},
+         lambda r: {"from": [{"ipBlock": {"cidr": "10.0.64.0/20"}}]} in r.one("NetworkPolicy")["spec"]["ingress"]),
+        # Removing the policy, and dropping the token: both say what that risks.
+        ({"networkPolicy": {"enabled": False}},
+         lambda r: not r.of_kind("NetworkPolicy") and "WARNING: no NetworkPolicy" in r.notes
+         and "every pod in the cluster can reach" in r.notes),
+        ({"auth": {"enabled": False}},
+         lambda r: arg(r.container, "--auth-token-file") is None and "WARNING: auth is off" in r.notes
+         and "POST /v1/admin/reload" in r.notes and "Bearer" not in r.notes),
+    ],
+)
+def test_opening_up_works_as_notes_say(render, values, check):
+    default_notes = render().notes
+    # Every key the values set is one NOTES.txt names.
+    named = set(notes_values(default_notes) + notes_values(render({"auth": {"enabled": False}, "networkPolicy": {"enabled": False}}).notes))
+    flat = {f"{top}.{k}" for top, sub in values.items() for k in sub}
+    assert flat <= named, f"NOTES.txt does not tell of {flat - named}"
+    assert check(render(values))
 
 
 def test_notes_tell_how_to_call_it(render):
@@ -464,7 +594,17 @@ def test_server_knobs_become_env(render):
     assert e["REWARD_SERVER_CACHE_ENTRIES"] == "0", "0 (cache off) must not be dropped as 'unset'"
     assert e["REWARD_SERVER_REQUEST_TIMEOUT_MS"] == "20000"
     d = env(render().container)
-    assert not [k for k in d if k.startswith("REWARD_SERVER_")], "unset knobs keep the server's defaults"
+    assert [k for k in d if k.startswith("REWARD_SERVER_")] == ["REWARD_SERVER_LOG"], "unset knobs keep the server's defaults"
+
+
+def test_log_level_is_the_variable_the_binary_reads(render):
+    e = env(render({"server": {"logLevel": "info,reward_server=debug"}}).container)
+    assert e["REWARD_SERVER_LOG"] == "info,reward_server=debug"
+    assert "RUST_LOG" not in e
+    main = (REPO_ROOT / "reward-server" / "src" / "main.rs").read_text()
+    # The filter comes from REWARD_SERVER_LOG when it is set, RUST_LOG otherwise.
+    assert re.search(r'var_os\("REWARD_SERVER_LOG"\)\.is_some\(\) \{ "REWARD_SERVER_LOG" \} else \{ "RUST_LOG" \}', main), main
+    assert "EnvFilter::try_from_env(log_var)" in main
 
 
 # ------------------------------------------------------------------------------------------------
@@ -481,10 +621,21 @@ def test_server_knobs_become_env(render):
         ({"plugins": {"source": "s3", "s3": {"uri": "https://bucket.s3.amazonaws.com/x"}}}, "at '/plugins/s3/uri'"),
         ({"plugins": {"source": "s3"}}, "at '/plugins/s3/uri': minLength"),
         ({"tls": {"enabled": True}}, "at '/tls/secretName': minLength: got 0, want 1"),
-        ({"auth": {"enabled": True}}, "at '/auth/existingSecret': minLength"),
+        ({"auth": {"enabled": "yes"}}, "at '/auth/enabled': got string, want boolean"),
+        ({"auth": {"token": 12345}}, "at '/auth/token': got number, want string"),
         ({"drain": {"preStop": "exec"}}, "at '/drain/preStop': value must be one of 'sleep', 'none'"),
         ({"drain": {"timeoutSeconds": 0}}, "at '/drain/timeoutSeconds': minimum"),
-        ({"networkPolicy": {"enabled": True}}, "at '/networkPolicy/trainingNamespaces': minItems"),
+        ({"networkPolicy": {"enabled": "true"}}, "at '/networkPolicy/enabled': got string, want boolean"),
+        ({"networkPolicy": {"allowSameNamespace": 1}}, "at '/networkPolicy/allowSameNamespace': got number, want boolean"),
+        ({"networkPolicy": {"clients": {"podSelector": {}}}}, "at '/networkPolicy/clients': got object, want array"),
+        ({"networkPolicy": {"clients": [{}]}}, "at '/networkPolicy/clients/0': minProperties"),
+        ({"networkPolicy": {"clients": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}}, "additional properties 'ipBlock' not allowed"),
+        ({"networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"app": 1}}}]}},
+         "at '/networkPolicy/clients/0/podSelector/matchLabels/app': got number, want string"),
+        ({"networkPolicy": {"clients": [{"namespaceSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}}]}},
+         "at '/networkPolicy/clients/0/namespaceSelector/matchExpressions/0/operator'"),
+        ({"networkPolicy": {"monitoringNamespace": "Monitoring"}}, "at '/networkPolicy/monitoringNamespace'"),
+        ({"server": {"logLevel": 3}}, "at '/server/logLevel': got number, want string"),
         ({"networkPolicy": {"trainingNamespaces": ["Team_A"]}}, "at '/networkPolicy/trainingNamespaces/0'"),
         ({"server": {"grpcPort": 70000}}, "at '/server/grpcPort': maximum"),
         ({"server": {"workrs": 4}}, "additional properties 'workrs' not allowed"),

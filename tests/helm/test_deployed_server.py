@@ -144,6 +144,12 @@ class Pod:
         mount = next(m for m in rendered.container["volumeMounts"] if m["name"] == vol["name"])
         atomic_write(self.paths[mount["mountPath"]], self.configmap_files(rendered, vol))
 
+    @property
+    def token(self) -> str | None:
+        """The bearer token in the pod's mounted auth Secret (the chart's generated one by default)."""
+        flags = [a.split("=", 1)[1] for a in self.rendered.container["args"] if a.startswith("--auth-token-file=")]
+        return Path(self.host_path(flags[0])).read_text().splitlines()[0].strip() if flags else None
+
     def host_path(self, path: str) -> str:
         for prefix in sorted(self.paths, key=len, reverse=True):
             if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
@@ -170,7 +176,8 @@ class Pod:
     def start(self):
         c = self.rendered.container
         self.argv = [self.translate_arg(a) for a in c["command"] + c.get("args", [])]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REWARD_SERVER_")}
+        # A container does not inherit this machine's settings (nor its RUST_LOG).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REWARD_SERVER_") and k != "RUST_LOG"}
         # The image's environment (Dockerfile ENV); the pod's env overrides it.
         env["HOME"] = str(self.root / "home" / "nonroot")
         for e in c.get("env", []):
@@ -181,9 +188,15 @@ class Pod:
             self.argv, cwd=self.root, env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
         )
 
-    def logs(self) -> str:
+    def logs(self, tail: int = 6000) -> str:
         self.log.flush()
-        return (self.root.parent / "server.log").read_text(errors="replace")[-6000:]
+        text = (self.root.parent / "server.log").read_text(errors="replace")
+        return text[-tail:] if tail else text
+
+    def log_levels(self) -> set[str]:
+        """The levels of the server's log lines so far (tracing's `TIME LEVEL target: message`)."""
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", self.logs(tail=0))
+        return set(re.findall(r"^\S+\s+(TRACE|DEBUG|INFO|WARN|ERROR) ", plain, re.M))
 
     def url(self, port_name: str, path: str, scheme: str = "http") -> str:
         (p,) = [p for p in self.rendered.container["ports"] if p["name"] == port_name]
@@ -317,8 +330,23 @@ def test_serves_as_deployed(deploy, render):
     assert body[0]["aggregate_reward_score"] == pytest.approx(1.0)
     assert pod.proc.poll() is None, "reloading must not restart the server"
 
+    # server.logLevel (default info) is the filter the server logs by.
+    assert "INFO" in pod.log_levels() and "DEBUG" not in pod.log_levels(), pod.logs()
+
     pod.proc.send_signal(signal.SIGTERM)
     assert pod.proc.wait(timeout=pod.rendered.pod["terminationGracePeriodSeconds"]) == 0, pod.logs()
+
+
+def test_defaults_require_the_generated_token_and_log_level_debug_logs_debug(deploy):
+    """The default install's generated token, as the pod mounts it, is the one required; and
+    server.logLevel=debug reaches the binary (the variable the chart sets is the one it reads)."""
+    one_reward = '[rewards.think_answer_format]\nplugin = "format"\nconfig = { required_tags = ["think", "answer"] }\n'
+    pod = deploy({"server": {"logLevel": "debug"}, "rewards": {"config": one_reward}})
+    assert pod.token and len(pod.token) == 48
+    assert pod.call("/v1/rewards")[0] == 401
+    status, body = pod.call("/v1/rewards/think_answer_format/lambda", [MATH_ROLLOUT], token=pod.token)
+    assert status == 200 and body[0]["aggregate_reward_score"] == pytest.approx(1.0), body
+    assert "DEBUG" in pod.log_levels(), f"server.logLevel=debug logged no DEBUG line\n{pod.logs()}"
 
 
 def test_scale_in_drains_in_flight_work(deploy, chart):
@@ -337,7 +365,8 @@ def test_scale_in_drains_in_flight_work(deploy, chart):
 
     # Size a request to take a few seconds on this machine.
     t = time.monotonic()
-    status, body = pod.call("/v1/rewards/slow/lambda", [{"id": "w", "messages": [{"role": "assistant", "content": "work 100000"}]}])
+    status, body = pod.call("/v1/rewards/slow/lambda", [{"id": "w", "messages": [{"role": "assistant", "content": "work 100000"}]}],
+                            token=pod.token)
     assert status == 200 and body[0]["aggregate_reward_score"] == 1.0, body
     per_unit = max(time.monotonic() - t, 0.01) / 100_000
     n = int(min(max(3.0 / per_unit, 100_000), 5_000_000))
@@ -347,7 +376,7 @@ def test_scale_in_drains_in_flight_work(deploy, chart):
     def in_flight():
         rollout = {"id": "inflight", "messages": [{"role": "assistant", "content": f"work {n}"}]}
         result["started"] = time.monotonic()
-        result["response"] = pod.call("/v1/rewards/slow/lambda", [rollout], timeout=grace)
+        result["response"] = pod.call("/v1/rewards/slow/lambda", [rollout], token=pod.token, timeout=grace)
         result["finished"] = time.monotonic()
 
     worker = threading.Thread(target=in_flight)
@@ -369,7 +398,7 @@ def test_scale_in_drains_in_flight_work(deploy, chart):
         time.sleep(0.05)
     assert not pod.probe("readinessProbe"), "readiness must fail once draining"
     assert worker.is_alive(), "the in-flight request must still be running when readiness flips"
-    status, _ = pod.call("/v1/rewards/math/lambda", [MATH_ROLLOUT], timeout=5)
+    status, _ = pod.call("/v1/rewards/math/lambda", [MATH_ROLLOUT], token=pod.token, timeout=5)
     assert status == 503, f"new work while draining: {status}"
     assert pod.probe("livenessProbe") or pod.proc.poll() is not None, "a draining pod must not be killed by liveness"
 

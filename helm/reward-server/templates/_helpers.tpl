@@ -72,6 +72,25 @@ Paths inside the container. The volumes of deployment.yaml mount here.
 {{- default (printf "%s-auth" (include "reward-server.fullname" .)) .Values.auth.existingSecret }}
 {{- end }}
 
+{{/*
+The token of the chart-created Secret, base64-encoded: auth.token when given; else the token the
+release's Secret already holds, so `helm upgrade` keeps it; else a new random one (48 letters and
+digits, about 285 bits). Called with (dict "root" $ "existing" <the Secret lookup returned>): lookup
+needs the cluster, and returns nothing in offline renders (helm template, --dry-run=client, Argo
+CD), which therefore make a new token every time.
+*/}}
+{{- define "reward-server.authTokenB64" -}}
+{{- $auth := .root.Values.auth }}
+{{- $kept := dig "data" $auth.secretKey "" (.existing | default dict) }}
+{{- if $auth.token }}
+{{- $auth.token | b64enc }}
+{{- else if $kept }}
+{{- $kept }}
+{{- else }}
+{{- randAlphaNum 48 | b64enc }}
+{{- end }}
+{{- end }}
+
 {{/* http or https: what the probes, the ServiceMonitor and NOTES.txt use. */}}
 {{- define "reward-server.httpScheme" -}}
 {{- if .Values.tls.enabled }}https{{ else }}http{{ end }}
