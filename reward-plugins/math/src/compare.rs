@@ -165,7 +165,7 @@ pub fn point(name: &str, k: usize) -> Q {
     let b = PRIMES[(next() % 8) as usize];
     let a = 1 + (next() % (b as u64 - 1)) as i64;
     let n = (next() % 3) as i64;
-    let sign = if (k + (h as usize & 1)) % 2 == 0 { 1 } else { -1 };
+    let sign = if (k + (h as usize & 1)).is_multiple_of(2) { 1 } else { -1 };
     Q::from_i128((sign * (n * b + a)) as i128, b as i128)
 }
 
@@ -286,15 +286,19 @@ impl<'a> Checker<'a> {
                 }
             }
             (Answer::Assign(v, gv), Answer::Equation(e)) => match &**gv {
-                Answer::Scalar(a) => {
-                    self.proportional(Fx::VarMinus(Which::Gold, v, a.root, a.signs), Fx::Expr(Which::Pred, *e, 0), false)
-                }
+                Answer::Scalar(a) => self.proportional(
+                    Fx::VarMinus(Which::Gold, v, a.root, a.signs),
+                    Fx::Expr(Which::Pred, *e, 0),
+                    false,
+                ),
                 _ => differ(Rule::Structure, "an assignment against an equation"),
             },
             (Answer::Equation(e), Answer::Assign(w, pv)) => match &**pv {
-                Answer::Scalar(b) => {
-                    self.proportional(Fx::Expr(Which::Gold, *e, 0), Fx::VarMinus(Which::Pred, w, b.root, b.signs), false)
-                }
+                Answer::Scalar(b) => self.proportional(
+                    Fx::Expr(Which::Gold, *e, 0),
+                    Fx::VarMinus(Which::Pred, w, b.root, b.signs),
+                    false,
+                ),
                 _ => differ(Rule::Structure, "an equation against an assignment"),
             },
             (Answer::Assign(_, gv), other) => self.compare(gv, other),

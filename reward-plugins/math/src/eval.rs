@@ -70,6 +70,7 @@ pub fn eval(ast: &Ast, id: Id, env: &Env<'_>, budget: &mut Budget) -> EResult {
             let x = eval(ast, *a, env, budget)?;
             let y = eval(ast, *b, env, budget)?;
             charge(budget, &x, &y)?;
+            charge_radicals(budget, &y)?;
             x.div(&y)?
         }
         Node::Pm(k, a, b) => {
@@ -85,7 +86,11 @@ pub fn eval(ast: &Ast, id: Id, env: &Env<'_>, budget: &mut Budget) -> EResult {
             let base = eval(ast, *a, env, budget)?;
             power(&base, &e, budget)?
         }
-        Node::Sqrt(a) => eval(ast, *a, env, budget)?.sqrt()?,
+        Node::Sqrt(a) => {
+            let x = eval(ast, *a, env, budget)?;
+            charge_radicals(budget, &x)?;
+            x.sqrt()?
+        }
         Node::Root(k, a) => {
             let k = eval(ast, *k, env, budget)?;
             let x = eval(ast, *a, env, budget)?;
@@ -124,15 +129,43 @@ pub fn eval(ast: &Ast, id: Id, env: &Env<'_>, budget: &mut Budget) -> EResult {
     Ok(v)
 }
 
-/// Big exact operands cost in proportion to their size.
-fn charge(budget: &mut Budget, x: &Val, y: &Val) -> Result<(), Refusal> {
-    let bits = |v: &Val| match v {
-        Val::Q(q) => q.bits(),
-        Val::Surd(s) => s.0.iter().map(|t| t.1.bits()).sum(),
+/// Bits held in big rationals (0 for values that fit in 64-bit parts, which cost a step).
+fn big_bits(v: &Val) -> u64 {
+    match v {
+        Val::Q(q) if q.is_big() => q.bits(),
+        Val::Surd(s) => s.0.iter().filter(|t| t.1.is_big()).map(|t| t.1.bits()).sum(),
         _ => 0,
-    };
-    let b = bits(x) + bits(y);
-    if b > 256 { budget.spend(b / 64) } else { Ok(()) }
+    }
+}
+
+/// Big operands cost what big-rational arithmetic costs: every operation reduces its result by a
+/// gcd, about (bits × 64-bit limbs) word operations; one step is about 20 of them.
+fn charge(budget: &mut Budget, x: &Val, y: &Val) -> Result<(), Refusal> {
+    let bits = big_bits(x).max(big_bits(y));
+    let mut steps = if bits == 0 { 0 } else { bits * (bits / 64 + 1) / 20 + 1 };
+    // Surds multiply term by term.
+    let pairs = terms(x) * terms(y);
+    if pairs > 1 {
+        steps += 4 * pairs;
+    }
+    if steps > 0 { budget.spend(steps) } else { Ok(()) }
+}
+
+fn terms(v: &Val) -> u64 {
+    match v {
+        Val::Surd(s) => s.0.len() as u64,
+        _ => 1,
+    }
+}
+
+/// Dividing by a surd conjugates away each prime of its radicands (factored by trial division),
+/// squaring the work each time; a square root factors its radicand.
+fn charge_radicals(budget: &mut Budget, divisor_or_radicand: &Val) -> Result<(), Refusal> {
+    match divisor_or_radicand {
+        Val::Surd(s) => budget.spend(200 + 64 * (s.0.len() as u64).pow(2)),
+        Val::Q(q) if q.bits() > 24 => budget.spend(200),
+        _ => Ok(()),
+    }
 }
 
 fn exp(e: &Val) -> EResult {
@@ -164,13 +197,25 @@ fn power(base: &Val, e: &Val, budget: &mut Budget) -> EResult {
             };
             match q.as_i64() {
                 Some(n) if n.unsigned_abs() <= MAX_EXPONENT as u64 => {
-                    budget.spend(1 + n.unsigned_abs().max(1).ilog2() as u64)?;
-                    return Ok(base.powi(n)?);
+                    let squarings = 1 + n.unsigned_abs().max(1).ilog2() as u64;
+                    budget.spend(squarings * (1 + 4 * terms(base).pow(2)))?;
+                    if n < 0 {
+                        charge_radicals(budget, base)?;
+                    }
+                    let v = base.powi(n)?;
+                    charge(budget, &v, &v)?;
+                    return Ok(v);
                 }
                 _ if trivial => {
                     // 1^huge, 0^huge, (-1)^huge: by the sign and parity of the exponent.
                     let odd = q.parts().0.bit(0);
-                    let n = if q.signum() < 0 { -1 } else if odd { 1 } else { 2 };
+                    let n = if q.signum() < 0 {
+                        -1
+                    } else if odd {
+                        1
+                    } else {
+                        2
+                    };
                     return Ok(base.powi(n)?);
                 }
                 _ => return Err(Refusal::ExponentTooLarge.into()),
@@ -223,7 +268,7 @@ fn root(x: &Val, k: u32) -> EResult {
     }
     let a = real(x)?;
     let negative = a.re < 0.0;
-    if negative && k % 2 == 0 {
+    if negative && k.is_multiple_of(2) {
         return Err(EvalError::Undefined);
     }
     if a.re.abs() <= a.err {

@@ -57,7 +57,10 @@ pub enum Env {
 pub enum Tok {
     /// A number literal; `places` is `Some(k)` for a decimal written with `k` places after the
     /// point (an exponent shifts it: `1.5e3` has -2), `None` for an integer or repeating decimal.
-    Num { value: Q, places: Option<i32> },
+    Num {
+        value: Q,
+        places: Option<i32>,
+    },
     /// A variable: `x`, `x_1`, `theta`.
     Var(Box<str>),
     /// A word of text, lowercased: from `\text{…}` or a plain word of three or more letters.
@@ -145,20 +148,91 @@ impl From<Refusal> for LexError {
 
 /// Commands that are dropped, with no argument.
 const IGNORED: &[&str] = &[
-    "left", "right", "big", "Big", "bigg", "Bigg", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr",
-    "displaystyle", "textstyle", "scriptstyle", "limits", "nolimits", "boxed", "fbox", "mathstrut", "quad", "qquad",
-    "middle", "bf", "rm", "it",
+    "left",
+    "right",
+    "big",
+    "Big",
+    "bigg",
+    "Bigg",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "biggl",
+    "biggr",
+    "Biggl",
+    "Biggr",
+    "displaystyle",
+    "textstyle",
+    "scriptstyle",
+    "limits",
+    "nolimits",
+    "boxed",
+    "fbox",
+    "mathstrut",
+    "quad",
+    "qquad",
+    "middle",
+    "bf",
+    "rm",
+    "it",
 ];
 
 const TEXT_COMMANDS: &[&str] = &[
-    "text", "textbf", "textit", "textrm", "textsf", "texttt", "textnormal", "mathrm", "mathbf", "mathit", "mathsf",
-    "mathtt", "mbox", "emph", "hbox", "textup", "operatorname",
+    "text",
+    "textbf",
+    "textit",
+    "textrm",
+    "textsf",
+    "texttt",
+    "textnormal",
+    "mathrm",
+    "mathbf",
+    "mathit",
+    "mathsf",
+    "mathtt",
+    "mbox",
+    "emph",
+    "hbox",
+    "textup",
+    "operatorname",
 ];
 
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
-    "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma",
-    "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
 ];
 
 fn func_named(name: &str) -> Option<Func> {
@@ -185,13 +259,92 @@ fn func_named(name: &str) -> Option<Func> {
 
 /// Words of units, lowercased, that a plain-text answer may end with.
 pub const UNIT_WORDS: &[&str] = &[
-    "cm", "mm", "km", "m", "meter", "meters", "metre", "metres", "centimeter", "centimeters", "millimeter",
-    "millimeters", "kilometer", "kilometers", "in", "inch", "inches", "ft", "foot", "feet", "yd", "yard", "yards", "mi",
-    "mile", "miles", "g", "gram", "grams", "kg", "kilogram", "kilograms", "lb", "lbs", "pound", "pounds", "oz",
-    "ounce", "ounces", "s", "sec", "second", "seconds", "min", "minute", "minutes", "h", "hr", "hrs", "hour", "hours",
-    "day", "days", "week", "weeks", "month", "months", "year", "years", "dollar", "dollars", "cent", "cents", "unit",
-    "units", "square", "sq", "cubic", "degree", "degrees", "mph", "l", "liter", "liters", "litre", "litres", "ml",
-    "gallon", "gallons", "percent", "people", "students", "times", "ways", "points", "marbles",
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "centimeter",
+    "centimeters",
+    "millimeter",
+    "millimeters",
+    "kilometer",
+    "kilometers",
+    "in",
+    "inch",
+    "inches",
+    "ft",
+    "foot",
+    "feet",
+    "yd",
+    "yard",
+    "yards",
+    "mi",
+    "mile",
+    "miles",
+    "g",
+    "gram",
+    "grams",
+    "kg",
+    "kilogram",
+    "kilograms",
+    "lb",
+    "lbs",
+    "pound",
+    "pounds",
+    "oz",
+    "ounce",
+    "ounces",
+    "s",
+    "sec",
+    "second",
+    "seconds",
+    "min",
+    "minute",
+    "minutes",
+    "h",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "unit",
+    "units",
+    "square",
+    "sq",
+    "cubic",
+    "degree",
+    "degrees",
+    "mph",
+    "l",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "ml",
+    "gallon",
+    "gallons",
+    "percent",
+    "people",
+    "students",
+    "times",
+    "ways",
+    "points",
+    "marbles",
 ];
 
 struct Lexer<'a> {
@@ -206,7 +359,14 @@ struct Lexer<'a> {
 
 /// The tokens of `text`.
 pub fn lex(text: &str) -> Result<Vec<Token>, LexError> {
-    let mut lx = Lexer { s: text, b: text.as_bytes(), i: 0, out: Vec::with_capacity(text.len() / 2 + 1), space: false, depth: 0 };
+    let mut lx = Lexer {
+        s: text,
+        b: text.as_bytes(),
+        i: 0,
+        out: Vec::with_capacity(text.len() / 2 + 1),
+        space: false,
+        depth: 0,
+    };
     lx.run()?;
     Ok(lx.out)
 }
@@ -368,9 +528,7 @@ impl<'a> Lexer<'a> {
     /// A thousands separator followed by exactly three digits at `self.i`: the separator's length.
     fn thousands_separator(&self) -> Option<usize> {
         let rest = self.rest();
-        let len = if rest.starts_with("{,}") {
-            3
-        } else if rest.starts_with(",\\!") {
+        let len = if rest.starts_with("{,}") || rest.starts_with(",\\!") {
             3
         } else if rest.starts_with("\\,") || rest.starts_with("\\ ") {
             2
@@ -457,6 +615,9 @@ impl<'a> Lexer<'a> {
             return Err(LexError::Unsupported("a lone backslash".into()));
         };
         if !first.is_ascii_alphabetic() {
+            if !first.is_ascii() {
+                return Err(LexError::Unsupported("a backslash before a non-ASCII character".into()));
+            }
             self.i += 2;
             let tok = match first {
                 b',' | b';' | b':' | b'!' | b' ' | b'>' => {
@@ -773,6 +934,8 @@ mod tests {
         assert_eq!(toks("\\left( 1 \\right]"), vec![Tok::LParen, num(1, 1, None), Tok::RBrack]);
         assert_eq!(toks("$\\$5$"), vec![Tok::Dollar, num(5, 1, None)]);
         assert!(matches!(lex("\\foo"), Err(LexError::Unsupported(_))));
+        assert!(matches!(lex("\\é"), Err(LexError::Unsupported(_))));
+        assert!(matches!(lex("x \\"), Err(LexError::Unsupported(_))));
         let deep = "{".repeat(MAX_DEPTH + 1);
         assert!(matches!(lex(&deep), Err(LexError::Refused(Refusal::TooDeep))));
     }

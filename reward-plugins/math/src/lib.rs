@@ -210,7 +210,9 @@ impl MathConfig {
                     content.map(|a| Cow::Borrowed(extract::refine_answer(a)))
                 }
                 Source::Boxed => last_boxed_any(region),
-                Source::Marker => extract::after_answer_marker(region).map(|a| Cow::Borrowed(extract::refine_answer(a))),
+                Source::Marker => {
+                    extract::after_answer_marker(region).map(|a| Cow::Borrowed(extract::refine_answer(a)))
+                }
                 Source::Text => {
                     let t = region.trim();
                     (t.len() <= self.max_answer_bytes()).then_some(Cow::Borrowed(t))
@@ -278,7 +280,10 @@ struct Gold {
 /// The last reference prepared, keyed by its whole text (GRPO scores a group of completions
 /// against one reference).
 #[derive(Default)]
-struct GoldCache(RefCell<Option<(String, Rc<Result<Vec<Gold>, RolloutError>>)>>);
+struct GoldCache(RefCell<Option<(String, Rc<Golds>)>>);
+
+/// A reference's gold answers, or why the reference is unusable.
+type Golds = Result<Vec<Gold>, RolloutError>;
 
 impl std::fmt::Debug for GoldCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -287,7 +292,7 @@ impl std::fmt::Debug for GoldCache {
 }
 
 impl GoldCache {
-    fn get(&self, c: &MathConfig, rollout: &Rollout) -> Rc<Result<Vec<Gold>, RolloutError>> {
+    fn get(&self, c: &MathConfig, rollout: &Rollout) -> Rc<Golds> {
         let mut cache = self.0.borrow_mut();
         if let Some((text, golds)) = cache.as_ref()
             && *text == rollout.reference
@@ -398,9 +403,10 @@ pub fn same_text_key(text: &str) -> String {
             continue;
         }
         if b[i] == b'\\' {
-            let skip = ["\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ "]
-                .iter()
-                .find(|p| rest.starts_with(**p) && !(p.len() > 2 && rest[p.len()..].starts_with(|c: char| c.is_ascii_alphabetic())));
+            let skip = ["\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ "].iter().find(|p| {
+                rest.starts_with(**p)
+                    && !(p.len() > 2 && rest[p.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+            });
             if let Some(p) = skip {
                 i += p.len();
                 pending_space = true;

@@ -77,7 +77,9 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::TooLong { len, max } => write!(f, "answer too long ({len} bytes, max_answer_bytes is {max})"),
-            Refusal::TooDeep => write!(f, "nesting deeper than {MAX_DEPTH} levels"),
+            Refusal::TooDeep => {
+                write!(f, "nesting too deep (over {MAX_DEPTH} brackets or {MAX_RECURSION} levels of operators)")
+            }
             Refusal::TooManyTokens => write!(f, "more than {MAX_TOKENS} tokens"),
             Refusal::NumberTooLong => write!(f, "a number with more than {MAX_DIGITS} digits"),
             Refusal::TooManyItems => write!(f, "more than {MAX_ITEMS} items"),

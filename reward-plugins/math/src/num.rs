@@ -13,7 +13,6 @@
 use std::cmp::Ordering;
 
 use num_bigint::{BigInt, Sign};
-use num_integer::Integer;
 use num_rational::BigRational;
 use num_traits::{Signed, ToPrimitive};
 
@@ -46,7 +45,7 @@ pub enum Q {
     B(Box<BigRational>),
 }
 
-fn gcd_u128(mut a: u128, mut b: u128) -> u128 {
+fn gcd_u64(mut a: u64, mut b: u64) -> u64 {
     if a == 0 {
         return b;
     }
@@ -65,6 +64,18 @@ fn gcd_u128(mut a: u128, mut b: u128) -> u128 {
             return a << shift;
         }
     }
+}
+
+/// `gcd(a, b)` for an `a` that may not fit in 64 bits and a `b` that does: one `i128` remainder,
+/// then 64-bit steps (128-bit arithmetic is emulated on wasm32).
+fn gcd_wide(a: u128, b: u64) -> u64 {
+    if let Ok(a) = u64::try_from(a) {
+        return gcd_u64(a, b);
+    }
+    if b == 0 {
+        return u64::try_from(a).unwrap_or(0);
+    }
+    gcd_u64((a % b as u128) as u64, b)
 }
 
 impl Q {
@@ -87,10 +98,31 @@ impl Q {
     pub fn from_i128(n: i128, d: i128) -> Q {
         debug_assert!(d != 0);
         let (mut n, mut d) = if d < 0 { (-n, -d) } else { (n, d) };
-        let g = gcd_u128(n.unsigned_abs(), d as u128) as i128;
+        let g = match u64::try_from(d) {
+            Ok(d64) => gcd_wide(n.unsigned_abs(), d64) as i128,
+            Err(_) => match u64::try_from(n.unsigned_abs()) {
+                Ok(n64) => gcd_wide(d as u128, n64) as i128,
+                Err(_) => {
+                    let big = num_integer::Integer::gcd(&BigInt::from(n), &BigInt::from(d));
+                    big.to_i128().unwrap_or(1)
+                }
+            },
+        };
         if g > 1 {
             n /= g;
             d /= g;
+        }
+        if n.abs() <= SMALL_MAX && d <= SMALL_MAX {
+            Q::S(n as i64, d as i64)
+        } else {
+            Q::B(Box::new(BigRational::new_raw(BigInt::from(n), BigInt::from(d))))
+        }
+    }
+
+    /// `n / d` already reduced, `d > 0`.
+    fn reduced(n: i128, d: i128) -> Q {
+        if n == 0 {
+            return Q::S(0, 1);
         }
         if n.abs() <= SMALL_MAX && d <= SMALL_MAX {
             Q::S(n as i64, d as i64)
@@ -169,6 +201,11 @@ impl Q {
         }
     }
 
+    /// Whether the value is held as a big rational.
+    pub fn is_big(&self) -> bool {
+        matches!(self, Q::B(_))
+    }
+
     /// Bits of numerator plus denominator.
     pub fn bits(&self) -> u64 {
         match self {
@@ -186,11 +223,20 @@ impl Q {
     pub fn add(&self, o: &Q) -> Result<Q, TooBig> {
         match (self, o) {
             (Q::S(a, b), Q::S(c, d)) => {
-                let (a, b, c, d) = (*a as i128, *b as i128, *c as i128, *d as i128);
+                // Knuth's addition of reduced fractions: every gcd is of 64-bit numbers.
+                let (a, b, c, d) = (*a as i128, *b as u64, *c as i128, *d as u64);
                 if b == d {
-                    return Ok(Q::from_i128(a + c, b));
+                    let n = a + c;
+                    let g = gcd_wide(n.unsigned_abs(), b) as i128;
+                    return Ok(Q::reduced(n / g, b as i128 / g));
                 }
-                Ok(Q::from_i128(a * d + c * b, b * d))
+                let g = gcd_u64(b, d);
+                if g == 1 {
+                    return Ok(Q::reduced(a * d as i128 + c * b as i128, b as i128 * d as i128));
+                }
+                let t = a * (d / g) as i128 + c * (b / g) as i128;
+                let g2 = gcd_wide(t.unsigned_abs(), g);
+                Ok(Q::reduced(t / g2 as i128, (b / g) as i128 * (d / g2) as i128))
             }
             _ => Q::checked(self.to_big() + o.to_big()),
         }
@@ -212,7 +258,20 @@ impl Q {
     /// `self * o`.
     pub fn mul(&self, o: &Q) -> Result<Q, TooBig> {
         match (self, o) {
-            (Q::S(a, b), Q::S(c, d)) => Ok(Q::from_i128(*a as i128 * *c as i128, *b as i128 * *d as i128)),
+            (Q::S(a, b), Q::S(c, d)) => {
+                // Cross-reduce first: the product of reduced fractions is then reduced.
+                let g1 = gcd_u64(a.unsigned_abs(), *d as u64) as i64;
+                let g2 = gcd_u64(c.unsigned_abs(), *b as u64) as i64;
+                let (g1, g2) = (g1.max(1), g2.max(1));
+                let (x, y, u, v) = (a / g1, c / g2, b / g2, d / g1);
+                if let (Some(n), Some(den)) = (x.checked_mul(y), u.checked_mul(v))
+                    && (n as i128).abs() <= SMALL_MAX
+                    && (den as i128) <= SMALL_MAX
+                {
+                    return Ok(if n == 0 { Q::S(0, 1) } else { Q::S(n, den) });
+                }
+                Ok(Q::reduced(x as i128 * y as i128, u as i128 * v as i128))
+            }
             _ => {
                 if self.is_zero() || o.is_zero() {
                     return Ok(Q::zero());
@@ -263,7 +322,7 @@ impl Q {
     /// The exact `k`-th root when numerator and denominator are perfect `k`-th powers (a
     /// negative value only for odd `k`).
     pub fn root(&self, k: u32) -> Option<Q> {
-        if k == 0 || (self.signum() < 0 && k % 2 == 0) {
+        if k == 0 || (self.signum() < 0 && k.is_multiple_of(2)) {
             return None;
         }
         let (n, d) = self.parts();
@@ -360,7 +419,7 @@ pub fn squarefree_split(n: u64) -> Option<(u64, u64)> {
     // Once p³ > r, every prime below p is gone, so r is 1, a prime, a prime's square or a
     // product of two distinct primes.
     while p * p * p <= r {
-        if r % p == 0 {
+        if r.is_multiple_of(p) {
             let mut e = 0;
             while r % p == 0 {
                 r /= p;
@@ -384,13 +443,14 @@ pub fn squarefree_split(n: u64) -> Option<(u64, u64)> {
 
 /// The prime factors of a square-free `m >= 2`, or `None` when it is too large to factor here.
 fn prime_factors(m: u64, out: &mut Vec<i64>) -> Option<()> {
-    if m > 10_000_000_000 {
+    // At most 5,000 trial divisions.
+    if m > 100_000_000 {
         return None;
     }
     let mut r = m;
     let mut p = 2u64;
     while p * p <= r {
-        if r % p == 0 {
+        if r.is_multiple_of(p) {
             out.push(p as i64);
             r /= p;
         }
@@ -476,7 +536,7 @@ impl Surd {
         for (m1, c1) in &self.0 {
             for (m2, c2) in &o.0 {
                 // √m1·√m2 = g·√(m1 m2 / g²) with g = gcd(|m1|, |m2|); i·i = -1.
-                let g = (m1.unsigned_abs()).gcd(&m2.unsigned_abs()) as i64;
+                let g = gcd_u64(m1.unsigned_abs(), m2.unsigned_abs()) as i64;
                 let (a, b) = (m1 / g, m2 / g);
                 let m = a.checked_mul(b).ok_or(TooBig)?;
                 let mut coef = c1.mul(c2)?.mul(&Q::int(g))?;
@@ -775,9 +835,7 @@ impl Val {
                 // A non-zero surd is far from zero compared with its rounding error.
                 (a.re.abs() > 16.0 * a.err).then_some(if a.re < 0.0 { -1 } else { 1 })
             }
-            Val::Approx(a) if a.is_real() => {
-                (a.re.abs() > 16.0 * a.err).then_some(if a.re < 0.0 { -1 } else { 1 })
-            }
+            Val::Approx(a) if a.is_real() => (a.re.abs() > 16.0 * a.err).then_some(if a.re < 0.0 { -1 } else { 1 }),
             _ => None,
         }
     }
@@ -1026,6 +1084,36 @@ mod tests {
         assert_eq!(back, Q::int(1 << 61));
         assert_eq!(Q::int(2).pow(100).unwrap().unwrap().bits(), 102);
         assert_eq!(Q::int(10).pow(100_000).unwrap(), Err(TooBig));
+    }
+
+    #[test]
+    fn small_paths_agree_with_big_rationals() {
+        // A fixed xorshift sequence: numerators and denominators up to 2^62, both signs.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pick = |next: &mut dyn FnMut() -> u64| {
+            let bits = 1 + next() % 62;
+            let n = (next() >> (64 - bits)) as i64 * if next().is_multiple_of(2) { 1 } else { -1 };
+            let d = 1 + (next() >> (64 - (1 + next() % 62))) as i64;
+            // Small denominators share factors often.
+            let d = if next().is_multiple_of(3) { 1 + d % 36 } else { d };
+            Q::from_i128(n as i128, d as i128)
+        };
+        for _ in 0..20_000 {
+            let (a, b) = (pick(&mut next), pick(&mut next));
+            let (ba, bb) = (a.to_big(), b.to_big());
+            assert_eq!(a.add(&b).unwrap(), Q::from_big(&ba + &bb), "{a:?} + {b:?}");
+            assert_eq!(a.sub(&b).unwrap(), Q::from_big(&ba - &bb), "{a:?} - {b:?}");
+            assert_eq!(a.mul(&b).unwrap(), Q::from_big(&ba * &bb), "{a:?} * {b:?}");
+            if !b.is_zero() {
+                assert_eq!(a.div(&b).unwrap().unwrap(), Q::from_big(&ba / &bb), "{a:?} / {b:?}");
+            }
+        }
     }
 
     #[test]
