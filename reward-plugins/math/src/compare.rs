@@ -309,12 +309,12 @@ impl<'a> Checker<'a> {
                 if same { Ok(Verdict::Equal(Rule::Text)) } else { differ(Rule::Text, "different text") }
             }
             (Answer::Scalar(a), Answer::Scalar(b)) => self.scalars(a, b),
-            // `3` against `\{3\}` or a one-item list.
-            (Answer::Scalar(_), Answer::Set(items) | Answer::List(items)) if items.len() == 1 => {
-                self.compare(g, &items[0])
+            // `3` against `\{3\}`, or against the list `3, 3` (a double root).
+            (Answer::Scalar(_), Answer::Set(items) | Answer::List(items)) => {
+                self.unordered(std::slice::from_ref(g), items)
             }
-            (Answer::Set(items) | Answer::List(items), Answer::Scalar(_)) if items.len() == 1 => {
-                self.compare(&items[0], p)
+            (Answer::Set(items) | Answer::List(items), Answer::Scalar(_)) => {
+                self.unordered(items, std::slice::from_ref(p))
             }
             (Answer::Set(a) | Answer::List(a), Answer::Set(b) | Answer::List(b)) => self.unordered(a, b),
             (Answer::Tuple(a, da), Answer::Tuple(b, db)) => {
@@ -347,6 +347,12 @@ impl<'a> Checker<'a> {
                 if matches!(g, Answer::Interval(_)) { self.ordered(&ends, items) } else { self.ordered(items, &ends) }
             }
             (Answer::Union(a), Answer::Union(b)) => self.unordered(a, b),
+            // `x < 1 \text{ or } x > 2` is a list of intervals: their union.
+            (Answer::Union(a), Answer::List(b)) | (Answer::List(a), Answer::Union(b))
+                if a.iter().chain(b).all(|x| matches!(x, Answer::Interval(_) | Answer::Tuple(_, Delim::Paren))) =>
+            {
+                self.unordered(a, b)
+            }
             (Answer::Union(a), other) if a.len() == 1 => self.compare(&a[0], other),
             (other, Answer::Union(b)) if b.len() == 1 => self.compare(other, &b[0]),
             (Answer::Matrix { rows: r1, cols: c1, cells: a }, Answer::Matrix { rows: r2, cols: c2, cells: b }) => {

@@ -172,9 +172,14 @@ fn exp(e: &Val) -> EResult {
     if e.is_zero() {
         return Ok(Val::int(1));
     }
-    let x = real(e)?;
-    let v = x.re.exp();
-    approx(Approx::real(v, v * x.err))
+    let x = e.to_approx().ok_or(EvalError::Undefined)?;
+    let m = x.re.exp();
+    if x.is_real() {
+        return approx(Approx::real(m, m * x.err));
+    }
+    // e^(a+bi) = e^a (cos b + i sin b); the error scales with the modulus.
+    let (re, im) = (m * x.im.cos(), m * x.im.sin());
+    approx(Approx { re, im, err: m * x.err * 2.0 + 4.0 * EPS * m })
 }
 
 /// A real approximation of `v`, or `Undefined` when it is not real.
@@ -454,8 +459,21 @@ fn factorial(x: &Val, budget: &mut Budget) -> EResult {
 }
 
 fn binom(n: &Val, k: &Val, budget: &mut Budget) -> EResult {
-    let (Some(n), Some(k)) = (n.as_q().and_then(Q::as_i64), k.as_q().and_then(Q::as_i64)) else {
+    let Some(k) = k.as_q().and_then(Q::as_i64) else {
         return Err(EvalError::Undefined);
+    };
+    let Some(n) = n.as_q().and_then(Q::as_i64) else {
+        // n(n-1)…(n-k+1)/k! for any n (a variable at a test point).
+        if !(0..=64).contains(&k) {
+            return Err(EvalError::Undefined);
+        }
+        budget.spend(4 * k as u64 + 1)?;
+        let mut acc = Val::int(1);
+        for i in 0..k {
+            let factor = n.sub(&Val::int(i))?.div(&Val::int(i + 1))?;
+            acc = acc.mul(&factor)?;
+        }
+        return Ok(acc);
     };
     if n < 0 || k < 0 {
         return Err(EvalError::Undefined);

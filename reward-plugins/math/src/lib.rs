@@ -386,7 +386,8 @@ fn gold_answer(c: &MathConfig, text: &str) -> Option<String> {
 
 /// A conservative normal form for the same-text shortcut: math delimiters, sizing and spacing
 /// commands and whitespace next to symbols dropped, `\dfrac`/`\tfrac` as `\frac`, a final full
-/// stop dropped. Whitespace between two letters or digits stays (`2 1/2` is not `21/2`).
+/// stop dropped. Whitespace between two letters or digits stays (`2 1/2` is not `21/2`), and so
+/// does whitespace after a comma (`1, 000` is not `1,000`).
 pub fn same_text_key(text: &str) -> String {
     let mut t = text.trim();
     t = t.strip_suffix('.').unwrap_or(t);
@@ -431,9 +432,12 @@ pub fn same_text_key(text: &str) -> String {
 }
 
 fn push_spaced(out: &mut String, pending: &mut bool, s: &str) {
+    // Spaces the reader gives meaning to stay: between letters or digits (`2 1/2`), and after a
+    // comma (`1,000` is a number, `1, 000` a list).
+    let last = out.chars().last();
     if *pending
-        && out.chars().last().is_some_and(|c| c.is_alphanumeric())
-        && s.chars().next().is_some_and(|c| c.is_alphanumeric())
+        && (last.is_some_and(|c| c.is_alphanumeric()) && s.chars().next().is_some_and(|c| c.is_alphanumeric())
+            || last == Some(','))
     {
         out.push(' ');
     }

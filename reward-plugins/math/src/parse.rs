@@ -231,15 +231,34 @@ pub fn parse(text: &str) -> PResult<Parsed> {
     let commas = comma_groups(&toks);
     let mut p = Parser { toks: &toks, pos: 0, ast: Ast::default(), commas, depth: 0, in_abs: 0, items: 0 };
     if texty {
-        return Ok(Parsed { ast: p.ast, answer: Answer::Text(reward_sdk::extract::normalize_text(text)) });
+        return Ok(text_answer(text, p));
     }
     match p.answer() {
         Ok(answer) => Ok(Parsed { ast: p.ast, answer }),
-        Err(ParseError::Syntax(_)) if has_words => {
-            Ok(Parsed { ast: Ast::default(), answer: Answer::Text(reward_sdk::extract::normalize_text(text)) })
-        }
+        Err(ParseError::Syntax(_)) if has_words => Ok(text_answer(text, Parser { ast: Ast::default(), ..p })),
         Err(e) => Err(e),
     }
+}
+
+/// Phrases that name the empty set.
+const EMPTY_PHRASES: &[&str] =
+    &["no solution", "no solutions", "no real solutions", "no real solution", "empty set", "the empty set"];
+
+/// Phrases that name every real number.
+const REALS_PHRASES: &[&str] = &["all real numbers", "all reals", "every real number", "all real x"];
+
+/// A text answer; the phrases for the empty set and for every real number are those sets.
+fn text_answer(text: &str, mut p: Parser<'_>) -> Parsed {
+    let norm = reward_sdk::extract::normalize_text(text);
+    let answer = if EMPTY_PHRASES.contains(&norm.as_str()) {
+        Answer::Set(Vec::new())
+    } else if REALS_PHRASES.contains(&norm.as_str()) {
+        let (lo, hi) = (p.infinity(true), p.infinity(false));
+        Answer::Interval(Interval { lo, hi, lo_closed: false, hi_closed: false })
+    } else {
+        Answer::Text(norm)
+    };
+    Parsed { ast: p.ast, answer }
 }
 
 /// For each opening bracket, whether a `,` or `;` sits directly inside it.
@@ -747,10 +766,17 @@ impl<'t> Parser<'t> {
                     acc = self.ast.push(Node::Div(acc, f));
                 }
                 Some(Tok::Frac) if only_int => {
-                    // `2\frac{1}{2}`: a mixed number when the fraction is of whole numbers.
-                    let f = self.power()?;
+                    // `2\frac{1}{2}`: a mixed number when the fraction is of whole numbers; a
+                    // sign after it (`33\frac{1}{3}\%`) applies to the whole number.
+                    let f = self.primary()?;
                     let mixed = matches!(self.ast.node(f), Node::Div(a, b) if self.is_int_literal(*a) && self.is_int_literal(*b));
-                    acc = self.ast.push(if mixed { Node::Add(acc, f) } else { Node::Mul(acc, f) });
+                    if mixed {
+                        let m = self.ast.push(Node::Add(acc, f));
+                        acc = self.postfix(m)?;
+                    } else {
+                        let f = self.power_from(f)?;
+                        acc = self.ast.push(Node::Mul(acc, f));
+                    }
                 }
                 Some(Tok::Num { value, places: None })
                     if only_int
@@ -818,6 +844,11 @@ impl<'t> Parser<'t> {
 
     fn power(&mut self) -> PResult<Id> {
         let base = self.primary()?;
+        self.power_from(base)
+    }
+
+    /// Postfix signs and a power after a primary already read.
+    fn power_from(&mut self, base: Id) -> PResult<Id> {
         let mut base = self.postfix(base)?;
         if self.eat(&Tok::Caret) {
             let e = self.exponent()?;

@@ -95,7 +95,7 @@ fn known_failures_of_the_numeric_reward() {
     equal("x^2+2x+1", "(x+1)^2", "identity");
     equal("\\{1,2,3\\}", "\\{3,2,1\\}", "exact");
     equal("(-\\infty, 2]", "\\left(-\\infty, 2\\right]", "same_text");
-    equal("[1, 5)", "[1,5)", "same_text");
+    equal("[1, 5)", "[1,5)", "exact");
     equal("(-\\infty, -1) \\cup (1, \\infty)", "(1, \\infty) \\cup (-\\infty, -1)", "exact");
     equal("\\begin{pmatrix} 1 \\\\ -2 \\end{pmatrix}", "\\begin{pmatrix}1\\\\-2\\end{pmatrix}", "same_text");
     equal("\\begin{pmatrix} 2 \\\\ 4 \\end{pmatrix}", "\\begin{pmatrix} \\frac{4}{2} \\\\ 2^2 \\end{pmatrix}", "exact");
@@ -115,9 +115,13 @@ fn same_text_needs_no_parsing() {
     equal("\\text{(C)}", "\\text{(C)}", "same_text");
     equal("\\frac{1}{2}", "\\dfrac{1}{2}", "same_text");
     // A gold the checker cannot read still matches itself.
-    equal("\\operatorname{lcm}(a,b)", "\\operatorname{lcm}(a, b)", "same_text");
+    equal("\\operatorname{lcm}(a,b)", "\\operatorname{lcm}\\left(a,b\\right)", "same_text");
+    // Failing that, as text.
+    equal("\\operatorname{lcm}(a,b)", "\\operatorname{lcm}(a, b)", "text");
     // Whitespace between digits is kept: a mixed number is not a bigger numerator.
     differ("2 1/2", "21/2");
+    // And after a comma: a list is not a number with a thousands separator.
+    differ("1,000", "1, 000");
 }
 
 #[test]
@@ -127,6 +131,7 @@ fn exact_rule_numbers() {
     equal("1000", "1,000", "exact");
     equal("1000000", "1{,}000{,}000", "exact");
     equal("2.5", "2\\frac{1}{2}", "exact");
+    equal("\\frac{1}{3}", "33\\frac{1}{3}\\%", "exact");
     equal("-2.5", "-2\\frac12", "exact");
     equal("\\frac{1}{3}", "0.\\overline{3}", "exact");
     equal("\\frac{1}{6}", "0.1\\overline{6}", "exact");
@@ -204,6 +209,7 @@ fn numeric_rule_constants() {
     equal("\\frac{\\pi}{4}", "\\arctan 1", "numeric");
     equal("\\frac{\\pi}{6}", "\\sin^{-1}\\frac{1}{2}", "numeric");
     equal("1+\\sqrt{2}", "\\sqrt{3+2\\sqrt{2}}", "numeric");
+    equal("-1", "e^{i\\pi}", "numeric");
     differ("2\\pi", "\\pi");
     differ("\\frac{\\pi}{3}", "\\frac{\\pi}{6}");
     differ("e", "\\pi");
@@ -219,6 +225,7 @@ fn identity_rule_expressions() {
     equal("\\frac{\\sqrt{x}}{x}", "\\frac{1}{\\sqrt{x}}", "identity");
     equal("\\sin^2 x + \\cos^2 x", "1", "identity");
     equal("2\\sin x\\cos x", "\\sin 2x", "identity");
+    equal("\\binom{n}{2}", "\\frac{n(n-1)}{2}", "identity");
     equal("a^2 b", "b a^2", "identity");
     differ("x^2+2x+1", "x^2+2x-1");
     differ("x^2", "|x|^2 + 1");
@@ -252,17 +259,22 @@ fn assignments_compare_by_value() {
 
 #[test]
 fn structures_sets_tuples_intervals() {
-    equal("(1, 2)", "(1,2)", "same_text");
+    equal("(1, 2)", "(1, 2)", "same_text");
+    equal("(1, 2)", "(1,2)", "exact");
     equal("(3, -1)", "\\left( 3, -1 \\right)", "same_text");
     equal("\\left(\\frac12, 2\\right)", "(0.5, 2)", "exact");
     equal("1, 2, 3", "3, 1, 2", "exact");
     equal("\\{1, 2\\}", "2, 1", "exact");
     equal("3", "\\{3\\}", "exact");
+    equal("2", "2, 2", "exact");
+    equal("\\text{no solution}", "\\emptyset", "exact");
+    equal("\\text{all real numbers}", "(-\\infty, \\infty)", "exact");
     equal("\\emptyset", "\\{\\}", "exact");
     equal("(2, 5)", "2 < x < 5", "exact");
     equal("[2, \\infty)", "x \\ge 2", "exact");
     equal("(-\\infty, 3)", "x < 3", "exact");
     equal("(-1, 2]", "-1 < x \\le 2", "exact");
+    equal("x<1 \\text{ or } x>2", "(-\\infty,1)\\cup(2,\\infty)", "exact");
     equal("(-\\infty, \\infty)", "\\mathbb{R}", "exact");
     equal("(1, 2, 3)", "\\langle 1, 2, 3 \\rangle", "exact");
     equal("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", "(1, 2)", "exact");
