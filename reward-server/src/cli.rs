@@ -99,15 +99,40 @@ struct ServeArgs {
     /// Cap on a request body or gRPC message, in bytes.
     #[arg(long, env = "REWARD_SERVER_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Bound on the HTTP request bytes read or held at once, over all requests; a body that does
+    /// not fit now is refused with 429 + Retry-After (its bytes are read to nothing, not kept).
+    #[arg(long, env = "REWARD_SERVER_MAX_INFLIGHT_BODY_BYTES", default_value_t = server::DEFAULT_MAX_INFLIGHT_BODY_BYTES)]
+    max_inflight_body_bytes: usize,
     /// Server-side cap on a request's time, in milliseconds (a caller's shorter deadline wins).
     #[arg(long, env = "REWARD_SERVER_REQUEST_TIMEOUT_MS", default_value_t = server::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64)]
     request_timeout_ms: u64,
     /// Longest wait for in-flight work on SIGTERM, in milliseconds.
     #[arg(long, env = "REWARD_SERVER_DRAIN_TIMEOUT_MS", default_value_t = server::DEFAULT_DRAIN_TIMEOUT.as_millis() as u64)]
     drain_timeout_ms: u64,
+    /// Longest wait, in milliseconds, to hand a ScoreStream answer to a client that is not
+    /// reading; past it the stream's work is dropped and its admission released.
+    #[arg(long, env = "REWARD_SERVER_STREAM_SEND_TIMEOUT_MS", default_value_t = server::DEFAULT_STREAM_SEND_TIMEOUT.as_millis() as u64)]
+    stream_send_timeout_ms: u64,
+    /// Most connections open at once on each listener; a connection past it is closed at once.
+    #[arg(long, env = "REWARD_SERVER_MAX_CONNECTIONS", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Longest wait, in milliseconds, for a request's headers, or for the next request on an idle
+    /// HTTP/1 keep-alive connection; then the connection is closed (slowloris, idle floods).
+    #[arg(long, env = "REWARD_SERVER_HEADER_READ_TIMEOUT_MS", default_value_t = server::DEFAULT_HEADER_READ_TIMEOUT.as_millis() as u64)]
+    header_read_timeout_ms: u64,
+    /// Longest wait, in milliseconds, for a request's body; then the request fails.
+    #[arg(long, env = "REWARD_SERVER_BODY_READ_TIMEOUT_MS", default_value_t = server::DEFAULT_BODY_READ_TIMEOUT.as_millis() as u64)]
+    body_read_timeout_ms: u64,
+    /// Most concurrent HTTP/2 streams per connection, on both listeners.
+    #[arg(long, env = "REWARD_SERVER_MAX_CONCURRENT_STREAMS", default_value_t = server::DEFAULT_MAX_CONCURRENT_STREAMS)]
+    max_concurrent_streams: u32,
     /// Score-cache entries (0 disables the cache).
     #[arg(long, env = "REWARD_SERVER_CACHE_ENTRIES", default_value_t = server::DEFAULT_CACHE_ENTRIES)]
     cache_entries: usize,
+    /// Bound on the bytes the score cache holds (metrics, reasons, bookkeeping); the oldest
+    /// entries make room.
+    #[arg(long, env = "REWARD_SERVER_CACHE_BYTES", default_value_t = server::DEFAULT_CACHE_BYTES)]
+    cache_bytes: usize,
     /// How often to check the config and plugin files for changes, in milliseconds (0 disables).
     #[arg(long, env = "REWARD_SERVER_WATCH_INTERVAL_MS", default_value_t = server::DEFAULT_WATCH_INTERVAL.as_millis() as u64)]
     watch_interval_ms: u64,
@@ -203,10 +228,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             max_inflight_rollouts: args.max_inflight_rollouts,
             max_rollouts_per_request: args.max_rollouts_per_request,
             cache_entries: args.cache_entries,
+            cache_bytes: args.cache_bytes,
         },
         max_body_bytes: args.max_body_bytes,
+        max_inflight_body_bytes: args.max_inflight_body_bytes,
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        stream_send_timeout: Duration::from_millis(args.stream_send_timeout_ms),
+        connections: server::ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+            max_concurrent_streams: args.max_concurrent_streams,
+        },
         watch_interval: (args.watch_interval_ms > 0).then(|| Duration::from_millis(args.watch_interval_ms)),
         auth,
         tls: args.tls_cert.map(|cert| TlsFiles { cert, key: args.tls_key.expect("clap requires it"), client_ca: args.tls_client_ca }),

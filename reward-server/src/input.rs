@@ -82,6 +82,33 @@ impl Records {
     }
 }
 
+/// The number of elements of a JSON array, counted without decoding them (each is skipped as
+/// `IgnoredAny`: nothing is allocated per element). Doors count a request's records with it
+/// before reading any, so a body of a million tiny records is refused for its count at the cost
+/// of one scan, not after a million rollouts were built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count(pub usize);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Count(n))
+            }
+        }
+        d.deserialize_seq(Visit)
+    }
+}
+
 /// [`Records`] from a JSON array's text: the rollouts, or `None` when the text is not such an
 /// array or a record is not a rollout as it stands.
 pub fn parse_records(array: &str, fallback: &str) -> Option<Vec<Rollout>> {
@@ -444,6 +471,15 @@ mod tests {
         assert_eq!(parse_records(&array(&good)[..40], "fb"), None);
         let bad = parse_record("{\"completion\": \"c\"", "fb").unwrap_err();
         assert!(bad.id.is_none() && bad.error.0.starts_with("not valid JSON: EOF while parsing"), "{bad:?}");
+    }
+
+    #[test]
+    fn count_skips_elements_without_reading_them() {
+        let Count(n) = serde_json::from_str(r#"[{"id": "a", "deep": [[[1]]]}, 2, "x", null, []]"#).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(serde_json::from_str::<Count>("[]").unwrap(), Count(0));
+        assert!(serde_json::from_str::<Count>("[1, 2").unwrap_err().is_eof());
+        assert!(serde_json::from_str::<Count>("{}").is_err());
     }
 
     #[test]

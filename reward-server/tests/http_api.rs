@@ -271,3 +271,224 @@ async fn cache_hits_and_metrics() {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
 }
+
+/// Reward names are the caller's text: requests for rewards that are not loaded, over HTTP and
+/// gRPC, must not add a series per name (50 made-up names once added 904 lines to `/metrics`).
+#[tokio::test]
+async fn unknown_reward_names_create_no_metric_series() {
+    let server = Server::start(&builtin_config(), &[]);
+    let metrics_url = format!("{}/metrics", server.http);
+    let body = r#"[{"id":"1","messages":[{"role":"assistant","content":"x"}],"reference_answer":"1"}]"#;
+    // One unknown name per door first, so the fixed `(unknown)` series exist before the count.
+    let (status, _, _) = post(&server, "/v1/rewards/warm-up-name/lambda", body).await;
+    assert_eq!(status, 404);
+    let (status, _, _) =
+        post(&server, "/v1/score", r#"{"reward":"warm-up","rollouts":[{"prompt":"p","completion":"c"}]}"#).await;
+    assert_eq!(status, 404);
+    let before = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap().lines().count();
+    for i in 0..50 {
+        let (status, _, _) = post(&server, &format!("/v1/rewards/made-up-{i}/lambda"), body).await;
+        assert_eq!(status, 404);
+        let native = format!(r#"{{"reward":"native-made-up-{i}","rollouts":[{{"prompt":"p","completion":"c"}}]}}"#);
+        let (status, _, _) = post(&server, "/v1/score", native).await;
+        assert_eq!(status, 404);
+    }
+    let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert!(!text.contains("made-up"), "a made-up reward name became a label:\n{text}");
+    assert!(text.contains(r#"reward="(unknown)""#), "unknown names are counted under one label:\n{text}");
+    let after = text.lines().count();
+    assert!(after <= before + 4, "/metrics grew from {before} to {after} lines");
+}
+
+/// `VmHWM` (peak) or `VmRSS` (now) of a process, in bytes.
+fn vm_bytes(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
+    kib << 10
+}
+
+/// A body of tiny records over the rollout cap is refused for its count before any record is
+/// read: it once raised the server's peak memory from 88 MB to 573 MB (a 60 MB body of 392k
+/// records). Now a refused body costs at most twice its size, eight at once stay within twice
+/// `--max-inflight-body-bytes` (the rest are refused with 429, their bytes read to nothing), and
+/// the memory goes back to the allocator (a second round does not raise the peak).
+#[tokio::test]
+async fn refused_bodies_cost_at_most_twice_their_size() {
+    let server = Server::start(&builtin_config(), &["--max-inflight-body-bytes", "134217728"]);
+    let record = r#"{"id":"r","messages":[{"role":"assistant","content":"x"}],"reference_answer":"1"}"#;
+    let n = 60_000_000 / (record.len() + 1);
+    let mut body = String::with_capacity(n * (record.len() + 1) + 2);
+    body.push('[');
+    for i in 0..n {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(record);
+    }
+    body.push(']');
+    let size = body.len() as u64;
+    // Warm the server's paths with a normal request first.
+    let (status, _, _) = post(&server, "/v1/rewards/math/lambda", format!("[{record}]")).await;
+    assert_eq!(status, 200);
+    let pid = server.pid();
+    let (base_peak, base_rss) = (vm_bytes(pid, "VmHWM"), vm_bytes(pid, "VmRSS"));
+
+    let (status, _, answer) = post(&server, "/v1/rewards/math/lambda", body.clone()).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains(&format!("{n} rollouts in one request")), "{answer}");
+    let one = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
+    assert!(one <= 2 * size, "one refused {size}-byte body raised peak memory by {one} bytes");
+
+    // Eight at once: at most two fit in the 128 MiB budget at a time; the others are refused at once.
+    let url = format!("{}/v1/rewards/math/lambda", server.http);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (url, body) = (url.clone(), body.clone());
+        calls.spawn(async move {
+            let response = reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await;
+            response.unwrap().status().as_u16()
+        });
+    }
+    let statuses = calls.join_all().await;
+    assert!(statuses.iter().all(|s| *s == 413 || *s == 429), "{statuses:?}");
+    assert!(statuses.contains(&429), "the byte budget refused some: {statuses:?}");
+    let eight = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
+    assert!(eight <= 2 * (128 << 20) + 2 * size, "eight refused bodies raised peak memory by {eight} bytes");
+
+    // And the memory goes back to the allocator: a second round of eight reuses it instead of
+    // growing the peak. (mimalloc keeps freed pages for reuse rather than returning them to the
+    // OS at once, so resident memory after a round stays near that round's level.)
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (url, body) = (url.clone(), body.clone());
+        calls.spawn(async move {
+            let response = reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await;
+            response.unwrap().status().as_u16()
+        });
+    }
+    let again = calls.join_all().await;
+    assert!(again.iter().all(|s| *s == 413 || *s == 429), "{again:?}");
+    let second = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
+    assert!(second <= eight + size, "a second round raised the peak from {eight} to {second} bytes: memory was not reused");
+    let rss = vm_bytes(pid, "VmRSS");
+    eprintln!(
+        "refused {size}-byte bodies: one raised peak memory by {one} bytes, eight at once ({statuses:?}) by {eight}, \
+         eight more by {second}; resident {base_rss} before, {rss} after"
+    );
+}
+
+/// Reads from `stream` until the server closes it (EOF or reset) or `within` passes; returns how
+/// long that took, or `None` if it stayed open.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at((started + within).into(), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => continue, // a 408 or the answer to an earlier request; keep reading
+            Err(_) => return None,
+        }
+    }
+}
+
+fn http_addr(server: &Server) -> String {
+    server.http.trim_start_matches("http://").to_owned()
+}
+
+/// A slowloris client (headers one byte a second) and an idle keep-alive connection are closed
+/// after `--header-read-timeout-ms`; before, with no timer under axum, both stayed open for good.
+#[tokio::test]
+async fn slow_headers_and_idle_connections_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    let server = Server::start(&builtin_config(), &["--header-read-timeout-ms", "1000"]);
+    let addr = http_addr(&server);
+
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /v1/score HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let dribble = {
+        let mut writer = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        tokio::spawn(async move {
+            writer.write_all(b"GET /healthz HTTP/1.1\r\n").await.ok();
+            for _ in 0..20 {
+                if writer.write_all(b"X").await.is_err() {
+                    return true; // closed by the server
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            false
+        })
+    };
+    assert!(closed_within(&mut slow, std::time::Duration::from_secs(5)).await.is_some(), "a stalled header stayed open");
+    assert!(dribble.await.unwrap(), "a dribbled header (one byte every 500 ms) stayed open for 10 s");
+
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let took = closed_within(&mut idle, std::time::Duration::from_secs(5)).await;
+    assert!(took.is_some(), "an idle keep-alive connection stayed open");
+    // The server still serves.
+    assert_eq!(reqwest::get(format!("{}/healthz", server.http)).await.unwrap().status(), 200);
+}
+
+/// 10,000 idle connections, half on each listener: at most `--max-connections` per listener are
+/// kept (the rest closed at once), the kept ones are closed after the header timeout, the server's descriptors and memory stay
+/// bounded, and it serves afterwards.
+#[tokio::test]
+async fn ten_thousand_idle_connections_are_capped_and_reaped() {
+    let server = Server::start(&builtin_config(), &["--max-connections", "500", "--header-read-timeout-ms", "2000"]);
+    let addr = http_addr(&server);
+    let pid = server.pid();
+    let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    let (base_fds, base_rss) = (fds(), vm_bytes(pid, "VmRSS"));
+    let grpc_addr = server.grpc.trim_start_matches("http://").to_owned();
+    let mut open = Vec::with_capacity(10_000);
+    // 5,000 on each listener, sending nothing.
+    for i in 0..10_000 {
+        let target = if i % 2 == 0 { &addr } else { &grpc_addr };
+        match tokio::net::TcpStream::connect(target).await {
+            Ok(s) => open.push(s),
+            Err(e) => panic!("connect failed after {} connections: {e}", open.len()),
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let held_fds = fds();
+    let held_rss = vm_bytes(pid, "VmRSS");
+    assert!(held_fds <= base_fds + 2 * 500 + 16, "the server holds {held_fds} descriptors (was {base_fds}, cap 500 per listener)");
+    assert!(held_rss <= base_rss + (64 << 20), "10k connections took {} MiB", (held_rss - base_rss) >> 20);
+    // The kept ones are closed after the header timeout.
+    let reaped = std::time::Instant::now();
+    while fds() > base_fds + 16 {
+        assert!(reaped.elapsed() < std::time::Duration::from_secs(10), "idle connections were not reaped: {} descriptors", fds());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(open);
+    assert_eq!(reqwest::get(format!("{}/healthz", server.http)).await.unwrap().status(), 200);
+    let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"reward_rejected_total{reason="connection_limit"}"#), "{text}");
+    eprintln!("10k connections: server descriptors {base_fds} -> {held_fds}, resident {base_rss} -> {held_rss} bytes");
+}
+
+/// Both listeners advertise the HTTP/2 stream cap, so a stream flood on one connection is refused
+/// by the server past `--max-concurrent-streams` (tonic and axum allowed unlimited streams).
+#[tokio::test]
+async fn http2_streams_per_connection_are_capped() {
+    let server = Server::start(&builtin_config(), &["--max-concurrent-streams", "8"]);
+    for addr in [http_addr(&server), server.grpc.trim_start_matches("http://").to_owned()] {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        let connection = tokio::spawn(async move {
+            let mut connection = connection;
+            // Drive the connection until the server's SETTINGS arrive.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut connection).await;
+            connection.max_concurrent_send_streams()
+        });
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::get(format!("http://{addr}/healthz")).body(()).unwrap();
+        let _ = client.send_request(request, true);
+        assert_eq!(connection.await.unwrap(), 8, "stream cap advertised on {addr}");
+    }
+}

@@ -297,3 +297,114 @@ async fn a_rotated_token_file_takes_over_without_a_restart() {
         .unwrap();
     assert_eq!(http.status().as_u16(), 200, "HTTP checks the same rotated token");
 }
+
+/// A ScoreStream client that stops reading at the HTTP/2 level (a zero flow-control window, so
+/// the server cannot send it a byte) used to pin the admission of its pending requests for good:
+/// every other caller was then refused. Now its sends time out, its work is dropped and the
+/// admission comes back. (A grpcio client that never reads does not show it: grpcio buffers.)
+#[tokio::test]
+async fn a_stream_client_that_stops_reading_releases_its_admission() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &guest_config(dir.path(), "guest", SLOW_LIMITS),
+        &[
+            "--max-inflight-rollouts",
+            "1024",
+            "--max-rollouts-per-request",
+            "512",
+            "--stream-send-timeout-ms",
+            "3000",
+            "--cache-entries",
+            "0",
+        ],
+    );
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut h2, connection) = h2::client::Builder::new().initial_window_size(0).handshake::<_, bytes::Bytes>(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/reward.v1.RewardService/ScoreStream"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (_response, mut send) = h2.send_request(request, false).unwrap();
+    // 60 KB answers: the first message's fill the answer channel (256 answers) and HTTP/2's send
+    // buffer; the next three's cannot be sent and pin their 768 rollouts of admission. (Four
+    // messages fit the 1,024 admitted at once: none is refused, so only the stall can free them.)
+    for m in 0..4 {
+        let message = pb::ScoreRequest {
+            reward: "guest".into(),
+            rollouts: (0..256).map(|i| rollout(&format!("s{m}-{i}"), "big-reason 60000", "null")).collect(),
+        };
+        let bytes = prost::Message::encode_to_vec(&message);
+        let mut frame = Vec::with_capacity(bytes.len() + 5);
+        frame.push(0);
+        frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        frame.extend_from_slice(&bytes);
+        send.send_data(frame.into(), false).unwrap();
+    }
+    // Wait until the stalled stream holds at least 768 of the 1,024 rollouts of admission.
+    let metrics_url = format!("{}/metrics", server.http);
+    let waiting = Instant::now();
+    loop {
+        let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+        let inflight: f64 =
+            text.lines().find_map(|l| l.strip_prefix("reward_inflight_rollouts ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
+        if inflight >= 768.0 {
+            eprintln!("stall in place after {:?}", waiting.elapsed());
+            break;
+        }
+        assert!(waiting.elapsed() < Duration::from_secs(20), "the stream never filled the admission:\n{text}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Another caller needs 512 rollouts of admission. While the stalled stream holds
+    // it, it is refused; once the stall is noticed it is served.
+    let mut client = grpc_client(&server).await;
+    let started = Instant::now();
+    let mut refused = 0;
+    loop {
+        let request = pb::ScoreRequest {
+            reward: "guest".into(),
+            rollouts: (0..512).map(|i| rollout(&format!("p{i}"), "abc", "null")).collect(),
+        };
+        match client.score(request).await {
+            Ok(answer) => {
+                assert_eq!(answer.into_inner().results.len(), 512);
+                eprintln!("probe served after {:?}", started.elapsed());
+                break;
+            }
+            Err(status) if status.code() == tonic::Code::ResourceExhausted => refused += 1,
+            Err(status) => panic!("unexpected {status:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the stalled stream still holds admission ({refused} refusals)");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused > 0, "the stalled stream held the admission for a while");
+    let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"reward_rejected_total{reason="stream_stalled"}"#), "{text}");
+    eprintln!("admission came back {:?} after the stall was complete ({refused} refusals before)", started.elapsed());
+    drop(send);
+}
+
+/// An open ScoreStream with nothing in flight must not keep a draining server from exiting.
+#[tokio::test]
+async fn an_idle_open_stream_does_not_hold_the_drain() {
+    let mut server = Server::start(&repo_root().join("rewards.toml"), &["--drain-timeout-ms", "2000"]);
+    let mut client = grpc_client(&server).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut answers = client.score_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    tx.send(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("a", "<answer>7</answer>", "7")] })
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), answers.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.score, Some(1.0));
+    // The stream stays open (tx alive), idle, and this client does not even read the server's
+    // goodbye: `wait` blocks the test's runtime.
+    server.sigterm();
+    let started = Instant::now();
+    assert_eq!(server.wait(Duration::from_secs(15)), Some(0), "exit 0 after the drain");
+    assert!(started.elapsed() < Duration::from_secs(10), "exited after {:?}", started.elapsed());
+    // The stream ended cleanly on the client's side too.
+    assert!(matches!(answers.message().await, Ok(None) | Err(_)));
+    drop(tx);
+}

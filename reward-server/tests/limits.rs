@@ -208,3 +208,55 @@ fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
     let drift = alone.abs_diff(deep);
     assert!(drift * 100 < alone, "alone {alone} vs at index 20 {deep}: the glue of other rollouts is charged to none");
 }
+
+#[test]
+fn meter_refill_is_stopped_at_the_calls_end() {
+    // Ending its own rollout and beginning the next ones itself used to hand the guest a fresh
+    // budget each time: it ran forever on one worker.
+    let outcome = run_plugin("meter-refill", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("broke the meter protocol") && message.contains("past the call's"), "{message}");
+}
+
+#[test]
+fn meter_trap_past_the_chunk_ends() {
+    // A trap claiming a rollout past the call's end used to make the re-run loop spin for ever.
+    let outcome = run_plugin("meter-past", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::PluginError);
+    assert!(message.contains("broke the meter protocol"), "{message}");
+}
+
+#[test]
+fn glue_between_rollouts_has_a_budget() {
+    let outcome = run_plugin("meter-glue-spin", |_| {});
+    let (status, message) = failure(&outcome);
+    assert_eq!(status, Status::Timeout);
+    assert!(message.contains("ran out of fuel"), "{message}");
+}
+
+#[test]
+fn meter_abuse_in_a_chunk_fails_only_its_rollout() {
+    let limits = Limits { instance_reuse: 1, ..test_limits() };
+    // Warm the pace so the batch goes in chunks.
+    guest().score("{}", &[rollout("w", "abc"), rollout("w2", "abcd")], &limits);
+    let bad = [3, 9, 17];
+    let kinds = ["meter-refill", "meter-past", "meter-glue-spin"];
+    let texts: Vec<String> = (0..24)
+        .map(|i| match bad.iter().position(|&b| b == i) {
+            Some(k) => kinds[k].to_owned(),
+            None => "y".repeat(i + 1),
+        })
+        .collect();
+    let rollouts: Vec<_> = texts.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
+    let outcomes = guest().score("{}", &rollouts, &limits);
+    assert_eq!(outcomes.len(), 24);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match bad.iter().position(|&b| b == i) {
+            Some(2) => assert_eq!(failure(outcome).0, Status::Timeout, "rollout {i}"),
+            Some(_) => assert_eq!(failure(outcome).0, Status::PluginError, "rollout {i}"),
+            None => assert_eq!(outcome.result.as_ref().unwrap().value, (i + 1) as f64, "rollout {i} in its place"),
+        }
+    }
+}

@@ -250,6 +250,18 @@ pub mod guest {
     use super::bindings::reward::plugin::meter;
     use super::*;
 
+    thread_local! {
+        /// The index in the current call of the rollout being scored.
+        static CURRENT_INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The index, in the host's current `score-batch` call, of the rollout being scored: what the
+    /// SDK passed to `meter.begin`. For the host's tests of guests that break the meter protocol;
+    /// a reward has no use for it.
+    pub fn current_index() -> u32 {
+        CURRENT_INDEX.with(|c| c.get())
+    }
+
     pub fn info<R: Reward>() -> wit::PluginInfo {
         let i = R::info();
         wit::PluginInfo { name: i.name, version: i.version, description: i.description, metrics: i.metrics }
@@ -271,6 +283,7 @@ pub mod guest {
             })
             .collect();
         let metered = |index, score: &mut dyn FnMut() -> _| {
+            CURRENT_INDEX.with(|c| c.set(index));
             meter::begin(index);
             let result = score();
             meter::end(index);

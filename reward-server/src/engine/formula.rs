@@ -12,6 +12,14 @@
 
 use std::fmt;
 
+/// Longest formula accepted: 4,096 bytes. Bounds the expression tree (and so the recursion of
+/// evaluating it) whatever its shape; a longer one is refused at load with the column.
+pub const MAX_FORMULA_BYTES: usize = 4096;
+/// Deepest nesting accepted (parentheses, function calls, unary operators): 64 levels. Parsing
+/// and evaluating recurse once per level, so a deeply nested formula in a reloaded config cannot
+/// overflow the stack of every replica at once; it is refused at load with the column.
+pub const MAX_FORMULA_DEPTH: usize = 64;
+
 /// A variable as written: a component alias and optionally one of its metrics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VarRef {
@@ -86,7 +94,13 @@ pub struct FormulaError {
 impl Formula {
     /// Parses a formula.
     pub fn parse(source: &str) -> Result<Formula, FormulaError> {
-        let mut parser = Parser { src: source, pos: 0, vars: Vec::new() };
+        if source.len() > MAX_FORMULA_BYTES {
+            return Err(FormulaError {
+                message: format!("formula is {} bytes, longer than the {MAX_FORMULA_BYTES} allowed", source.len()),
+                column: source[..MAX_FORMULA_BYTES].chars().count() + 1,
+            });
+        }
+        let mut parser = Parser { src: source, pos: 0, vars: Vec::new(), depth: 0 };
         let expr = parser.expr()?;
         parser.skip_ws();
         if parser.pos < source.len() {
@@ -167,6 +181,8 @@ struct Parser<'a> {
     src: &'a str,
     pos: usize,
     vars: Vec<VarRef>,
+    /// Current nesting: parentheses, call arguments and unary operators being parsed.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -208,12 +224,25 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, FormulaError> {
-        let mut lhs = self.and()?;
-        while self.eat("||") {
-            lhs = Expr::Bin(BinOp::Or, Box::new(lhs), Box::new(self.and()?));
+    /// Runs `parse` one nesting level deeper, refusing past [`MAX_FORMULA_DEPTH`].
+    fn nested(&mut self, parse: impl FnOnce(&mut Self) -> Result<Expr, FormulaError>) -> Result<Expr, FormulaError> {
+        if self.depth >= MAX_FORMULA_DEPTH {
+            return Err(self.error(format!("formula nests deeper than {MAX_FORMULA_DEPTH} levels")));
         }
-        Ok(lhs)
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
+    }
+
+    fn expr(&mut self) -> Result<Expr, FormulaError> {
+        self.nested(|p| {
+            let mut lhs = p.and()?;
+            while p.eat("||") {
+                lhs = Expr::Bin(BinOp::Or, Box::new(lhs), Box::new(p.and()?));
+            }
+            Ok(lhs)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, FormulaError> {
@@ -270,12 +299,12 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, FormulaError> {
         if self.eat("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Expr::Neg(Box::new(p.unary()?))));
         }
         self.skip_ws();
         if self.src[self.pos..].starts_with('!') && !self.src[self.pos..].starts_with("!=") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return self.nested(|p| Ok(Expr::Not(Box::new(p.unary()?))));
         }
         self.primary()
     }
@@ -457,5 +486,38 @@ mod tests {
         assert!(e.message.contains("end of the formula"), "{e}");
         let e = Formula::parse("fmt.").unwrap_err();
         assert!(e.message.contains("metric name after `fmt.`"), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_its_column() {
+        // Run on a small stack: before the depth limit, 2,000 parentheses overflowed it.
+        let outcome = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(|| {
+                let parens = format!("{}a{}", "(".repeat(2000), ")".repeat(2000));
+                let minus = format!("{}a", "-".repeat(3000));
+                let calls = format!("{}a{}", "abs(".repeat(800), ")".repeat(800));
+                [parens, minus, calls].map(|f| Formula::parse(&f).unwrap_err())
+            })
+            .unwrap()
+            .join()
+            .expect("parsing a deep formula must not overflow the stack");
+        for e in &outcome {
+            assert!(e.message.contains("nests deeper than 64 levels") || e.message.contains("longer than"), "{e}");
+        }
+        assert_eq!(outcome[0].column, 65, "just past the 64th `(`, which would open the 65th level: {}", outcome[0]);
+        // 64 levels are fine.
+        let ok = format!("{}a{}", "(".repeat(63), ")".repeat(63));
+        assert!(Formula::parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn long_formulas_are_refused() {
+        let long = vec!["a"; 3000].join("+");
+        let e = Formula::parse(&long).unwrap_err();
+        assert!(e.message.contains("longer than the 4096 allowed") && e.column == 4097, "{e}");
+        // A long flat sum within the cap evaluates (the tree is a chain, its depth bounded by the cap).
+        let sum = vec!["1"; 2000].join("+");
+        assert_eq!(Formula::parse(&sum).unwrap().eval(&[]), 2000.0);
     }
 }

@@ -112,6 +112,11 @@ impl HostBuilder {
             .memory_reservation(self.max_memory_bytes)
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0)
+            // Same score on every machine: NaNs produced by float arithmetic get the canonical bit
+            // pattern (x86 and ARM differ otherwise, and a guest can read the bits), and relaxed
+            // SIMD instructions take their deterministic semantics instead of the CPU's.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true)
             .wasm_component_model(true);
         if self.perf_map {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -164,6 +169,12 @@ impl PluginHost {
         HostBuilder::new().build()
     }
 
+    /// The process's one wasmtime engine.
+    #[cfg(test)]
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
     /// The per-instance memory ceiling that per-reward limits must respect.
     pub fn max_memory_bytes(&self) -> u64 {
         self.inner.max_memory_bytes
@@ -179,5 +190,45 @@ impl PluginHost {
     /// Loads a plugin from component bytes; `origin` names it in errors (a path, usually).
     pub fn load_bytes(&self, origin: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
         Plugin::load(self.inner.clone(), origin, bytes).map(Arc::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a core module's `run` export (no params, one i64 or v128 result read as i64) on the
+    /// host's engine.
+    fn run_i64(wat: &str) -> i64 {
+        let host = HostBuilder::new().cache_dir(None).max_instances(4).build().unwrap();
+        let module = wasmtime::Module::new(host.engine(), wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = wasmtime::Store::new(host.engine(), ());
+        store.set_fuel(1_000_000).unwrap();
+        store.set_epoch_deadline(1_000);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        instance.get_typed_func::<(), i64>(&mut store, "run").unwrap().call(&mut store, ()).unwrap()
+    }
+
+    /// `inf - inf` is a NaN whose sign bit x86 sets and ARM does not; canonicalised it is
+    /// 0x7ff8000000000000 on both, so a guest reading the bits scores the same everywhere.
+    #[test]
+    fn nan_bits_are_canonical() {
+        let bits = run_i64(
+            r#"(module (func (export "run") (result i64)
+                 (i64.reinterpret_f64 (f64.sub (f64.const inf) (f64.const inf)))))"#,
+        );
+        assert_eq!(bits as u64, 0x7ff8_0000_0000_0000, "got {:#x}", bits as u64);
+    }
+
+    /// Relaxed SIMD's truncation of NaN is 0 under the deterministic semantics (x86's native
+    /// instruction gives i32::MIN).
+    #[test]
+    fn relaxed_simd_is_deterministic() {
+        let lane = run_i64(
+            r#"(module (func (export "run") (result i64)
+                 (i64.extend_i32_s (i32x4.extract_lane 0
+                   (i32x4.relaxed_trunc_f32x4_s (f32x4.splat (f32.const nan)))))))"#,
+        );
+        assert_eq!(lane, 0);
     }
 }

@@ -20,6 +20,34 @@ pub const DEFAULT_INSTANCE_REUSE: u32 = 1;
 /// Not charged to any rollout.
 pub const INSTANTIATION_FUEL: u64 = 20_000_000_000;
 
+/// Longest error text kept from a guest (a rollout's `invalid-input` / `failed` message, a config
+/// refusal): 4 KiB. Longer texts are cut at a character boundary and marked with how much was cut.
+pub const MAX_GUEST_ERROR_BYTES: usize = 4 << 10;
+/// Longest metric name a guest may return or declare: 128 bytes. Longer is a `PLUGIN_ERROR`.
+pub const MAX_METRIC_NAME_BYTES: usize = 128;
+/// Longest plugin name: 64 bytes; version: 64 bytes; description: 1 KiB. Checked at load.
+pub const MAX_PLUGIN_NAME_BYTES: usize = 64;
+/// See [`MAX_PLUGIN_NAME_BYTES`].
+pub const MAX_PLUGIN_VERSION_BYTES: usize = 64;
+/// See [`MAX_PLUGIN_NAME_BYTES`].
+pub const MAX_PLUGIN_DESCRIPTION_BYTES: usize = 1 << 10;
+/// Most metrics a plugin may declare in its metadata: 1,024.
+pub const MAX_DECLARED_METRICS: usize = 1 << 10;
+
+/// `text` if it fits in `max` bytes, else its first `max` bytes (at a character boundary) and a
+/// note of how many bytes were cut. Every string a guest hands back that the host keeps passes
+/// through here or a hard cap, so a guest cannot make the host hold, log or send megabytes.
+pub fn bounded_guest_text(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return text.into();
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} more bytes cut)", &text[..cut], text.len() - cut).into()
+}
+
 /// What a plugin may spend on one rollout, and how long an instance lives.
 ///
 /// These limits are enforced by the host on every call. They do not cover the host's own work
@@ -129,6 +157,14 @@ mod tests {
         assert_eq!(limits.deadline, Duration::from_millis(250));
         assert_eq!(limits.memory_bytes, 16 << 20);
         assert_eq!(limits.instance_reuse, DEFAULT_INSTANCE_REUSE);
+    }
+
+    #[test]
+    fn guest_text_is_cut_at_a_character_boundary() {
+        assert_eq!(bounded_guest_text("short", 10), "short");
+        let cut = bounded_guest_text("ééééé", 3);
+        assert_eq!(cut, "é... (8 more bytes cut)");
+        assert!(bounded_guest_text(&"x".repeat(1 << 20), MAX_GUEST_ERROR_BYTES).len() < MAX_GUEST_ERROR_BYTES + 64);
     }
 
     #[test]

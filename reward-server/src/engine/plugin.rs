@@ -11,9 +11,13 @@ use wasmtime::{Store, Trap};
 use super::artifact_cache::sha256_hex;
 use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, wit};
 use super::fixtures::Fixtures;
+use super::limiter::MemoryLimiter;
 use super::meter::{self, METER_INTERFACE, Meter};
 use super::host::HostInner;
-use super::limits::{INSTANTIATION_FUEL, Limits};
+use super::limits::{
+    INSTANTIATION_FUEL, Limits, MAX_DECLARED_METRICS, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES,
+    MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES, bounded_guest_text,
+};
 use super::types::{Failure, Metric, MetricKind, Rollout, Status};
 
 /// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
@@ -137,32 +141,18 @@ impl fixtures::Host for StoreState {
     }
 }
 
-/// Caps linear memory and remembers whether a growth was denied, so the trap that follows
-/// (usually an abort in the guest's allocator) is reported as `OUT_OF_MEMORY`.
-pub(super) struct MemoryLimiter {
-    max_bytes: usize,
-    pub(super) denied: Option<usize>,
-}
-
-impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            tracing::warn!(
-                error.type = "memory_limit_exceeded",
-                current,
-                desired,
-                max = self.max_bytes,
-                "plugin memory growth denied"
-            );
-            self.denied = Some(desired);
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
+/// How one call to the guest ended.
+enum Call {
+    /// An outcome per rollout, in order; the instance may serve again.
+    Scored(Vec<PluginOutcome>),
+    /// A trap: the index of the rollout it belongs to and its outcome. The results of the rollouts
+    /// before it are lost with the instance, which must be dropped.
+    Trapped(usize, PluginOutcome),
+    /// The call failed as a whole: the guest broke the meter protocol or answered a result list of
+    /// the wrong length, or trapped between rollouts. Every rollout of the call failed and the
+    /// instance must be dropped; a call of several rollouts is then re-run one rollout at a time,
+    /// so the failure lands on the rollout that caused it.
+    Broken(Vec<PluginOutcome>),
 }
 
 /// A live instance and how many batches it has served.
@@ -257,7 +247,7 @@ impl Plugin {
         live.store.set_fuel(INSTANTIATION_FUEL).map_err(|e| e.to_string())?;
         match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(message),
+            Ok(Err(message)) => Err(bounded_guest_text(&message, MAX_GUEST_ERROR_BYTES).into_owned()),
             Err(trap) => Err(format!("{} trapped while checking its config: {trap}", self.label())),
         }
     }
@@ -288,6 +278,9 @@ impl Plugin {
         // A trap inside a chunk loses the results of the rollouts before it: they are scored again
         // (plugins are deterministic), and the trapped rollout's outcome waits here until its turn.
         let mut trapped: Option<(usize, PluginOutcome)> = None;
+        // Rollouts before this index are called one at a time: a call that broke the contract as a
+        // whole is re-run rollout by rollout, so the failure lands on the rollout that caused it.
+        let mut solo_until = 0;
         while outcomes.len() < rollouts.len() {
             let next = outcomes.len();
             if let Some((at, _)) = &trapped {
@@ -313,18 +306,27 @@ impl Plugin {
                     }
                 },
             };
-            let end = (next + self.chunk()).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
+            let chunk = if next < solo_until { 1 } else { self.chunk() };
+            let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
             match self.call(current, config, &rollouts[next..end], limits) {
-                Ok(scored) => {
+                Call::Scored(scored) => {
                     self.observe(&scored);
                     outcomes.extend(scored);
                 }
-                Err((index, outcome)) => {
+                Call::Trapped(index, outcome) => {
                     live = None;
                     if index == 0 {
                         outcomes.push(outcome);
                     } else {
                         trapped = Some((next + index, outcome));
+                    }
+                }
+                Call::Broken(failed) => {
+                    live = None;
+                    if failed.len() == 1 {
+                        outcomes.extend(failed);
+                    } else {
+                        solo_until = end;
                     }
                 }
             }
@@ -376,7 +378,7 @@ impl Plugin {
         };
         let mut live = match pooled {
             Some(mut live) => {
-                live.store.data_mut().limiter.max_bytes = limits.memory_bytes as usize;
+                live.store.data_mut().limiter.set_max_bytes(limits.memory_bytes as usize);
                 live
             }
             None => self.instantiate(limits, fixtures)?,
@@ -404,7 +406,7 @@ impl Plugin {
     }
 
     fn instantiate(&self, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
-        let limiter = MemoryLimiter { max_bytes: limits.memory_bytes as usize, denied: None };
+        let limiter = MemoryLimiter::new(limits.memory_bytes as usize);
         let state = StoreState { limiter, fixtures: fixtures.cloned(), meter: Meter::default() };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -413,7 +415,7 @@ impl Plugin {
         match self.pre.instantiate(&mut store) {
             Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None }),
             Err(e) => {
-                let (status, what) = if store.data().limiter.denied.is_some() {
+                let (status, what) = if store.data().limiter.denied().is_some() {
                     (Status::OutOfMemory, "needs more memory than its limit to start")
                 } else {
                     (Status::Internal, "could not be instantiated")
@@ -423,22 +425,16 @@ impl Plugin {
         }
     }
 
-    /// One call with `rollouts` (one, or a chunk for a metered plugin). `Ok` holds an outcome per
-    /// rollout and the instance may serve again. `Err` is a trap: the index of the rollout it
-    /// belongs to and its outcome; the results of the rollouts before it are lost with the
-    /// instance, which must be dropped.
-    fn call(
-        &self,
-        live: &mut Live,
-        config: &str,
-        rollouts: &[Rollout],
-        limits: &Limits,
-    ) -> Result<Vec<PluginOutcome>, (usize, PluginOutcome)> {
+    /// One call with `rollouts` (one, or a chunk for a metered plugin). The instance may serve
+    /// again only after [`Call::Scored`].
+    fn call(&self, live: &mut Live, config: &str, rollouts: &[Rollout], limits: &Limits) -> Call {
         let deadline = ticks(limits.deadline, self.host.epoch_tick);
+        // The first stretch (lifting the arguments, the guest's set-up) runs on the call's glue
+        // budget; a metered guest's rollouts each get their own (see `meter`).
         live.store.set_fuel(limits.fuel).expect("fuel is enabled");
         live.store.set_epoch_deadline(deadline);
-        live.store.data_mut().limiter.denied = None;
-        live.store.data_mut().meter.start(limits.fuel, deadline);
+        live.store.data_mut().limiter.clear_denial();
+        live.store.data_mut().meter.start(rollouts.len(), limits.fuel, deadline);
         let messages: Vec<Vec<wit::Message<'_>>> = rollouts
             .iter()
             .map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect())
@@ -457,40 +453,51 @@ impl Plugin {
         let started = Instant::now();
         let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
         let latency = started.elapsed();
+        live.store.data_mut().meter.stop();
         // An unmetered call holds one rollout: the whole call is its budget.
         let unmetered_instructions = || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
+        let broken = |message: String| Call::Broken(rollouts.iter().map(|_| self.failed_call(&message)).collect());
+        if let Some(violation) = live.store.data().meter.violation() {
+            return broken(format!("{} broke the meter protocol: {violation}", self.label()));
+        }
         match result {
             Err(e) => {
                 let meter = &live.store.data().meter;
                 let (index, instructions) = match (self.metered, meter.current()) {
                     (false, _) => (0, unmetered_instructions()),
-                    // A trap inside a rollout belongs to it; between rollouts, to the next one.
+                    // A trap inside a rollout belongs to it.
                     (true, Some(index)) => (index as usize, meter.fuel().saturating_sub(live.store.get_fuel().unwrap_or(0))),
-                    (true, None) => (meter.done().len().min(rollouts.len() - 1), 0),
+                    // Between rollouts of a chunk, nobody is to blame yet: re-run one by one.
+                    (true, None) if rollouts.len() > 1 => {
+                        let failure = self.classify_trap(e, &live.store, limits);
+                        return Call::Broken(rollouts.iter().map(|_| self.failed_call(&failure.message)).collect());
+                    }
+                    (true, None) => (0, 0),
                 };
                 let failure = self.classify_trap(e, &live.store, limits);
-                Err((index, PluginOutcome { result: Err(failure), instructions, latency }))
+                Call::Trapped(index.min(rollouts.len() - 1), PluginOutcome { result: Err(failure), instructions, latency })
             }
             Ok(results) if results.len() != rollouts.len() => {
-                let message = format!("{} answered {} results for {} rollouts", self.label(), results.len(), rollouts.len());
-                Ok(rollouts.iter().map(|_| self.failed_call(&message)).collect())
+                broken(format!("{} answered {} results for {} rollouts", self.label(), results.len(), rollouts.len()))
             }
             Ok(results) if !self.metered => {
                 let instructions = unmetered_instructions();
-                Ok(results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect())
+                Call::Scored(
+                    results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect(),
+                )
             }
             Ok(results) => {
                 let used = live.store.data().meter.done().to_vec();
                 if used.len() != rollouts.len() {
-                    let message =
-                        format!("{} imports meter but metered {} of {} rollouts", self.label(), used.len(), rollouts.len());
-                    return Ok(rollouts.iter().map(|_| self.failed_call(&message)).collect());
+                    return broken(format!("{} imports meter but metered {} of {} rollouts", self.label(), used.len(), rollouts.len()));
                 }
-                Ok(results
-                    .into_iter()
-                    .zip(used)
-                    .map(|(r, u)| PluginOutcome { result: self.accept(r, limits), instructions: u.instructions, latency: u.latency })
-                    .collect())
+                Call::Scored(
+                    results
+                        .into_iter()
+                        .zip(used)
+                        .map(|(r, u)| PluginOutcome { result: self.accept(r, limits), instructions: u.instructions, latency: u.latency })
+                        .collect(),
+                )
             }
         }
     }
@@ -500,21 +507,24 @@ impl Plugin {
         PluginOutcome { result: Err(Failure::new(Status::PluginError, message)), instructions: 0, latency: Duration::ZERO }
     }
 
-    /// Checks a guest's answer: finite numbers, bounded sizes.
+    /// Checks a guest's answer: finite numbers, bounded sizes. Error texts a guest hands back are
+    /// cut to [`MAX_GUEST_ERROR_BYTES`]; a reason past `max_reason_bytes` or a metric name past
+    /// [`MAX_METRIC_NAME_BYTES`] fails the rollout.
     fn accept(&self, answer: Result<wit::Score, wit::RolloutError>, limits: &Limits) -> Result<PluginScore, Failure> {
-        let plugin_error = |msg: String| Failure::new(Status::PluginError, format!("{}: {msg}", self.label()));
+        let plugin_error = |msg: &str| Failure::new(Status::PluginError, format!("{}: {msg}", self.label()));
         let score = match answer {
             Ok(score) => score,
             Err(wit::RolloutError::InvalidInput(msg)) => {
+                let msg = bounded_guest_text(&msg, MAX_GUEST_ERROR_BYTES);
                 return Err(Failure::new(Status::InvalidInput, format!("{}: {msg}", self.label())));
             }
-            Err(wit::RolloutError::Failed(msg)) => return Err(plugin_error(msg)),
+            Err(wit::RolloutError::Failed(msg)) => return Err(plugin_error(&bounded_guest_text(&msg, MAX_GUEST_ERROR_BYTES))),
         };
         if !score.value.is_finite() {
-            return Err(plugin_error(format!("returned a non-finite score ({})", score.value)));
+            return Err(plugin_error(&format!("returned a non-finite score ({})", score.value)));
         }
         if score.metrics.len() > limits.max_metrics {
-            return Err(plugin_error(format!(
+            return Err(plugin_error(&format!(
                 "returned {} metrics, more than max_metrics ({})",
                 score.metrics.len(),
                 limits.max_metrics
@@ -522,7 +532,7 @@ impl Plugin {
         }
         if let Some(reason) = &score.reason {
             if reason.len() > limits.max_reason_bytes {
-                return Err(plugin_error(format!(
+                return Err(plugin_error(&format!(
                     "returned a reason of {} bytes, more than max_reason_bytes ({})",
                     reason.len(),
                     limits.max_reason_bytes
@@ -531,11 +541,14 @@ impl Plugin {
         }
         let mut metrics = Vec::with_capacity(score.metrics.len());
         for m in score.metrics {
-            if !m.value.is_finite() {
-                return Err(plugin_error(format!("returned a non-finite value ({}) for metric `{}`", m.value, m.name)));
+            if m.name.is_empty() || m.name.len() > MAX_METRIC_NAME_BYTES {
+                return Err(plugin_error(&format!(
+                    "returned a metric name of {} bytes (1 to {MAX_METRIC_NAME_BYTES} allowed)",
+                    m.name.len()
+                )));
             }
-            if m.name.is_empty() || m.name.len() > 128 {
-                return Err(plugin_error(format!("returned a metric name of {} bytes (1 to 128 allowed)", m.name.len())));
+            if !m.value.is_finite() {
+                return Err(plugin_error(&format!("returned a non-finite value ({}) for metric `{}`", m.value, m.name)));
             }
             let kind = match m.kind {
                 wit::MetricKind::Reward => MetricKind::Reward,
@@ -549,11 +562,11 @@ impl Plugin {
     /// Maps a failed call onto a typed status.
     fn classify_trap(&self, error: wasmtime::Error, store: &Store<StoreState>, limits: &Limits) -> Failure {
         let label = self.label();
-        if let Some(desired) = store.data().limiter.denied {
+        if let Some(desired) = store.data().limiter.denied() {
             return Failure::new(
                 Status::OutOfMemory,
                 format!(
-                    "{label} exceeded its memory limit: asked for {} MiB, memory_mib is {}",
+                    "{label} exceeded its memory limit: its memories and tables would take {} MiB, memory_mib is {}",
                     desired.div_ceil(1 << 20),
                     limits.memory_bytes >> 20
                 ),
@@ -631,12 +644,41 @@ fn check_contract(host: &HostInner, component: &Component, origin: &str) -> Resu
     }
 }
 
+/// Checks what a plugin says about itself against the host's caps, naming the field.
 fn validate_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
-    if info.name.is_empty() || info.name.len() > 64 {
-        return Err(format!("plugin name must be 1 to 64 bytes, got {:?}", info.name));
+    if info.name.is_empty() || info.name.len() > MAX_PLUGIN_NAME_BYTES {
+        return Err(format!(
+            "plugin name must be 1 to {MAX_PLUGIN_NAME_BYTES} bytes, got {:?}",
+            bounded_guest_text(&info.name, MAX_PLUGIN_NAME_BYTES)
+        ));
     }
-    if info.version.is_empty() {
-        return Err(format!("plugin \"{}\" declares an empty version", info.name));
+    if info.version.is_empty() || info.version.len() > MAX_PLUGIN_VERSION_BYTES {
+        return Err(format!(
+            "plugin \"{}\" declares a version of {} bytes (1 to {MAX_PLUGIN_VERSION_BYTES} allowed)",
+            info.name,
+            info.version.len()
+        ));
+    }
+    if info.description.len() > MAX_PLUGIN_DESCRIPTION_BYTES {
+        return Err(format!(
+            "plugin \"{}\" declares a description of {} bytes (at most {MAX_PLUGIN_DESCRIPTION_BYTES})",
+            info.name,
+            info.description.len()
+        ));
+    }
+    if info.metrics.len() > MAX_DECLARED_METRICS {
+        return Err(format!(
+            "plugin \"{}\" declares {} metrics (at most {MAX_DECLARED_METRICS})",
+            info.name,
+            info.metrics.len()
+        ));
+    }
+    if let Some(bad) = info.metrics.iter().find(|m| m.is_empty() || m.len() > MAX_METRIC_NAME_BYTES) {
+        return Err(format!(
+            "plugin \"{}\" declares a metric name of {} bytes (1 to {MAX_METRIC_NAME_BYTES} allowed)",
+            info.name,
+            bad.len()
+        ));
     }
     Ok(PluginInfo { name: info.name, version: info.version, description: info.description, metrics: info.metrics })
 }

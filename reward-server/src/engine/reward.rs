@@ -102,6 +102,20 @@ impl Reward {
         self.finish(id, Evaluation { result: Err(failure), instructions: 0, latency: Duration::ZERO })
     }
 
+    /// The identity of the data this reward reads besides the rollout: the generations of the
+    /// fixture grants of it and its components ([`Fixtures::generation`]), folded; 0 when it
+    /// reads none. Score caches key on it, so scores computed on a fixtures directory as it was
+    /// before a reload are never served after it.
+    pub fn data_identity(&self) -> u64 {
+        match &self.kind {
+            RewardKind::Plugin(p) => p.fixtures.as_ref().map_or(0, |f| f.generation()),
+            RewardKind::Composite(c) => c
+                .components
+                .iter()
+                .fold(0u64, |acc, (_, r)| acc.rotate_left(17) ^ r.data_identity().wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        }
+    }
+
     /// Whether a batch's results fail the whole request under this reward's policy; returns the
     /// first failed rollout if so.
     pub fn fatal<'a>(&self, scored: &'a [Scored]) -> Option<&'a Scored> {

@@ -40,6 +40,16 @@ pub enum ScoreError {
         /// The bound.
         max: usize,
     },
+    /// The request bytes being read or held at once are at their bound; retry after a short wait.
+    #[error(
+        "overloaded: a body of {bytes} bytes does not fit in the request bytes in flight now (--max-inflight-body-bytes {max}); retry shortly"
+    )]
+    BodiesInFlight {
+        /// The bytes this request would reserve.
+        bytes: usize,
+        /// The bound.
+        max: usize,
+    },
     /// The caller's deadline passed before the work finished; unstarted work was dropped.
     #[error("deadline exceeded: the request was allowed {0:?}")]
     DeadlineExceeded(Duration),
@@ -77,7 +87,9 @@ impl ScoreError {
             ScoreError::BadRequest(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
             ScoreError::TooManyRollouts { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::InvalidArgument),
             ScoreError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
-            ScoreError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+            ScoreError::Overloaded { .. } | ScoreError::BodiesInFlight { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted)
+            }
             ScoreError::DeadlineExceeded(_) => (StatusCode::GATEWAY_TIMEOUT, tonic::Code::DeadlineExceeded),
             ScoreError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
             ScoreError::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
@@ -93,7 +105,7 @@ impl ScoreError {
             ScoreError::BadRequest(_) => "bad_request",
             ScoreError::TooManyRollouts { .. } => "too_many_rollouts",
             ScoreError::BodyTooLarge { .. } => "body_too_large",
-            ScoreError::Overloaded { .. } => "overloaded",
+            ScoreError::Overloaded { .. } | ScoreError::BodiesInFlight { .. } => "overloaded",
             ScoreError::DeadlineExceeded(_) => "deadline_exceeded",
             ScoreError::ShuttingDown => "shutting_down",
             ScoreError::Unauthenticated => "unauthenticated",
@@ -129,7 +141,7 @@ impl IntoResponse for ScoreError {
         let (code, _) = self.codes();
         let body = axum::Json(serde_json::json!({ "error": self.to_string(), "kind": self.kind() }));
         let mut response = (code, body).into_response();
-        if matches!(self, ScoreError::Overloaded { .. } | ScoreError::ShuttingDown) {
+        if matches!(self, ScoreError::Overloaded { .. } | ScoreError::BodiesInFlight { .. } | ScoreError::ShuttingDown) {
             response.headers_mut().insert("retry-after", RETRY_AFTER.as_secs().max(1).into());
         }
         if matches!(self, ScoreError::Unauthenticated) {

@@ -38,7 +38,7 @@ impl RewardGrpc {
 }
 
 /// Converts a proto rollout; what is wrong with it becomes an `INVALID_INPUT` item, not an error.
-fn to_item(index: usize, r: pb::Rollout) -> Item {
+pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
     let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
     let mut messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
@@ -128,6 +128,31 @@ fn to_proto(s: Scored) -> pb::ScoredRollout {
     }
 }
 
+/// Most requests one `ScoreStream` holds in flight: 64. Past it the server reads no more of the
+/// stream until one is answered.
+pub const MAX_STREAM_PENDING: usize = 64;
+
+/// Hands one answer to a stream's client. A send that waits past `timeout` means the client
+/// stopped reading: it is marked `stalled` and the caller gives up on it (dropping its work, whose
+/// unstarted part then stops, and its admission) rather than hold what every other caller needs.
+/// Returns whether the answer was sent.
+async fn send_or_stall(
+    out: &mpsc::Sender<Result<pb::ScoredRollout, Status>>,
+    item: Result<pb::ScoredRollout, Status>,
+    timeout: std::time::Duration,
+    stalled: &std::sync::atomic::AtomicBool,
+) -> bool {
+    match tokio::time::timeout(timeout, out.send(item)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false, // the caller hung up
+        Err(_) => {
+            tracing::warn!(?timeout, "ScoreStream client stopped reading; dropping its work");
+            stalled.store(true, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
+}
+
 type ScoredStream = Pin<Box<dyn Stream<Item = Result<pb::ScoredRollout, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -144,7 +169,7 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
             self.state.scorer.score(reward, items, Some(deadline)).await
         }
         .await;
-        metrics::request(&req.reward, "grpc", result.as_ref().map_or_else(|e| e.kind(), |_| "ok"), started.elapsed());
+        metrics::request(&req.reward, "grpc", result.as_ref().err(), started.elapsed());
         let scored = result?;
         Ok(Response::new(pb::ScoreResponse { results: scored.into_iter().map(to_proto).collect() }))
     }
@@ -159,13 +184,31 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
         let mut incoming = request.into_inner();
         let state = self.state.clone();
         let (out_tx, out_rx) = mpsc::channel::<Result<pb::ScoredRollout, Status>>(256);
+        let send_timeout = state.options.stream_send_timeout;
         tokio::spawn(async move {
             let mut pending = tokio::task::JoinSet::new();
-            while let Some(message) = incoming.next().await {
+            // Set when a client stopped reading: its work is dropped and its admission released.
+            let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            loop {
+                // A stream holds at most MAX_STREAM_PENDING requests in flight; past that it reads
+                // no more from the client until one is answered (HTTP/2 flow control pushes back).
+                while pending.len() >= MAX_STREAM_PENDING {
+                    pending.join_next().await;
+                }
+                let message = tokio::select! {
+                    message = incoming.next() => message,
+                    // Draining: read no more, answer what was admitted, then end the stream, so an
+                    // idle open stream does not hold the shutdown.
+                    () = state.scorer.drain_started() => break,
+                };
+                let Some(message) = message else { break };
+                if stalled.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let req = match message {
                     Ok(r) => r,
                     Err(status) => {
-                        let _ = out_tx.send(Err(status)).await;
+                        send_or_stall(&out_tx, Err(status), send_timeout, &stalled).await;
                         break;
                     }
                 };
@@ -176,35 +219,39 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                 let (reward, admission) = match admitted {
                     Ok(ok) => ok,
                     Err(e) => {
-                        metrics::request(&req.reward, "grpc_stream", e.kind(), std::time::Duration::ZERO);
-                        let _ = out_tx.send(Err(e.into())).await;
+                        metrics::request(&req.reward, "grpc_stream", Some(&e), std::time::Duration::ZERO);
+                        send_or_stall(&out_tx, Err(e.into()), send_timeout, &stalled).await;
                         break;
                     }
                 };
                 let items: Vec<Item> = req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect();
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 state.scorer.dispatch(reward.clone(), items, Some(deadline), tx);
-                let out = out_tx.clone();
+                let (out, stalled) = (out_tx.clone(), stalled.clone());
                 let started = Instant::now();
                 pending.spawn(async move {
                     let _admission = admission;
+                    let send = |item| send_or_stall(&out, item, send_timeout, &stalled);
                     while let Some(batch) = rx.recv().await {
                         match batch {
                             Ok(scored) => {
                                 for (_, s) in scored {
-                                    if out.send(Ok(to_proto(s))).await.is_err() {
-                                        return; // the caller hung up
+                                    if !send(Ok(to_proto(s))).await {
+                                        if stalled.load(std::sync::atomic::Ordering::Relaxed) {
+                                            metrics::rejected("stream_stalled");
+                                        }
+                                        return;
                                     }
                                 }
                             }
                             Err(e) => {
-                                metrics::request(&reward.name, "grpc_stream", e.kind(), started.elapsed());
-                                let _ = out.send(Err(e.into())).await;
+                                metrics::request(&reward.name, "grpc_stream", Some(&e), started.elapsed());
+                                let _ = send(Err(e.into())).await;
                                 return;
                             }
                         }
                     }
-                    metrics::request(&reward.name, "grpc_stream", "ok", started.elapsed());
+                    metrics::request(&reward.name, "grpc_stream", None, started.elapsed());
                 });
             }
             while pending.join_next().await.is_some() {}

@@ -32,7 +32,7 @@ use super::error::{ScoreError, from_json};
 use super::scorer::{Deadline, Item};
 use super::{AppState, metrics, nova, openrlhf};
 use crate::engine::Scored;
-use crate::input::Records;
+use crate::input::{Count, Records};
 use crate::wire::ScoredJson;
 
 /// The HTTP router over the shared state.
@@ -44,11 +44,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rewards/{name}/lambda", post(score_lambda))
         .route("/v1/rewards/{name}/get_reward", post(score_openrlhf))
         .route("/v1/admin/reload", post(reload))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), body_budget))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(state.options.connections.body_read_timeout))
         .with_state(state)
 }
 
@@ -64,6 +66,48 @@ async fn require_token(State(state): State<Arc<AppState>>, request: Request, nex
         return ScoreError::Unauthenticated.into_response();
     }
     next.run(request).await
+}
+
+/// Reserves the request's bytes (its `Content-Length`, or `--max-body-bytes` when it gives none)
+/// from the server's budget of request bytes read or held at once, for as long as the request
+/// runs; a body that does not fit now is refused with 429 (read to nothing, never held). So
+/// concurrent large bodies cannot take memory past `--max-inflight-body-bytes` (twice that at
+/// the peak of reading, when a body's frames are joined).
+async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let max = state.options.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    // Over the body cap: let the body limit answer 413 without reserving anything.
+    let bytes = match declared {
+        Some(n) if n > max => return next.run(request).await,
+        Some(n) => n,
+        None => max,
+    };
+    let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    match state.body_budget.clone().try_acquire_many_owned(kib) {
+        Ok(permit) => {
+            let response = next.run(request).await;
+            drop(permit);
+            response
+        }
+        Err(_) => {
+            metrics::rejected("body_budget");
+            // Read the body to nothing (chunk by chunk, never held) so the client, still
+            // sending, gets the 429 instead of a broken pipe.
+            let mut chunks = request.into_body().into_data_stream();
+            let mut seen = 0;
+            while let Some(Ok(chunk)) = tokio_stream::StreamExt::next(&mut chunks).await {
+                seen += chunk.len();
+                if seen > max {
+                    break;
+                }
+            }
+            ScoreError::BodiesInFlight { bytes, max: state.options.max_inflight_body_bytes }.into_response()
+        }
+    }
 }
 
 /// The request body as text: the rejection (too large, unreadable) or invalid UTF-8 as an error
@@ -115,26 +159,29 @@ async fn run(
         state.scorer.score(reward, items, Some(deadline)).await
     }
     .await;
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.kind(),
-    };
-    metrics::request(reward_name, transport, outcome, started.elapsed());
+    metrics::request(reward_name, transport, result.as_ref().err(), started.elapsed());
     result
 }
 
-/// One scoring endpoint: `parse` reads the body text into the reward's name and the request's
-/// items (each record read once, straight from the body), then the items are scored and answered
-/// with `answer(scores)`. Every error becomes its HTTP status with a JSON `{error, kind}` body.
+/// One scoring endpoint: `count` counts the body's records without reading them (a body over
+/// `--max-rollouts-per-request` is refused before anything is built from it), `parse` reads the
+/// body text into the reward's name and the request's items (each record read once, straight
+/// from the body), then the items are scored and answered with `answer(scores)`. Every error
+/// becomes its HTTP status with a JSON `{error, kind}` body.
 async fn endpoint(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     transport: &'static str,
     body: Result<Bytes, BytesRejection>,
+    count: impl FnOnce(&str) -> Result<usize, ScoreError>,
     parse: impl FnOnce(&str) -> Result<(String, Vec<Item>), ScoreError>,
     answer: impl FnOnce(&[Scored]) -> Response,
 ) -> Response {
-    let (name, items) = match body_text(state, &body).and_then(parse) {
+    let read = |text: &str| {
+        state.scorer.check_request_size(count(text)?)?;
+        parse(text)
+    };
+    let (name, items) = match body_text(state, &body).and_then(read) {
         Ok(parsed) => parsed,
         Err(e) => {
             metrics::rejected(e.kind());
@@ -156,6 +203,12 @@ struct NativeRequest<R> {
     rollouts: R,
 }
 
+/// What the native door counts before reading a request: its `rollouts`.
+#[derive(Deserialize)]
+struct NativeCount {
+    rollouts: Count,
+}
+
 /// The native API's answer.
 #[derive(Serialize)]
 struct NativeResponse<'a> {
@@ -173,7 +226,8 @@ async fn score_native(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
         Ok((request.reward, Item::from_records(request.rollouts, "rollouts", "rollout")))
     };
     let answer = |scored: &[Scored]| Json(NativeResponse { results: scored.iter().map(ScoredJson::from).collect() }).into_response();
-    endpoint(&state, &headers, "http", body, parse, answer).await
+    let count = |text: &str| from_json::<NativeCount>(text).map(|c| c.rollouts.0);
+    endpoint(&state, &headers, "http", body, count, parse, answer).await
 }
 
 async fn score_lambda(
@@ -183,7 +237,7 @@ async fn score_lambda(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(nova::response(scored)).into_response();
-    endpoint(&state, &headers, "lambda", body, |text| Ok((name, nova::parse_request(text)?)), answer).await
+    endpoint(&state, &headers, "lambda", body, nova::count_request, |text| Ok((name, nova::parse_request(text)?)), answer).await
 }
 
 async fn score_openrlhf(
@@ -193,7 +247,8 @@ async fn score_openrlhf(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(openrlhf::response(scored)).into_response();
-    endpoint(&state, &headers, "openrlhf", body, |text| Ok((name, openrlhf::parse_request(from_json(text)?)?)), answer).await
+    let parse = |text: &str| Ok((name, openrlhf::parse_request(from_json(text)?)?));
+    endpoint(&state, &headers, "openrlhf", body, openrlhf::count_request, parse, answer).await
 }
 
 async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {

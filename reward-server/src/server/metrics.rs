@@ -10,12 +10,18 @@
 //! | `reward_rejected_total` | counter | `reason` (`overloaded`, `shutting_down`, `too_many_rollouts`, ...) |
 //! | `reward_cache_hits_total`, `reward_cache_misses_total` | counter | `reward` |
 //! | `reward_reloads_total` | counter | `outcome` |
+//!
+//! The `reward` label only ever holds a loaded reward's name, or [`UNKNOWN_REWARD`] for requests
+//! that named none: a caller cannot create series by inventing names. Histogram samples are folded
+//! into their buckets by [`UPKEEP_INTERVAL`] upkeep whether or not anyone scrapes `/metrics`, so
+//! the recorder's memory stays bounded on a server nobody watches.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use super::error::ScoreError;
 use crate::engine::Scored;
 
 /// Requests, by reward, transport and outcome.
@@ -37,31 +43,57 @@ pub const CACHE_MISSES: &str = "reward_cache_misses_total";
 /// Config reloads, by outcome.
 pub const RELOADS: &str = "reward_reloads_total";
 
-/// Installs the process-wide Prometheus recorder (once) and returns the handle that renders it.
+/// The `reward` label of a request whose reward is not loaded: one series for every unknown name.
+pub const UNKNOWN_REWARD: &str = "(unknown)";
+/// How often histogram samples are folded into buckets when nobody scrapes: 5 s. Between two
+/// upkeeps the recorder holds the raw samples (8 bytes each).
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Installs the process-wide Prometheus recorder (once), starts its upkeep thread, and returns
+/// the handle that renders it.
 pub fn install() -> PrometheusHandle {
+    install_with_upkeep(UPKEEP_INTERVAL)
+}
+
+/// [`install`] with another upkeep interval (tests). The first call decides.
+pub fn install_with_upkeep(interval: Duration) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(REQUEST_DURATION.into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-                )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(INSTRUCTIONS.into()),
-                        &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10],
-                    )
+            let handle = recorder();
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("reward-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(interval);
+                        upkeep.run_upkeep();
+                    }
                 })
-                .expect("valid buckets")
-                .install_recorder()
-                .expect("no other metrics recorder is installed")
+                .expect("spawning the metrics upkeep thread");
+            handle
         })
         .clone()
 }
 
-/// Records a request's outcome and duration.
-pub fn request(reward: &str, transport: &'static str, outcome: &'static str, elapsed: Duration) {
+/// The recorder with the server's buckets, installed as the global one.
+fn recorder() -> PrometheusHandle {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REQUEST_DURATION.into()),
+            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+        )
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INSTRUCTIONS.into()), &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]))
+        .expect("valid buckets")
+        .install_recorder()
+        .expect("no other metrics recorder is installed")
+}
+
+/// Records a request's outcome and duration. `error` is why it failed, if it did; a request for a
+/// reward that is not loaded is counted under [`UNKNOWN_REWARD`], never under the name it gave.
+pub fn request(reward: &str, transport: &'static str, error: Option<&ScoreError>, elapsed: Duration) {
+    let reward = if matches!(error, Some(ScoreError::UnknownReward(_))) { UNKNOWN_REWARD } else { reward };
+    let outcome = error.map_or("ok", ScoreError::kind);
     metrics::counter!(REQUESTS, "reward" => reward.to_owned(), "transport" => transport, "outcome" => outcome).increment(1);
     metrics::histogram!(REQUEST_DURATION, "reward" => reward.to_owned(), "transport" => transport)
         .record(elapsed.as_secs_f64());

@@ -8,12 +8,13 @@
 
 mod auth;
 mod cache;
+mod conn;
 mod error;
-mod grpc;
-mod http;
+pub(crate) mod grpc;
+pub(crate) mod http;
 pub mod metrics;
 pub mod nova;
-mod openrlhf;
+pub(crate) mod openrlhf;
 mod scorer;
 mod tls;
 
@@ -28,7 +29,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
-pub use cache::{DEFAULT_CACHE_ENTRIES, ScoreCache};
+pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ScoreCache};
+pub use conn::{
+    ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS,
+    DEFAULT_MAX_CONNECTIONS,
+};
 pub use error::ScoreError;
 pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Item, Scorer, ScorerOptions};
 
@@ -41,10 +46,21 @@ pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Default request body cap: 64 MiB (a GRPO step of 512 x 16 rollouts of 2 KB is 16 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// Default bound on the request bytes being read or held at once, over all HTTP requests:
+/// 256 MiB (four bodies of the largest size). A body that does not fit now is refused with 429
+/// without being kept (its bytes are read to nothing), never queued.
+pub const DEFAULT_MAX_INFLIGHT_BODY_BYTES: usize = 4 * DEFAULT_MAX_BODY_BYTES;
+/// Default longest wait to hand a `ScoreStream` answer to a client that does not read: 10 s. Past
+/// it the client is taken to have stopped reading: its stream's work is dropped and its
+/// admission released, so a stalled client cannot keep every other caller out.
+pub const DEFAULT_STREAM_SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default server-side request timeout: 60 s; a caller's shorter deadline wins.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default longest wait for in-flight work on shutdown: 30 s.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connections may take to close once the drain is over (every accepted request
+/// answered, or `--drain-timeout-ms` passed): 1 s. Then the server exits with them open.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Default interval between checks of the config and plugin files for changes: 2 s.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -61,10 +77,16 @@ pub struct ServeOptions {
     pub scorer: ScorerOptions,
     /// Request body cap in bytes (HTTP bodies and gRPC messages).
     pub max_body_bytes: usize,
+    /// Bound on the HTTP request bytes read or held at once, over all requests.
+    pub max_inflight_body_bytes: usize,
     /// Server-side cap on any request's time.
     pub request_timeout: Duration,
     /// Longest wait for in-flight work on shutdown.
     pub drain_timeout: Duration,
+    /// Longest wait to hand a `ScoreStream` answer to a client before it counts as stalled.
+    pub stream_send_timeout: Duration,
+    /// Connection caps and timeouts of both listeners.
+    pub connections: ConnectionLimits,
     /// How often to check files for changes; `None` disables watching.
     pub watch_interval: Option<Duration>,
     /// Where the bearer token required on scoring and admin calls comes from.
@@ -90,6 +112,8 @@ pub struct AppState {
     metrics: PrometheusHandle,
     /// One reload at a time.
     reloading: Mutex<()>,
+    /// The HTTP request bytes that may be read or held at once, in KiB.
+    body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -99,7 +123,14 @@ impl AppState {
         let metrics = metrics::install();
         let rewards = Rewards::load(&host, &options.config)?;
         let scorer = Scorer::new(rewards, options.scorer.clone())?;
-        Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()) }))
+        anyhow::ensure!(
+            options.max_inflight_body_bytes >= options.max_body_bytes,
+            "max_inflight_body_bytes ({}) must be at least max_body_bytes ({}): a body of the largest size could never be read",
+            options.max_inflight_body_bytes,
+            options.max_body_bytes
+        );
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(options.max_inflight_body_bytes.div_ceil(1024)));
+        Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()), body_budget }))
     }
 
     /// Reloads the rewards config and plugins; on error the old rewards stay. Returns the names.
@@ -244,20 +275,29 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
             .max_encoding_message_size(options.max_body_bytes),
         move |request: tonic::Request<()>| check_grpc_token(&checker.auth, request),
     );
+    let limits = options.connections.clone();
+    limits.validate()?;
     let grpc_router = tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(limits.max_concurrent_streams))
+        .http2_keepalive_interval(Some(conn::HTTP2_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(conn::HTTP2_KEEPALIVE_TIMEOUT))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(reward_service);
     let (grpc_stop, grpc_tls) = (stopped(stop_rx.clone()), tls.clone());
+    let grpc_permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let grpc_server = async move {
         match grpc_tls {
             // TLS through the same accept loop as HTTP: its config reloads (tonic's TLS cannot).
-            Some(tls) => grpc_router.serve_with_incoming_shutdown(tls.grpc_incoming(grpc_listener), grpc_stop).await,
+            Some(tls) => {
+                let incoming = conn::capped(tls.grpc_incoming(grpc_listener), grpc_permits, limits.header_read_timeout);
+                grpc_router.serve_with_incoming_shutdown(incoming, grpc_stop).await
+            }
             // TCP_NODELAY: without it a unary answer waits for the client's delayed ACK (about 40 ms).
             None => {
                 let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
-                grpc_router.serve_with_incoming_shutdown(incoming, grpc_stop).await
+                grpc_router.serve_with_incoming_shutdown(conn::capped(incoming, grpc_permits, limits.header_read_timeout), grpc_stop).await
             }
         }
     };
@@ -266,11 +306,12 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     let router = http::router(state.clone());
     let http_rx = stop_rx.clone();
     let http_tls = tls.clone();
+    let limits = options.connections.clone();
     let http_server = async move {
         match &http_tls {
             Some(tls) => {
                 let listener = tls.http_listener(http_listener);
-                axum::serve(listener, router).with_graceful_shutdown(stopped(http_rx)).await?;
+                conn::serve_http(listener, router, &limits, stopped(http_rx)).await?;
             }
             None => {
                 let listener = http_listener.tap_io(|tcp| {
@@ -278,7 +319,7 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
                         tracing::warn!("TCP_NODELAY: {e}");
                     }
                 });
-                axum::serve(listener, router).with_graceful_shutdown(stopped(http_rx)).await?
+                conn::serve_http(listener, router, &limits, stopped(http_rx)).await?
             }
         }
         anyhow::Ok(())
@@ -317,7 +358,20 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
             let _ = stop_tx.send(true);
         }
     };
-    let (grpc_result, http_result, ()) = tokio::join!(grpc_server, http_server, drain);
+    let servers = async { tokio::join!(grpc_server, http_server) };
+    tokio::pin!(servers);
+    let (grpc_result, http_result) = tokio::select! {
+        results = &mut servers => results,
+        () = drain => match tokio::time::timeout(CLOSE_GRACE, &mut servers).await {
+            Ok(results) => results,
+            // A client holding a connection (an idle stream, a keep-alive it never closes) must
+            // not keep the process: its connection is dropped with the server.
+            Err(_) => {
+                tracing::warn!(grace = ?CLOSE_GRACE, "connections still open after the drain; closing them");
+                (Ok(()), Ok(()))
+            }
+        },
+    };
     grpc_result.context("gRPC server")?;
     http_result.context("HTTP server")?;
     tracing::info!("stopped");

@@ -46,6 +46,17 @@ pub fn parse_request(body: &str) -> Result<Vec<Item>, ScoreError> {
     }
 }
 
+/// How many records a Lambda event holds, counted without reading them: the elements of an
+/// array, 1 for a single object, 0 for anything else (which [`parse_request`] refuses). A body
+/// that is not JSON is refused here, before anything is built from it.
+pub fn count_request(body: &str) -> Result<usize, ScoreError> {
+    match body.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
+        Some(b'[') => Ok(from_json::<input::Count>(body)?.0),
+        Some(b'{') => Ok(1),
+        _ => Ok(0),
+    }
+}
+
 /// One item of the Lambda's answer.
 #[derive(Debug, Serialize)]
 pub struct NovaScore<'a> {

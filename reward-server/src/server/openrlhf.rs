@@ -34,6 +34,17 @@ pub struct Response {
     extra_logs: BTreeMap<String, Vec<f64>>,
 }
 
+/// What is counted of a request before it is read: its `query` list.
+#[derive(Deserialize)]
+struct QueryCount {
+    query: crate::input::Count,
+}
+
+/// How many rollouts a request body holds (its `query` items), counted without reading them.
+pub fn count_request(body: &str) -> Result<usize, ScoreError> {
+    super::error::from_json::<QueryCount>(body).map(|c| c.query.0)
+}
+
 /// Converts a request into items, in order.
 pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
     let n = req.query.len();

@@ -2,7 +2,6 @@
 //! CPU threads that runs plugins off the async I/O threads.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -88,6 +87,8 @@ pub struct ScorerOptions {
     pub max_rollouts_per_request: usize,
     /// Score-cache entries; 0 disables the cache.
     pub cache_entries: usize,
+    /// Bound on the bytes the score cache holds.
+    pub cache_bytes: usize,
 }
 
 impl Default for ScorerOptions {
@@ -97,6 +98,7 @@ impl Default for ScorerOptions {
             max_inflight_rollouts: DEFAULT_MAX_INFLIGHT_ROLLOUTS,
             max_rollouts_per_request: DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
             cache_entries: super::cache::DEFAULT_CACHE_ENTRIES,
+            cache_bytes: super::cache::DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -108,7 +110,8 @@ pub struct Scorer {
     permits: Arc<Semaphore>,
     options: ScorerOptions,
     cache: Option<ScoreCache>,
-    draining: AtomicBool,
+    /// `true` once draining started; streams watch it to stop reading new requests.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 /// Admitted capacity: released when dropped.
@@ -139,14 +142,17 @@ impl Scorer {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.workers)
             .thread_name(|i| format!("reward-worker-{i}"))
+            // Without a handler rayon aborts the process on a panic in a spawned task. Tasks are
+            // `guarded`, so this only logs what escaped that.
+            .panic_handler(|panic| tracing::error!(panic = panic_message(&*panic), "a scoring task panicked"))
             .build()?;
         Ok(Arc::new(Scorer {
             rewards: ArcSwap::from_pointee(rewards),
             pool,
             permits: Arc::new(Semaphore::new(options.max_inflight_rollouts)),
-            cache: (options.cache_entries > 0).then(|| ScoreCache::new(options.cache_entries)),
+            cache: (options.cache_entries > 0).then(|| ScoreCache::new(options.cache_entries, options.cache_bytes)),
             options,
-            draining: AtomicBool::new(false),
+            draining: tokio::sync::watch::Sender::new(false),
         }))
     }
 
@@ -167,17 +173,32 @@ impl Scorer {
 
     /// Stops admitting work; in-flight work finishes.
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+        self.draining.send_replace(true);
+    }
+
+    /// Resolves once draining has started (at once if it has).
+    pub async fn drain_started(&self) {
+        let mut rx = self.draining.subscribe();
+        let _ = rx.wait_for(|draining| *draining).await;
     }
 
     /// Whether the scorer is draining for shutdown.
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
+        *self.draining.borrow()
     }
 
     /// Rollouts admitted and not yet answered.
     pub fn inflight(&self) -> usize {
         self.options.max_inflight_rollouts - self.permits.available_permits()
+    }
+
+    /// Refuses a request of more than `--max-rollouts-per-request` rollouts. Doors call it with
+    /// the count of a request's records before reading them.
+    pub fn check_request_size(&self, n: usize) -> Result<(), ScoreError> {
+        if n > self.options.max_rollouts_per_request {
+            return Err(ScoreError::TooManyRollouts { got: n, max: self.options.max_rollouts_per_request });
+        }
+        Ok(())
     }
 
     /// Admits `n` rollouts now, or refuses at once: never queues.
@@ -189,8 +210,8 @@ impl Scorer {
         if self.is_draining() {
             return refuse(ScoreError::ShuttingDown);
         }
-        if n > self.options.max_rollouts_per_request {
-            return refuse(ScoreError::TooManyRollouts { got: n, max: self.options.max_rollouts_per_request });
+        if let Err(e) = self.check_request_size(n) {
+            return refuse(e);
         }
         let permits = u32::try_from(n.max(1)).expect("bounded by max_rollouts_per_request");
         match self.permits.clone().try_acquire_many_owned(permits) {
@@ -255,12 +276,13 @@ impl Scorer {
         let mut slots: Vec<(usize, u128)> = Vec::with_capacity(items.len());
         let mut work: Vec<Rollout> = Vec::with_capacity(items.len());
         let (mut hits, mut misses) = (0, 0);
+        let data = self.cache.as_ref().map_or(0, |_| reward.data_identity());
         for (i, item) in items.into_iter().enumerate() {
             match item {
                 Item::Rejected { id, failure } => ready.push((i, reward.reject(&id, failure))),
                 Item::Rollout(r) => {
                     // No cache, no key: hashing every byte of every rollout is not free.
-                    let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, &r));
+                    let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, data, &r));
                     match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
                         Some(hit) => {
                             hits += 1;
@@ -293,7 +315,9 @@ impl Scorer {
         for slots in slots.chunks(chunk) {
             let rollouts: Vec<Rollout> = work.by_ref().take(slots.len()).collect();
             let (scorer, reward, slots, tx) = (self.clone(), reward.clone(), slots.to_vec(), tx.clone());
-            self.pool.spawn_fifo(move || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx));
+            self.pool.spawn_fifo(move || {
+                guarded(&tx, || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx));
+            });
         }
     }
 
@@ -328,5 +352,45 @@ impl Scorer {
             }
         }
         let _ = tx.send(Ok(slots.iter().map(|(i, _)| *i).zip(scored).collect()));
+    }
+}
+
+/// Runs one unit of pool work; a panic in it fails its request with `INTERNAL` (logged with the
+/// panic's message) instead of taking the worker, or the process, down.
+fn guarded(tx: &mpsc::UnboundedSender<Result<Vec<(usize, Scored)>, ScoreError>>, work: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        let message = panic_message(&*panic);
+        tracing::error!(panic = message, "scoring panicked; its request fails with INTERNAL");
+        let _ = tx.send(Err(ScoreError::Internal(format!("scoring panicked: {message}"))));
+    }
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message), or a placeholder.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic without a message)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_pool_work_fails_its_request_not_the_process() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        pool.spawn_fifo(move || guarded(&tx, || panic!("formula blew up at rollout {}", 7)));
+        let got = rx.blocking_recv().expect("the panic is answered");
+        match got {
+            Err(ScoreError::Internal(message)) => assert!(message.contains("formula blew up at rollout 7"), "{message}"),
+            other => panic!("expected INTERNAL, got {other:?}"),
+        }
+        // The worker survived and takes more work.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        pool.spawn_fifo(move || guarded(&tx, || tx.send(Ok(vec![])).unwrap()));
+        assert!(matches!(rx.blocking_recv(), Some(Ok(v)) if v.is_empty()));
     }
 }

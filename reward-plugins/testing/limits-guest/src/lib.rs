@@ -10,6 +10,12 @@
 //! - `big-reason N`: returns a reason of N bytes;
 //! - `many-metrics N`: returns N metrics;
 //! - `invalid`: reports the rollout as invalid input;
+//! - `meter-refill`: ends its own rollout and begins the next ones itself, forever, to get a fresh
+//!   budget each time (the host must stop it at the call's last rollout);
+//! - `meter-past`: the same for 100 steps past its own index, then panics (a trap that claims a
+//!   rollout past the call's end);
+//! - `meter-glue-spin`: ends its own rollout, then spins between rollouts (the glue budget must
+//!   stop it);
 //! - `work N`: burns a deterministic amount of CPU proportional to N, then scores 1;
 //! - anything else: scores the completion's length in bytes.
 
@@ -60,6 +66,9 @@ impl Reward for LimitsGuest {
                 }
                 Ok(s)
             }
+            "meter-refill" => meter_abuse::refill(u32::MAX),
+            "meter-past" => meter_abuse::refill(100),
+            "meter-glue-spin" => meter_abuse::glue_spin(),
             "invalid" => Err(RolloutError::InvalidInput("the guest was asked to reject this rollout".into())),
             "work" => {
                 let mut acc: u64 = 0;
@@ -70,6 +79,47 @@ impl Reward for LimitsGuest {
             }
             _ => Ok(Score::new(rollout.completion.len() as f64).metric("length", rollout.completion.len() as f64)),
         }
+    }
+}
+
+/// Misuse of the host's `meter` import, on wasm32 only (natively there is no host).
+mod meter_abuse {
+    use reward_sdk::{RolloutError, Score};
+
+    #[cfg(target_arch = "wasm32")]
+    use reward_sdk::bindings::reward::plugin::meter;
+
+    /// Ends the current rollout and begins the following ones, `steps` times, then panics.
+    pub fn refill(steps: u32) -> Result<Score, RolloutError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let mut index = reward_sdk::guest::current_index();
+            for _ in 0..steps {
+                meter::end(index);
+                index += 1;
+                meter::begin(index);
+            }
+            panic!("meter-past: trapping at rollout {index}");
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = steps;
+            Err(RolloutError::Failed("meter abuse needs the wasm host".into()))
+        }
+    }
+
+    /// Ends the current rollout, then spins outside any rollout.
+    pub fn glue_spin() -> Result<Score, RolloutError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            meter::end(reward_sdk::guest::current_index());
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Err(RolloutError::Failed("meter abuse needs the wasm host".into()))
     }
 }
 
