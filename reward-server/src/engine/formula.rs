@@ -97,7 +97,8 @@ impl Formula {
         if source.len() > MAX_FORMULA_BYTES {
             return Err(FormulaError {
                 message: format!("formula is {} bytes, longer than the {MAX_FORMULA_BYTES} allowed", source.len()),
-                column: source[..MAX_FORMULA_BYTES].chars().count() + 1,
+                // The column of the character that crosses the cap (which may start before it).
+                column: source[..source.floor_char_boundary(MAX_FORMULA_BYTES)].chars().count() + 1,
             });
         }
         let mut parser = Parser { src: source, pos: 0, vars: Vec::new(), depth: 0 };
