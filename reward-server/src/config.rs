@@ -32,6 +32,12 @@ use crate::engine::formula::Formula;
 use crate::engine::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
 use crate::engine::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex};
 
+/// Deepest nesting of rewards accepted: 64 levels (a plugin reward is one level, a composite one
+/// more than its deepest component). Loading, scoring and dropping a reward recurse once per
+/// level, so a long chain of composites in a reloaded config cannot overflow the stack of the
+/// thread that loads or scores it (a chain of 2,000 did, on a 2 MiB thread); it is refused at load.
+pub const MAX_REWARD_DEPTH: usize = 64;
+
 /// The file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +86,15 @@ impl Rewards {
             bail!("the config defines no rewards (add a [rewards.NAME] table)");
         }
         let plugin_dir = base.join(file.plugin_dir.as_deref().unwrap_or(Path::new("target/plugins")));
-        let mut loader = Loader { host, base: base.to_owned(), plugin_dir, specs: &file.rewards, plugins: HashMap::new(), done: BTreeMap::new() };
+        let mut loader = Loader {
+            host,
+            base: base.to_owned(),
+            plugin_dir,
+            specs: &file.rewards,
+            plugins: HashMap::new(),
+            done: BTreeMap::new(),
+            depths: HashMap::new(),
+        };
         for name in file.rewards.keys() {
             loader.resolve(name, &mut Vec::new())?;
         }
@@ -119,6 +133,8 @@ struct Loader<'a> {
     specs: &'a BTreeMap<String, RewardSpec>,
     plugins: HashMap<PathBuf, Arc<Plugin>>,
     done: BTreeMap<String, Arc<Reward>>,
+    /// The nesting depth of each reward in `done` (see [`MAX_REWARD_DEPTH`]).
+    depths: HashMap<String, usize>,
 }
 
 impl Loader<'_> {
@@ -135,10 +151,22 @@ impl Loader<'_> {
                 stack.last().map(String::as_str).unwrap_or("?")
             )
         })?;
+        if stack.len() >= MAX_REWARD_DEPTH {
+            bail!("rewards nest deeper than {MAX_REWARD_DEPTH} levels: {} -> ... -> {name}", stack[0]);
+        }
         stack.push(name.to_owned());
         let reward = self.build(name, spec, stack).with_context(|| format!("reward `{name}`"))?;
         stack.pop();
+        // Components loaded before this reward (by name order) did not count on the stack.
+        let depth = match &reward.kind {
+            RewardKind::Plugin(_) => 1,
+            RewardKind::Composite(c) => 1 + c.components.iter().map(|(_, r)| self.depths[&r.name]).max().unwrap_or(0),
+        };
+        if depth > MAX_REWARD_DEPTH {
+            bail!("reward `{name}`: rewards nest deeper than {MAX_REWARD_DEPTH} levels (it is {depth} levels deep)");
+        }
         let reward = Arc::new(reward);
+        self.depths.insert(name.to_owned(), depth);
         self.done.insert(name.to_owned(), reward.clone());
         Ok(reward)
     }
