@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+#[doc(hidden)] pub mod fuzz_targets;
 pub mod cli;
 pub mod config;
 pub mod input;
