@@ -300,6 +300,19 @@ async fn unknown_reward_names_create_no_metric_series() {
     assert!(after <= before + 4, "/metrics grew from {before} to {after} lines");
 }
 
+/// Posts `body` to `url` from `n` callers at once; their HTTP statuses.
+async fn post_at_once(url: &str, body: &str, n: usize) -> Vec<u16> {
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let (url, body) = (url.to_owned(), body.to_owned());
+        calls.spawn(async move {
+            let response = reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await;
+            response.unwrap().status().as_u16()
+        });
+    }
+    calls.join_all().await
+}
+
 /// `VmHWM` (peak) or `VmRSS` (now) of a process, in bytes.
 fn vm_bytes(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -345,15 +358,7 @@ async fn refused_bodies_cost_at_most_twice_their_size() {
 
     // Eight at once: at most two fit in the 128 MiB budget at a time; the others are refused at once.
     let url = format!("{}/v1/rewards/math/lambda", server.http);
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (url, body) = (url.clone(), body.clone());
-        calls.spawn(async move {
-            let response = reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await;
-            response.unwrap().status().as_u16()
-        });
-    }
-    let statuses = calls.join_all().await;
+    let statuses = post_at_once(&url, &body, 8).await;
     assert!(statuses.iter().all(|s| *s == 413 || *s == 429), "{statuses:?}");
     assert!(statuses.contains(&429), "the byte budget refused some: {statuses:?}");
     let eight = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
@@ -362,15 +367,7 @@ async fn refused_bodies_cost_at_most_twice_their_size() {
     // And the memory goes back to the allocator: a second round of eight reuses it instead of
     // growing the peak. (mimalloc keeps freed pages for reuse rather than returning them to the
     // OS at once, so resident memory after a round stays near that round's level.)
-    let mut calls = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let (url, body) = (url.clone(), body.clone());
-        calls.spawn(async move {
-            let response = reqwest::Client::new().post(url).header("content-type", "application/json").body(body).send().await;
-            response.unwrap().status().as_u16()
-        });
-    }
-    let again = calls.join_all().await;
+    let again = post_at_once(&url, &body, 8).await;
     assert!(again.iter().all(|s| *s == 413 || *s == 429), "{again:?}");
     let second = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
     assert!(second <= eight + size, "a second round raised the peak from {eight} to {second} bytes: memory was not reused");
@@ -490,5 +487,37 @@ async fn http2_streams_per_connection_are_capped() {
         let request = http::Request::get(format!("http://{addr}/healthz")).body(()).unwrap();
         let _ = client.send_request(request, true);
         assert_eq!(connection.await.unwrap(), 8, "stream cap advertised on {addr}");
+    }
+}
+
+/// The built-in `math_equivalence` reward through the Lambda door: the pairs the numeric reward
+/// got wrong (a surd, an identity, an unordered set, a log, infinity) are equivalent, and the near
+/// misses (0.333 for 1/3, a closed end for an open one, a sign flip) are not.
+#[tokio::test]
+async fn math_equivalence_through_the_lambda_door() {
+    let server = Server::start(&builtin_config(), &[]);
+    let cases = [
+        ("2\\sqrt{3}", "\\sqrt{12}", 1.0),
+        ("x^2+2x+1", "(x+1)^2", 1.0),
+        ("\\{3,2,1\\}", "\\{1,2,3\\}", 1.0),
+        ("3", "\\log_2 8", 1.0),
+        ("\\infty", "\\infty", 1.0),
+        ("0.333", "\\frac{1}{3}", 0.0),
+        ("[1, 5]", "[1, 5)", 0.0),
+        ("-7", "7", 0.0),
+    ];
+    let event: Vec<Value> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (answer, gold, _))| {
+            json!({"id": format!("m{i}"), "messages": [{"role": "user", "content": "Solve."},
+                   {"role": "assistant", "content": format!("So the answer is $\\boxed{{{answer}}}$.")}],
+                   "reference_answer": gold})
+        })
+        .collect();
+    let (status, _, body) = post(&server, "/v1/rewards/math_equivalence/lambda", Value::Array(event).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    for (item, (answer, gold, want)) in body.as_array().unwrap().iter().zip(cases) {
+        assert_eq!(item["aggregate_reward_score"].as_f64(), Some(want), "{answer} vs {gold}: {item}");
     }
 }

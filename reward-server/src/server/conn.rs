@@ -73,12 +73,6 @@ impl ConnectionLimits {
     }
 }
 
-/// A connection that holds one of its listener's connection permits while it is open.
-pub struct Capped<Io> {
-    io: Io,
-    _permit: OwnedSemaphorePermit,
-}
-
 /// Takes a permit for a new connection, or refuses it (the caller drops the connection).
 fn admit_connection(permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
     match permits.clone().try_acquire_owned() {
@@ -98,7 +92,7 @@ pub fn capped<Io, E>(
     incoming: impl Stream<Item = Result<Io, E>> + Send + 'static,
     permits: Arc<Semaphore>,
     first_bytes_within: Duration,
-) -> impl Stream<Item = Result<Capped<Rewound<Io>>, E>> + Send + 'static
+) -> impl Stream<Item = Result<Accepted<Io>, E>> + Send + 'static
 where
     Io: AsyncRead + Unpin + Send + 'static,
     E: Send + 'static,
@@ -122,8 +116,9 @@ where
                     let Some(permit) = admit_connection(&permits) else { continue };
                     let tx = tx.clone();
                     tokio::spawn(async move {
-                        if let Some(io) = first_bytes(io, first_bytes_within).await {
-                            let _ = tx.send(Ok(Capped { io, _permit: permit })).await;
+                        if let Some(mut io) = first_bytes(io, first_bytes_within).await {
+                            io._permit = Some(permit);
+                            let _ = tx.send(Ok(io)).await;
                         }
                     });
                 }
@@ -133,47 +128,7 @@ where
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for Capped<Io> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Capped<Io> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
-
-impl<Io: tonic::transport::server::Connected> tonic::transport::server::Connected for Capped<Io> {
-    type ConnectInfo = Io::ConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
-    }
-}
-
-impl<Io: tonic::transport::server::Connected> tonic::transport::server::Connected for Rewound<Io> {
+impl<Io: tonic::transport::server::Connected> tonic::transport::server::Connected for Accepted<Io> {
     type ConnectInfo = Io::ConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
@@ -237,27 +192,29 @@ where
 }
 
 /// Waits up to `within` for a new connection's first bytes; `None` when none came (the client
-/// sent nothing, closed, or failed). The bytes read are handed back in front of the rest.
-async fn first_bytes<Io: AsyncRead + Unpin>(mut io: Io, within: Duration) -> Option<Rewound<Io>> {
+/// sent nothing, closed, or failed). The bytes read are read again first.
+async fn first_bytes<Io: AsyncRead + Unpin>(mut io: Io, within: Duration) -> Option<Accepted<Io>> {
     use tokio::io::AsyncReadExt;
     let mut prefix = vec![0u8; 4096];
     match tokio::time::timeout(within, io.read(&mut prefix)).await {
         Ok(Ok(n)) if n > 0 => {
             prefix.truncate(n);
-            Some(Rewound { prefix, pos: 0, io })
+            Some(Accepted { prefix, pos: 0, io, _permit: None })
         }
         _ => None,
     }
 }
 
-/// A connection whose first bytes were already read: they are read again first.
-pub struct Rewound<Io> {
+/// An accepted connection whose first bytes were already read (they are read again first),
+/// holding its listener's connection permit while it is open when the listener hands it on.
+pub struct Accepted<Io> {
     prefix: Vec<u8>,
     pos: usize,
     io: Io,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
-impl<Io: AsyncRead + Unpin> AsyncRead for Rewound<Io> {
+impl<Io: AsyncRead + Unpin> AsyncRead for Accepted<Io> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if self.pos < self.prefix.len() {
             let n = (self.prefix.len() - self.pos).min(buf.remaining());
@@ -274,7 +231,7 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Rewound<Io> {
     }
 }
 
-impl<Io: AsyncWrite + Unpin> AsyncWrite for Rewound<Io> {
+impl<Io: AsyncWrite + Unpin> AsyncWrite for Accepted<Io> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.io).poll_write(cx, buf)
     }

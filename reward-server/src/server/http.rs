@@ -89,6 +89,15 @@ async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next:
     let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
     match state.body_budget.clone().try_acquire_many_owned(kib) {
         Ok(permit) => {
+            // A declared length is read into one buffer of that size, so the body is never held
+            // twice (collecting its frames and then joining them would).
+            let request = match declared {
+                Some(n) => match read_declared(request, n).await {
+                    Ok(request) => request,
+                    Err(e) => return e.into_response(),
+                },
+                None => request,
+            };
             let response = next.run(request).await;
             drop(permit);
             response
@@ -108,6 +117,19 @@ async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next:
             ScoreError::BodiesInFlight { bytes, max: state.options.max_inflight_body_bytes }.into_response()
         }
     }
+}
+
+/// Reads a body of declared length `n` into one buffer of that size and hands the request on
+/// with it as a single frame.
+async fn read_declared(request: Request, n: usize) -> Result<Request, ScoreError> {
+    let (parts, body) = request.into_parts();
+    let mut buffer = Vec::with_capacity(n);
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = tokio_stream::StreamExt::next(&mut chunks).await {
+        let chunk = chunk.map_err(|e| ScoreError::BadRequest(format!("could not read the request body: {e}")))?;
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(buffer)))
 }
 
 /// The request body as text: the rejection (too large, unreadable) or invalid UTF-8 as an error
