@@ -357,10 +357,13 @@ pub fn lambda(_: &Fixture, data: &[u8]) {
     for (i, record) in records.iter().enumerate() {
         let fallback = format!("item-{i}");
         let direct = input::parse_record(record.get(), &fallback);
-        // A raw value is only skipped over, so it may hold what a reader refuses (a lone
-        // surrogate escape): then the record is refused as not JSON, without an id.
+        // A raw value is only skipped over, so it may hold what the `Value` reader refuses (a lone
+        // surrogate escape). The direct reader refuses it too, except where it skips the text
+        // itself: a message's other keys (see `r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips`).
         let Ok(value) = serde_json::from_str::<Value>(record.get()) else {
-            assert!(direct.as_ref().is_err_and(|r| r.id.is_none() && r.error.0.starts_with("not valid JSON")), "{direct:?}");
+            if let Err(refused) = &direct {
+                assert!(refused.id.is_none() && refused.error.0.starts_with("not valid JSON"), "{refused:?}");
+            }
             continue;
         };
         let id = input::record_id(&value);
@@ -389,16 +392,23 @@ pub fn openrlhf(_: &Fixture, data: &[u8]) {
     }
     // The door reads the body with `error::from_json`, serde_json's reader under another error.
     let Ok(request) = serde_json::from_str::<server::openrlhf::Request>(body) else { return };
-    let raw: Value = serde_json::from_str(body).expect("a request that parsed is JSON");
+    // What the check needs of the request (its other keys are skipped, not read: they may hold
+    // what a reader refuses, a lone surrogate escape).
+    #[derive(serde::Deserialize)]
+    struct Texts {
+        query: Vec<String>,
+        prompts: Option<Vec<String>>,
+    }
+    let texts: Texts = serde_json::from_str(body).expect("a request that parsed has its texts");
     let Ok(items) = server::openrlhf::parse_request(request) else { return };
     assert_eq!(items.len(), count, "one item per query");
     for (i, item) in items.iter().enumerate() {
         let Item::Rollout(r) = item else { panic!("query {i} was refused: {item:?}") };
         check_rollout(r);
         assert_eq!(r.id, format!("query-{i}"));
-        let query = raw["query"][i].as_str().expect("a query is a string");
-        match raw.get("prompts").and_then(|p| p[i].as_str()) {
-            Some(prompt) => assert_eq!(r.completion(), query.strip_prefix(prompt).unwrap_or(query)),
+        let query = &texts.query[i];
+        match texts.prompts.as_ref().map(|p| &p[i]) {
+            Some(prompt) => assert_eq!(r.completion(), query.strip_prefix(prompt.as_str()).unwrap_or(query)),
             None => assert_eq!(r.completion(), query),
         }
     }

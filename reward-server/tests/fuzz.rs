@@ -6,7 +6,7 @@
 //! is `fuzz/` (see its README).
 //!
 //! Environment:
-//! - `FUZZ_ITERS`: mutations per target (default 300: the whole file runs in a few seconds);
+//! - `FUZZ_ITERS`: mutations per target (default 1,000: the whole file runs in about 5 s);
 //! - `FUZZ_SECS`: instead, mutate each target for this many seconds;
 //! - `FUZZ_SEED`: the seed (default fixed, so a CI failure replays); printed by every run;
 //! - `FUZZ_HANG_SECS`: one input running longer than this is a hang (default 20): the input is
@@ -351,7 +351,7 @@ fn run_target(name: &'static str) {
     let fx = fixture();
     let corpus = corpus(name);
     let format = format_of(name);
-    let iters = env_u64("FUZZ_ITERS").unwrap_or(300);
+    let iters = env_u64("FUZZ_ITERS").unwrap_or(1000);
     let secs = env_u64("FUZZ_SECS").map(Duration::from_secs);
     let seed = env_u64("FUZZ_SEED").unwrap_or(0x5eed_f022);
     let trace = std::env::var_os("FUZZ_TRACE").is_some_and(|v| v == "1");
@@ -557,6 +557,23 @@ fn r16_a_long_chain_of_components_is_refused_on_a_small_stack() {
     });
 }
 
+/// Not fixed (not a crash): `input::parse_record` is documented to give exactly what reading the
+/// record as a `Value` and calling `to_rollout` gives, but its direct reader skips a message's
+/// other keys without reading them, so a lone surrogate escape there (`"\ud800"`, which
+/// serde_json refuses when it reads a string) is accepted, while the `Value` reader refuses the
+/// record as not JSON. Found by libFuzzer on `lambda` (and the same skip in OpenRLHF's unknown
+/// keys, where nothing is documented). Every door takes the direct reader, so the doors agree
+/// with each other; only the documented equivalence does not hold. Kept:
+/// `lambda/crash-lone-surrogate-in-a-message-key`.
+#[test]
+#[ignore = "not fixed: the direct reader accepts a lone surrogate in a message's other keys (see the doc comment)"]
+fn r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips() {
+    let record = r#"{"messages": [{"role": "assistant", "content": "x", "other": "\ud800"}]}"#;
+    assert!(serde_json::from_str::<serde_json::Value>(record).is_err(), "serde_json refuses the text as a value");
+    let direct = reward_server::input::parse_record(record, "fb");
+    assert!(direct.is_err(), "the direct reader should refuse it as the Value reader does: {direct:?}");
+}
+
 /// Not fixed: a composite evaluates each of its components, and a component shared by two
 /// parents is evaluated once per path, so `depth` levels of composites with two components that
 /// are the same reward make one rollout cost 2^depth plugin calls and 2^(depth+1) metrics (16
@@ -672,5 +689,8 @@ mod seeds {
         write(dir, "rewards_config", "crash-component-chain-bottom-first", super::component_chain(2500, true).as_bytes());
         write(dir, "rewards_config", "component-chain-63", super::component_chain(63, true).as_bytes());
         write(dir, "rewards_config", "shared-components-10", super::shared_components(10).as_bytes());
+        let surrogate = br#"[{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "cnullontent": "4\u0000\ud800", "extra": 1}], "task": "m"}]"#;
+        write(dir, "lambda", "crash-lone-surrogate-in-a-message-key", surrogate);
+        write(dir, "openrlhf", "crash-lone-surrogate-in-an-unknown-key", br#"{"query": ["q a", "q b"], "prompti": ["\ud800q "], "labels": [{"answer": 1}, null]}"#);
     }
 }
