@@ -3,8 +3,8 @@
 //! The language is small on purpose: numbers; variables naming a component's score (`fmt`) or one
 //! of its metrics (`fmt.tags_in_order`); `+ - * /`; comparisons `< <= > >= == !=` and `&& || !`,
 //! which yield 1 or 0; and the functions `min(a, b, ...)`, `max(a, b, ...)`, `if(cond, then, else)`,
-//! `clamp(x, lo, hi)` and `abs(x)`. Gating reads naturally: `if(fmt >= 1, correct, 0)`, or
-//! `0.1 * fmt + 0.9 * (fmt == 1) * correct`.
+//! `clamp(x, lo, hi)` (NaN when `lo > hi`) and `abs(x)`. Gating reads naturally:
+//! `if(fmt >= 1, correct, 0)`, or `0.1 * fmt + 0.9 * (fmt == 1) * correct`.
 //!
 //! Hand-written rather than taken from an expression crate: it is about 250 lines, evaluates over
 //! `f64` only, and lets every error point at a column and every variable be resolved to a slot at
@@ -172,7 +172,12 @@ fn eval(e: &Expr, v: &[f64]) -> f64 {
                     eval(&args[2], v)
                 }
             }
-            Func::Clamp => eval(&args[0], v).clamp(eval(&args[1], v), eval(&args[2], v)),
+            Func::Clamp => {
+                let (x, lo, hi) = (eval(&args[0], v), eval(&args[1], v), eval(&args[2], v));
+                // `f64::clamp` panics on bounds out of order or NaN; such a clamp is NaN, which a
+                // composite refuses as a non-finite score naming the formula.
+                if lo <= hi { x.clamp(lo, hi) } else { f64::NAN }
+            }
             Func::Abs => eval(&args[0], v).abs(),
         },
     }
