@@ -527,6 +527,22 @@ fn r16_a_formula_over_the_cap_with_a_character_across_it() {
     run_one("rewards_config", &seed("rewards_config", "crash-formula-char-boundary"));
 }
 
+/// `clamp(x, lo, hi)` in a formula evaluated with `f64::clamp`, which panics when `lo > hi` or a
+/// bound is NaN; the bounds come from component scores, so a formula such as
+/// `clamp(fmt, correct, 1)` panicked while scoring a rollout whose `correct` is above 1 (and
+/// `clamp(x, 1, 0)` on every rollout). Found by libFuzzer on `formula` (`clamp(a * 3, a, 1)` with
+/// `a` = 2.5). Fixed in `engine/formula.rs`: such a clamp is NaN, which a composite refuses as a
+/// non-finite score naming the formula. Kept: `formula/crash-clamp-bounds`.
+#[test]
+fn r16_clamp_with_its_bounds_out_of_order() {
+    use reward_server::engine::formula::Formula;
+    assert!(Formula::parse("clamp(a * 3, a, 1)").unwrap().eval(&[2.5]).is_nan());
+    assert!(Formula::parse("clamp(1, 1, 0)").unwrap().eval(&[]).is_nan());
+    assert!(Formula::parse("clamp(1, 0 / 0, 2)").unwrap().eval(&[]).is_nan());
+    assert_eq!(Formula::parse("clamp(a, 0, 1)").unwrap().eval(&[2.5]), 1.0);
+    run_one("formula", &seed("formula", "crash-clamp-bounds"));
+}
+
 /// A chain of composite rewards was loaded, scored and dropped by recursion, one level per
 /// reward, without a bound: 2,000 levels (a 110 KB config) overflowed a 2 MiB stack (the thread
 /// a reload runs on) and aborted the server; named so that the loader went bottom up, the chain
@@ -682,6 +698,7 @@ mod seeds {
         }
 
         // Crashes found (see the `r16_` tests) and inputs near them.
+        write(dir, "formula", "crash-clamp-bounds", b"\x0eclamp(a * 3, a, 1)");
         write(dir, "formula", "crash-char-boundary", format!("\0a{}", "é".repeat(2048)).as_bytes());
         let formula = format!("[rewards.length]\nplugin = \"echo\"\n[rewards.c]\ncomponents = {{ a = \"length\" }}\nformula = \"a{}\"\n", "é".repeat(2048));
         write(dir, "rewards_config", "crash-formula-char-boundary", formula.as_bytes());
