@@ -344,9 +344,10 @@ impl Parser<'_> {
             return Ok(Expr::Num(n));
         }
         if c.is_ascii_alphabetic() || c == '_' {
+            let at = self.pos;
             let name = self.ident();
             if self.eat("(") {
-                return self.call(&name);
+                return self.call(&name, at);
             }
             let metric = if self.src[self.pos..].starts_with('.') {
                 self.pos += 1;
@@ -378,8 +379,8 @@ impl Parser<'_> {
         rest[..len].to_owned()
     }
 
-    fn call(&mut self, name: &str) -> Result<Expr, FormulaError> {
-        let start = self.pos;
+    /// A call of `name` (which starts at `at`), its `(` read.
+    fn call(&mut self, name: &str, at: usize) -> Result<Expr, FormulaError> {
         let (func, arity): (Func, Option<usize>) = match name {
             "min" => (Func::Min, None),
             "max" => (Func::Max, None),
@@ -387,7 +388,8 @@ impl Parser<'_> {
             "clamp" => (Func::Clamp, Some(3)),
             "abs" => (Func::Abs, Some(1)),
             _ => {
-                self.pos = start - name.len() - 1;
+                // At the name: white space may stand before the `(` (`sqrt (a)`).
+                self.pos = at;
                 return Err(self.error(format!(
                     "unknown function `{name}` (known: min, max, if, clamp, abs)"
                 )));
