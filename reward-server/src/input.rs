@@ -301,8 +301,20 @@ impl<'de> Deserialize<'de> for MessageIn {
             #[serde(default)]
             content: Content,
         }
-        let Raw { role, content } = Raw::deserialize(d)?;
-        Ok(MessageIn(Message { role, content: content.0 }))
+        // Read as a map only: a derived struct also reads a list by position (`["assistant",
+        // "4"]`), which the `Value` reader refuses.
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = MessageIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("{role, content}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageIn, A::Error> {
+                let Raw { role, content } = Raw::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(MessageIn(Message { role, content: content.0 }))
+            }
+        }
+        d.deserialize_map(Visit)
     }
 }
 
