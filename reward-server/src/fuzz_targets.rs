@@ -397,6 +397,8 @@ pub fn openrlhf(_: &Fixture, data: &[u8]) {
     #[derive(serde::Deserialize)]
     struct Texts {
         query: Vec<String>,
+        // As the door's request has it: a request written as a JSON list is read by position.
+        #[serde(default)]
         prompts: Option<Vec<String>>,
     }
     let texts: Texts = serde_json::from_str(body).expect("a request that parsed has its texts");

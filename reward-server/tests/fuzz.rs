@@ -543,6 +543,38 @@ fn r16_clamp_with_its_bounds_out_of_order() {
     run_one("formula", &seed("formula", "crash-clamp-bounds"));
 }
 
+/// An unknown function's column was found by stepping back from its `(` over the name and one
+/// byte, but white space may stand between them: with a multibyte space (U+1680) the step landed
+/// inside a character and counting the column panicked (with an ASCII space the column was one
+/// off). Found by libFuzzer on `formula`; reachable from a rewards config
+/// (`formula = "a\u1680(1)"`). Fixed in `engine/formula.rs`: the column is the name's own.
+/// Kept: `formula/crash-call-after-a-unicode-space`.
+#[test]
+fn r16_an_unknown_function_with_white_space_before_its_parenthesis() {
+    use reward_server::engine::formula::Formula;
+    for (text, column) in [("a\u{1680}(1)", 1), ("1 + sqrt (a)", 5), ("sqrt\t(a)", 1)] {
+        let e = Formula::parse(text).unwrap_err();
+        assert!(e.message.starts_with("unknown function") && e.column == column, "{text:?}: {e}");
+    }
+    run_one("formula", &seed("formula", "crash-call-after-a-unicode-space"));
+    let config = "[rewards.e]\nplugin = \"echo\"\n[rewards.c]\ncomponents = { e = \"e\" }\nformula = \"e\\u1680(1)\"\n";
+    run_one("rewards_config", config.as_bytes());
+}
+
+/// The direct reader of a record (`input::parse_record`, every door's) read a message written as
+/// a JSON list by position (`["assistant", "4"]`: a derived struct accepts a list), where the
+/// `Value` reader it is documented to agree with refuses it ("expected {role, content}, found a
+/// list"). Found by libFuzzer on `lambda` (`{"messages": [["assistant"]]}` was a rollout). Fixed
+/// in `input.rs`: a message is read as a map only. Kept: `lambda/crash-message-as-a-list`.
+#[test]
+fn r16_a_message_written_as_a_list_is_refused() {
+    for record in [r#"{"messages": [["assistant", "4"]]}"#, r#"{"id": "x", "messages": [["assistant"]]}"#] {
+        let err = reward_server::input::parse_record(record, "fb").unwrap_err();
+        assert!(err.error.0.contains("messages[0]: expected {role, content}, found a list"), "{err:?}");
+    }
+    run_one("lambda", &seed("lambda", "crash-message-as-a-list"));
+}
+
 /// A chain of composite rewards was loaded, scored and dropped by recursion, one level per
 /// reward, without a bound: 2,000 levels (a 110 KB config) overflowed a 2 MiB stack (the thread
 /// a reload runs on) and aborted the server; named so that the loader went bottom up, the chain
@@ -699,6 +731,10 @@ mod seeds {
 
         // Crashes found (see the `r16_` tests) and inputs near them.
         write(dir, "formula", "crash-clamp-bounds", b"\x0eclamp(a * 3, a, 1)");
+        write(dir, "formula", "crash-call-after-a-unicode-space", b"\ta\xe1\x9a\x80(\x9aa\t\xe1-a\x80-<=(a");
+        write(dir, "lambda", "crash-message-as-a-list", b"{\"messages\":\r\r\r\r\r[\n\r\r\r\r[\n\r\n\"assistant\"\n\r\n]\r\n\n\r\n]\r\r\r}");
+        write(dir, "openrlhf", "a-list-body", b"[[]]");
+        write(dir, "openrlhf", "a-list-body-with-prompts", br#"[["q a"], ["q "]]"#);
         write(dir, "formula", "crash-char-boundary", format!("\0a{}", "é".repeat(2048)).as_bytes());
         let formula = format!("[rewards.length]\nplugin = \"echo\"\n[rewards.c]\ncomponents = {{ a = \"length\" }}\nformula = \"a{}\"\n", "é".repeat(2048));
         write(dir, "rewards_config", "crash-formula-char-boundary", formula.as_bytes());
