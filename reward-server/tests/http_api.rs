@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::server::Server;
-use common::{SLOW_LIMITS, guest_config, repo_root};
+use common::{SLOW_LIMITS, guest_config, repo_root, vm_bytes};
 use serde_json::{Value, json};
 
 fn builtin_config() -> PathBuf {
@@ -313,16 +313,6 @@ async fn post_at_once(url: &str, body: &str, n: usize) -> Vec<u16> {
     calls.join_all().await
 }
 
-/// `VmHWM` (peak) or `VmRSS` (now) of a process, in bytes.
-fn vm_bytes(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
-    kib << 10
-}
 
 /// A body of tiny records over the rollout cap is refused for its count before any record is
 /// read: it once raised the server's peak memory from 88 MB to 573 MB (a 60 MB body of 392k
@@ -429,6 +419,41 @@ async fn slow_headers_and_idle_connections_are_closed() {
     assert!(took.is_some(), "an idle keep-alive connection stayed open");
     // The server still serves.
     assert_eq!(reqwest::get(format!("{}/healthz", server.http)).await.unwrap().status(), 200);
+}
+
+/// A body that stops arriving is answered 408 after `--body-read-timeout-ms`, with the flag named,
+/// whether its length was declared (read into one buffer) or it is chunked (read by axum); it
+/// was a 400 "could not read the request body" before.
+#[tokio::test]
+async fn a_stalled_body_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&builtin_config(), &["--body-read-timeout-ms", "500"]);
+    let addr = http_addr(&server);
+    let heads = [
+        "POST /v1/rewards/math/lambda HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[{\"id\": ",
+        "POST /v1/rewards/math/lambda HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n[{\"id\":\r\n",
+    ];
+    for head in heads {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                }
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                    break;
+                }
+            }
+        });
+        assert!(read.await.is_ok(), "no answer to a stalled body within 10 s");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{head:?}: {answer}");
+        assert!(answer.contains("--body-read-timeout-ms"), "{answer}");
+    }
 }
 
 /// 10,000 idle connections, half on each listener: at most `--max-connections` per listener are

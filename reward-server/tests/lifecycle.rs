@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::server::Server;
-use common::{SLOW_LIMITS, guest_config, plugin_path, repo_root};
+use common::{SLOW_LIMITS, guest_config, plugin_path, repo_root, vm_bytes};
 use reward_proto::v1 as pb;
 use serde_json::{Value, json};
 
@@ -298,6 +298,82 @@ async fn a_rotated_token_file_takes_over_without_a_restart() {
     assert_eq!(http.status().as_u16(), 200, "HTTP checks the same rotated token");
 }
 
+/// One uncompressed gRPC message frame: flag, big-endian length, the message.
+fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(message.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
+/// `grpc-message` as text (it is percent-encoded on the wire).
+fn percent_decoded(s: &str) -> String {
+    let (bytes, mut out, mut i) = (s.as_bytes(), Vec::new(), 0);
+    while i < bytes.len() {
+        match (bytes[i], s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// prost decodes a whole message before the handler sees it, and an empty rollout is two bytes
+/// on the wire but some 150 in memory: a 16 MB `ScoreRequest` of 8M empty rollouts, within
+/// `--max-body-bytes`, asked for over a gigabyte before the rollout cap was checked. The rollouts
+/// are now counted on the wire and the message refused at the first one past the cap: the
+/// server's peak memory grows by less than the message's size.
+#[tokio::test]
+async fn a_grpc_message_of_too_many_rollouts_is_refused_before_it_is_decoded() {
+    let server = Server::start(&repo_root().join("rewards.toml"), &[]);
+    let mut client = grpc_client(&server).await;
+    client.score(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("w", "<answer>1</answer>", "1")] }).await.unwrap();
+    let pid = server.pid();
+    let base_peak = vm_bytes(pid, "VmHWM");
+
+    let n = 8 << 20;
+    let mut message = vec![0x0a, 14];
+    message.extend_from_slice(b"numeric_answer");
+    message.extend(std::iter::repeat_n([0x12u8, 0x00], n).flatten());
+    let size = message.len() as u64;
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut h2, connection) = h2::client::Builder::new().handshake::<_, bytes::Bytes>(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/reward.v1.RewardService/Score"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = h2.send_request(request, false).unwrap();
+    send.send_data(grpc_frame(&message).into(), true).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(30), response).await.expect("an answer").unwrap();
+    let (parts, mut body) = response.into_parts();
+    // A refusal is trailers-only (the status in the headers), or headers then trailers.
+    let trailers = match parts.headers.get("grpc-status") {
+        Some(_) => parts.headers,
+        None => {
+            while let Some(chunk) = body.data().await {
+                chunk.unwrap();
+            }
+            body.trailers().await.unwrap().expect("trailers")
+        }
+    };
+    let message_text = percent_decoded(trailers.get("grpc-message").map_or("", |v| v.to_str().unwrap()));
+    assert_eq!(trailers["grpc-status"], "3", "INVALID_ARGUMENT: {message_text}");
+    assert!(message_text.contains("more than --max-rollouts-per-request"), "{message_text}");
+    let grown = vm_bytes(pid, "VmHWM").saturating_sub(base_peak);
+    assert!(grown <= size, "a refused {size}-byte message of {n} rollouts raised peak memory by {grown} bytes");
+    eprintln!("a refused {size}-byte gRPC message of {n} empty rollouts raised peak memory by {grown} bytes");
+}
+
 /// A ScoreStream client that stops reading at the HTTP/2 level (a zero flow-control window, so
 /// the server cannot send it a byte) used to pin the admission of its pending requests for good:
 /// every other caller was then refused. Now its sends time out, its work is dropped and the
@@ -336,12 +412,7 @@ async fn a_stream_client_that_stops_reading_releases_its_admission() {
             reward: "guest".into(),
             rollouts: (0..256).map(|i| rollout(&format!("s{m}-{i}"), "big-reason 60000", "null")).collect(),
         };
-        let bytes = prost::Message::encode_to_vec(&message);
-        let mut frame = Vec::with_capacity(bytes.len() + 5);
-        frame.push(0);
-        frame.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&bytes);
-        send.send_data(frame.into(), false).unwrap();
+        send.send_data(grpc_frame(&prost::Message::encode_to_vec(&message)).into(), false).unwrap();
     }
     // Wait until the stalled stream holds at least 768 of the 1,024 rollouts of admission.
     let metrics_url = format!("{}/metrics", server.http);

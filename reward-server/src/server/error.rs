@@ -50,6 +50,9 @@ pub enum ScoreError {
         /// The bound.
         max: usize,
     },
+    /// The request body did not arrive within `--body-read-timeout-ms`.
+    #[error("the request body did not arrive within {0:?} (--body-read-timeout-ms)")]
+    BodyReadTimeout(Duration),
     /// The caller's deadline passed before the work finished; unstarted work was dropped.
     #[error("deadline exceeded: the request was allowed {0:?}")]
     DeadlineExceeded(Duration),
@@ -90,6 +93,7 @@ impl ScoreError {
             ScoreError::Overloaded { .. } | ScoreError::BodiesInFlight { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted)
             }
+            ScoreError::BodyReadTimeout(_) => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
             ScoreError::DeadlineExceeded(_) => (StatusCode::GATEWAY_TIMEOUT, tonic::Code::DeadlineExceeded),
             ScoreError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
             ScoreError::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
@@ -106,6 +110,7 @@ impl ScoreError {
             ScoreError::TooManyRollouts { .. } => "too_many_rollouts",
             ScoreError::BodyTooLarge { .. } => "body_too_large",
             ScoreError::Overloaded { .. } | ScoreError::BodiesInFlight { .. } => "overloaded",
+            ScoreError::BodyReadTimeout(_) => "body_read_timeout",
             ScoreError::DeadlineExceeded(_) => "deadline_exceeded",
             ScoreError::ShuttingDown => "shutting_down",
             ScoreError::Unauthenticated => "unauthenticated",

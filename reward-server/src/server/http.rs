@@ -92,7 +92,7 @@ async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next:
             // A declared length is read into one buffer of that size, so the body is never held
             // twice (collecting its frames and then joining them would).
             let request = match declared {
-                Some(n) => match read_declared(request, n).await {
+                Some(n) => match read_declared(request, n, state.options.connections.body_read_timeout).await {
                     Ok(request) => request,
                     Err(e) => return e.into_response(),
                 },
@@ -121,15 +121,28 @@ async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next:
 
 /// Reads a body of declared length `n` into one buffer of that size and hands the request on
 /// with it as a single frame.
-async fn read_declared(request: Request, n: usize) -> Result<Request, ScoreError> {
+async fn read_declared(request: Request, n: usize, timeout: Duration) -> Result<Request, ScoreError> {
     let (parts, body) = request.into_parts();
     let mut buffer = Vec::with_capacity(n);
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = tokio_stream::StreamExt::next(&mut chunks).await {
-        let chunk = chunk.map_err(|e| ScoreError::BadRequest(format!("could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| unreadable_body(&e, timeout))?;
         buffer.extend_from_slice(&chunk);
     }
     Ok(Request::from_parts(parts, axum::body::Body::from(buffer)))
+}
+
+/// Why a body could not be read: its read timed out (`--body-read-timeout-ms`: 408), or the
+/// client broke it off or sent a broken body (400).
+fn unreadable_body(e: &(dyn std::error::Error + 'static), timeout: Duration) -> ScoreError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return ScoreError::BodyReadTimeout(timeout);
+        }
+        cause = c.source();
+    }
+    ScoreError::BadRequest(format!("could not read the request body: {e}"))
 }
 
 /// The request body as text: the rejection (too large, unreadable) or invalid UTF-8 as an error
@@ -139,7 +152,7 @@ fn body_text<'a>(state: &AppState, body: &'a Result<Bytes, BytesRejection>) -> R
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ScoreError::BodyTooLarge { max: state.options.max_body_bytes }
         } else {
-            ScoreError::BadRequest(format!("could not read the request body: {rejection}"))
+            unreadable_body(rejection, state.options.connections.body_read_timeout)
         }
     })?;
     std::str::from_utf8(bytes).map_err(|e| {

@@ -10,7 +10,9 @@ mod auth;
 mod cache;
 mod conn;
 mod error;
+mod fair;
 pub(crate) mod grpc;
+mod grpc_count;
 pub(crate) mod http;
 pub mod metrics;
 pub mod nova;
@@ -269,11 +271,15 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
     let reflection = reflection_builder().build_v1().context("building gRPC reflection")?;
     let reflection_alpha = reflection_builder().build_v1alpha().context("building gRPC reflection")?;
     let checker = state.clone();
-    let reward_service = tonic::service::interceptor::InterceptedService::new(
-        reward_proto::v1::reward_service_server::RewardServiceServer::new(grpc::RewardGrpc::new(state.clone()))
-            .max_decoding_message_size(options.max_body_bytes)
-            .max_encoding_message_size(options.max_body_bytes),
-        move |request: tonic::Request<()>| check_grpc_token(&checker.auth, request),
+    // Rollouts are counted on the wire before prost decodes a message (grpc_count).
+    let reward_service = grpc_count::CountRollouts::new(
+        tonic::service::interceptor::InterceptedService::new(
+            reward_proto::v1::reward_service_server::RewardServiceServer::new(grpc::RewardGrpc::new(state.clone()))
+                .max_decoding_message_size(options.max_body_bytes)
+                .max_encoding_message_size(options.max_body_bytes),
+            move |request: tonic::Request<()>| check_grpc_token(&checker.auth, request),
+        ),
+        options.scorer.max_rollouts_per_request,
     );
     let limits = options.connections.clone();
     limits.validate()?;

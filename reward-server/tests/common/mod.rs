@@ -55,3 +55,14 @@ pub fn guest_config(dir: &std::path::Path, name: &str, rest: &str) -> PathBuf {
     std::fs::write(&path, format!("[rewards.{name}]\nplugin = \"{}\"\n{rest}", plugin.display())).unwrap();
     path
 }
+
+/// `VmHWM` (peak) or `VmRSS` (now) of a process, in bytes.
+pub fn vm_bytes(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(':')))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{key} in /proc/{pid}/status"));
+    kib << 10
+}
