@@ -3,7 +3,11 @@
 # distroless base (glibc, CA certificates, no shell, no package manager), running as uid 65532.
 #
 #   docker build -t reward-server .
-#   docker run --rm -p 8080:8080 -p 50051:50051 --read-only --tmpfs /var/cache/reward-server reward-server
+#   docker run --rm -p 8080:8080 -p 50051:50051 --read-only --tmpfs /var/cache/reward-server \
+#     -v "$PWD/token:/run/secrets/reward-token:ro" -e REWARD_SERVER_AUTH_TOKEN_FILE=/run/secrets/reward-token reward-server
+#
+# It listens on 0.0.0.0, so the server refuses to start without a bearer token (a token file, as
+# above); REWARD_SERVER_ALLOW_UNAUTHENTICATED=true serves it open, for a trusted network only.
 #
 # The Helm chart (helm/reward-server) runs it read-only with emptyDirs for the compiled-plugin cache
 # and /tmp, and mounts its own rewards config.

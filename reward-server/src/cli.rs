@@ -90,6 +90,12 @@ struct ServeArgs {
     /// CPU threads that run plugins [default: one per core].
     #[arg(long, env = "REWARD_SERVER_WORKERS")]
     workers: Option<usize>,
+    /// A fixed cap on the workers one reward may hold at once [default: all of them while no
+    /// other reward is busy, all but one while another is]. Rewards share the workers fairly by
+    /// worker time either way; the cap keeps an expensive or hostile reward from holding every
+    /// worker while a cheap reward's request waits.
+    #[arg(long, env = "REWARD_SERVER_MAX_WORKERS_PER_REWARD")]
+    max_workers_per_reward: Option<usize>,
     /// Bound on rollouts in flight; past it requests are refused at once (429 / RESOURCE_EXHAUSTED).
     #[arg(long, env = "REWARD_SERVER_MAX_INFLIGHT_ROLLOUTS", default_value_t = server::DEFAULT_MAX_INFLIGHT_ROLLOUTS)]
     max_inflight_rollouts: usize,
@@ -143,13 +149,21 @@ struct ServeArgs {
     /// --watch-interval-ms), so the token rotates without a restart.
     #[arg(long, env = "REWARD_SERVER_AUTH_TOKEN_FILE", conflicts_with = "auth_token")]
     auth_token_file: Option<PathBuf>,
-    /// TLS certificate chain (PEM); enables TLS on both listeners, with --tls-key.
+    /// Serve without a bearer token on an address other than loopback. Without a token and
+    /// without this flag, the server refuses to listen beyond 127.0.0.1 / ::1: anyone who can
+    /// reach the port could score and reload.
+    #[arg(long, env = "REWARD_SERVER_ALLOW_UNAUTHENTICATED", conflicts_with_all = ["auth_token", "auth_token_file"])]
+    allow_unauthenticated: bool,
+    /// TLS certificate chain (PEM); enables TLS on both listeners, with --tls-key. The
+    /// certificate, key and client CA are re-read when they change (checked every
+    /// --watch-interval-ms), so they rotate without a restart.
     #[arg(long, env = "REWARD_SERVER_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
+    /// TLS private key (PEM); re-read with the certificate.
     #[arg(long, env = "REWARD_SERVER_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// CA (PEM) that client certificates must chain to: enables mutual TLS.
+    /// CA (PEM) that client certificates must chain to: enables mutual TLS; re-read with the
+    /// certificate.
     #[arg(long, env = "REWARD_SERVER_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
 }
@@ -218,6 +232,19 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         (None, Some(path)) => TokenSource::File(path),
         (None, None) => TokenSource::None,
     };
+    if matches!(auth, TokenSource::None) && !args.allow_unauthenticated {
+        let open: Vec<String> =
+            [args.grpc_addr, args.http_addr].iter().filter(|a| !a.ip().is_loopback()).map(ToString::to_string).collect();
+        if !open.is_empty() {
+            eprintln!(
+                "reward-server: refusing to listen on {} without a bearer token: anyone who can reach it could score and reload. \
+                 Set --auth-token-file (REWARD_SERVER_AUTH_TOKEN_FILE), or pass --allow-unauthenticated \
+                 (REWARD_SERVER_ALLOW_UNAUTHENTICATED=true) to serve it open",
+                open.join(" and ")
+            );
+            return Ok(ExitCode::from(64));
+        }
+    }
     let defaults = ScorerOptions::default();
     let options = ServeOptions {
         config: args.common.config.clone(),
@@ -229,6 +256,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             max_rollouts_per_request: args.max_rollouts_per_request,
             cache_entries: args.cache_entries,
             cache_bytes: args.cache_bytes,
+            max_workers_per_reward: args.max_workers_per_reward,
         },
         max_body_bytes: args.max_body_bytes,
         max_inflight_body_bytes: args.max_inflight_body_bytes,

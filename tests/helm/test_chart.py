@@ -329,6 +329,9 @@ def test_auth_token_file_comes_from_the_secret(render, variant):
 def test_no_auth_means_no_token_flag(render):
     r = render({"auth": {"enabled": False}})
     assert arg(r.container, "--auth-token-file") is None
+    # The server refuses to listen on 0.0.0.0 without a token unless told to serve it open.
+    assert "--allow-unauthenticated" in r.container["args"]
+    assert "--allow-unauthenticated" not in render({}).container["args"]
     assert not r.of_kind("Secret")
     assert not [v for v in r.pod["volumes"] if "secret" in v]
 

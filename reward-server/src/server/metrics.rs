@@ -10,6 +10,8 @@
 //! | `reward_rejected_total` | counter | `reason` (`overloaded`, `shutting_down`, `too_many_rollouts`, ...) |
 //! | `reward_cache_hits_total`, `reward_cache_misses_total` | counter | `reward` |
 //! | `reward_reloads_total` | counter | `outcome` |
+//! | `reward_work_unit_seconds` | histogram | `reward` (worker time per chunk; `_sum` is the reward's share of the workers) |
+//! | `reward_queue_wait_seconds` | histogram | `reward` (a chunk's wait for a worker) |
 //!
 //! The `reward` label only ever holds a loaded reward's name, or [`UNKNOWN_REWARD`] for requests
 //! that named none: a caller cannot create series by inventing names. Histogram samples are folded
@@ -42,6 +44,11 @@ pub const CACHE_HITS: &str = "reward_cache_hits_total";
 pub const CACHE_MISSES: &str = "reward_cache_misses_total";
 /// Config reloads, by outcome.
 pub const RELOADS: &str = "reward_reloads_total";
+
+/// Worker time per unit of work (a chunk of a request), by reward; its `_sum` is the reward's total.
+pub const WORK_UNIT: &str = "reward_work_unit_seconds";
+/// How long a unit of work waited for a worker, by reward.
+pub const QUEUE_WAIT: &str = "reward_queue_wait_seconds";
 
 /// The `reward` label of a request whose reward is not loaded: one series for every unknown name.
 pub const UNKNOWN_REWARD: &str = "(unknown)";
@@ -76,13 +83,18 @@ pub fn install_with_upkeep(interval: Duration) -> PrometheusHandle {
         .clone()
 }
 
+/// Buckets of the latency histograms, in seconds.
+const LATENCY_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
 /// The recorder with the server's buckets, installed as the global one.
 fn recorder() -> PrometheusHandle {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(REQUEST_DURATION.into()),
-            &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            &LATENCY_BUCKETS,
         )
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &LATENCY_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WORK_UNIT.into()), &LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INSTRUCTIONS.into()), &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]))
         .expect("valid buckets")
         .install_recorder()
@@ -132,4 +144,14 @@ pub fn inflight(n: usize) {
 /// Records a config reload.
 pub fn reload(ok: bool) {
     metrics::counter!(RELOADS, "outcome" => if ok { "ok" } else { "error" }).increment(1);
+}
+
+/// Records the worker time one unit of a reward's work took.
+pub fn worker_time(reward: &str, spent: Duration) {
+    metrics::histogram!(WORK_UNIT, "reward" => reward.to_owned()).record(spent.as_secs_f64());
+}
+
+/// Records how long a unit of a reward's work waited for a worker.
+pub fn queue_wait(reward: &str, waited: Duration) {
+    metrics::histogram!(QUEUE_WAIT, "reward" => reward.to_owned()).record(waited.as_secs_f64());
 }

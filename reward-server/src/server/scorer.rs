@@ -1,5 +1,6 @@
 //! The scorer behind every transport: admission control, the score cache, and a dedicated pool of
-//! CPU threads that runs plugins off the async I/O threads.
+//! CPU threads that runs plugins off the async I/O threads, shared fairly between rewards
+//! ([`super::fair`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::cache::ScoreCache;
 use super::error::ScoreError;
+use super::fair::FairPool;
 use super::metrics;
 use crate::config::Rewards;
 use crate::engine::{Failure, Reward, Rollout, Scored};
@@ -89,6 +91,9 @@ pub struct ScorerOptions {
     pub cache_entries: usize,
     /// Bound on the bytes the score cache holds.
     pub cache_bytes: usize,
+    /// A fixed cap on the workers one reward may hold at once. `None` (the default): all of them
+    /// while no other reward is busy, all but one while another is ([`super::fair`]).
+    pub max_workers_per_reward: Option<usize>,
 }
 
 impl Default for ScorerOptions {
@@ -99,6 +104,7 @@ impl Default for ScorerOptions {
             max_rollouts_per_request: DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
             cache_entries: super::cache::DEFAULT_CACHE_ENTRIES,
             cache_bytes: super::cache::DEFAULT_CACHE_BYTES,
+            max_workers_per_reward: None,
         }
     }
 }
@@ -106,7 +112,7 @@ impl Default for ScorerOptions {
 /// Scores requests for every transport. Shared as `Arc<Scorer>`.
 pub struct Scorer {
     rewards: ArcSwap<Rewards>,
-    pool: rayon::ThreadPool,
+    pool: FairPool,
     permits: Arc<Semaphore>,
     options: ScorerOptions,
     cache: Option<ScoreCache>,
@@ -139,13 +145,8 @@ impl Scorer {
             options.max_rollouts_per_request,
             options.max_inflight_rollouts
         );
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(options.workers)
-            .thread_name(|i| format!("reward-worker-{i}"))
-            // Without a handler rayon aborts the process on a panic in a spawned task. Tasks are
-            // `guarded`, so this only logs what escaped that.
-            .panic_handler(|panic| tracing::error!(panic = panic_message(&*panic), "a scoring task panicked"))
-            .build()?;
+        anyhow::ensure!(options.max_workers_per_reward != Some(0), "--max-workers-per-reward must be at least 1");
+        let pool = FairPool::new(options.workers, options.max_workers_per_reward)?;
         Ok(Arc::new(Scorer {
             rewards: ArcSwap::from_pointee(rewards),
             pool,
@@ -308,16 +309,16 @@ impl Scorer {
             return;
         }
         let chunk = work.len().div_ceil(self.options.workers).clamp(1, MAX_CHUNK);
-        // One pool task per chunk, queued in arrival order: a request's chunks run before those of
-        // a later request. (A rayon `join` over the chunks would let a worker that waits for a
-        // stolen chunk take up another request's work meanwhile, and answer this one only after.)
+        // One unit of pool work per chunk, on the reward's lane: a request's chunks run before
+        // those of a later request for the same reward, and rewards share the workers fairly.
         let mut work = work.into_iter();
         for slots in slots.chunks(chunk) {
             let rollouts: Vec<Rollout> = work.by_ref().take(slots.len()).collect();
             let (scorer, reward, slots, tx) = (self.clone(), reward.clone(), slots.to_vec(), tx.clone());
-            self.pool.spawn_fifo(move || {
-                guarded(&tx, || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx));
-            });
+            self.pool.submit(
+                &reward.name.clone(),
+                Box::new(move || guarded(&tx, || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx))),
+            );
         }
     }
 
@@ -380,9 +381,9 @@ mod tests {
 
     #[test]
     fn a_panic_in_pool_work_fails_its_request_not_the_process() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = FairPool::new(1, None).unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        pool.spawn_fifo(move || guarded(&tx, || panic!("formula blew up at rollout {}", 7)));
+        pool.submit("r", Box::new(move || guarded(&tx, || panic!("formula blew up at rollout {}", 7))));
         let got = rx.blocking_recv().expect("the panic is answered");
         match got {
             Err(ScoreError::Internal(message)) => assert!(message.contains("formula blew up at rollout 7"), "{message}"),
@@ -390,7 +391,7 @@ mod tests {
         }
         // The worker survived and takes more work.
         let (tx, mut rx) = mpsc::unbounded_channel();
-        pool.spawn_fifo(move || guarded(&tx, || tx.send(Ok(vec![])).unwrap()));
+        pool.submit("r", Box::new(move || guarded(&tx, || tx.send(Ok(vec![])).unwrap())));
         assert!(matches!(rx.blocking_recv(), Some(Ok(v)) if v.is_empty()));
     }
 }
