@@ -37,6 +37,12 @@ use crate::engine::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex
 /// level, so a long chain of composites in a reloaded config cannot overflow the stack of the
 /// thread that loads or scores it (a chain of 2,000 did, on a 2 MiB thread); it is refused at load.
 pub const MAX_REWARD_DEPTH: usize = 64;
+/// Most plugin uses one rollout of a reward may cost: 256. A composite evaluates each of its
+/// components, and a component shared by two parents once per parent, so the uses of a reward
+/// are its paths down to plugin rewards: 20 levels of composites whose two components are the
+/// same reward are 2^20 plugin calls (and twice as many metrics) per rollout from a 2 KB config.
+/// Counted at load, sharing included; a reward over the cap is refused with its count.
+pub const MAX_PLUGIN_USES: u64 = 256;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -94,6 +100,7 @@ impl Rewards {
             plugins: HashMap::new(),
             done: BTreeMap::new(),
             depths: HashMap::new(),
+            uses: HashMap::new(),
         };
         for name in file.rewards.keys() {
             loader.resolve(name, &mut Vec::new())?;
@@ -135,6 +142,8 @@ struct Loader<'a> {
     done: BTreeMap<String, Arc<Reward>>,
     /// The nesting depth of each reward in `done` (see [`MAX_REWARD_DEPTH`]).
     depths: HashMap<String, usize>,
+    /// The plugin uses of one rollout of each reward in `done` (see [`MAX_PLUGIN_USES`]).
+    uses: HashMap<String, u64>,
 }
 
 impl Loader<'_> {
@@ -165,8 +174,18 @@ impl Loader<'_> {
         if depth > MAX_REWARD_DEPTH {
             bail!("reward `{name}`: rewards nest deeper than {MAX_REWARD_DEPTH} levels (it is {depth} levels deep)");
         }
+        let uses = match &reward.kind {
+            RewardKind::Plugin(_) => 1,
+            RewardKind::Composite(c) => c.components.iter().fold(0u64, |n, (_, r)| n.saturating_add(self.uses[&r.name])),
+        };
+        if uses > MAX_PLUGIN_USES {
+            bail!(
+                "reward `{name}`: one rollout would cost {uses} plugin calls, more than the {MAX_PLUGIN_USES} allowed (a component shared by several parents is called once per parent)"
+            );
+        }
         let reward = Arc::new(reward);
         self.depths.insert(name.to_owned(), depth);
+        self.uses.insert(name.to_owned(), uses);
         self.done.insert(name.to_owned(), reward.clone());
         Ok(reward)
     }

@@ -358,11 +358,12 @@ pub fn lambda(_: &Fixture, data: &[u8]) {
         let fallback = format!("item-{i}");
         let direct = input::parse_record(record.get(), &fallback);
         // A raw value is only skipped over, so it may hold what the `Value` reader refuses (a lone
-        // surrogate escape). The direct reader refuses it too, except where it skips the text
-        // itself: a message's other keys (see `r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips`).
+        // surrogate escape). The direct reader must refuse it too, as not JSON
+        // (`r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips`).
         let Ok(value) = serde_json::from_str::<Value>(record.get()) else {
-            if let Err(refused) = &direct {
-                assert!(refused.id.is_none() && refused.error.0.starts_with("not valid JSON"), "{refused:?}");
+            match &direct {
+                Err(refused) => assert!(refused.id.is_none() && refused.error.0.starts_with("not valid JSON"), "{refused:?}"),
+                Ok(r) => panic!("the direct reader read {r:?} from a record that is not JSON: {}", record.get()),
             }
             continue;
         };

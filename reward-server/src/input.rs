@@ -290,17 +290,11 @@ impl<'de> Deserialize<'de> for Record {
     }
 }
 
-/// One message, read as [`message`] reads it (other keys ignored).
+/// One message, read as [`message`] reads it (other keys read and dropped).
 struct MessageIn(Message);
 
 impl<'de> Deserialize<'de> for MessageIn {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            role: String,
-            #[serde(default)]
-            content: Content,
-        }
         // Read as a map only: a derived struct also reads a list by position (`["assistant",
         // "4"]`), which the `Value` reader refuses.
         struct Visit;
@@ -309,12 +303,67 @@ impl<'de> Deserialize<'de> for MessageIn {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("{role, content}")
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageIn, A::Error> {
-                let Raw { role, content } = Raw::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(MessageIn(Message { role, content: content.0 }))
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MessageIn, A::Error> {
+                let (mut role, mut content) = (None::<String>, None::<Content>);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "role" if role.is_some() => return Err(de::Error::duplicate_field("role")),
+                        "role" => role = Some(map.next_value()?),
+                        "content" if content.is_some() => return Err(de::Error::duplicate_field("content")),
+                        "content" => content = Some(map.next_value()?),
+                        // Read, not skipped: serde_json skips a string without checking its
+                        // escapes, and the `Value` reader refuses a lone surrogate (`"\ud800"`).
+                        _ => map.next_value::<Checked>().map(drop)?,
+                    }
+                }
+                let role = role.ok_or_else(|| de::Error::missing_field("role"))?;
+                Ok(MessageIn(Message { role, content: content.unwrap_or_default().0 }))
             }
         }
         d.deserialize_map(Visit)
+    }
+}
+
+/// Any JSON value, read through and dropped: unlike `IgnoredAny`, its strings are decoded, so
+/// what the `Value` reader refuses is refused here too, with nothing kept.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Checked;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_unit<E>(self) -> Result<Checked, E> {
+                Ok(Checked)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+                while seq.next_element::<Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+                while map.next_entry::<String, Checked>()?.is_some() {}
+                Ok(Checked)
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 

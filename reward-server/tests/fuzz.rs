@@ -605,16 +605,13 @@ fn r16_a_long_chain_of_components_is_refused_on_a_small_stack() {
     });
 }
 
-/// Not fixed (not a crash): `input::parse_record` is documented to give exactly what reading the
-/// record as a `Value` and calling `to_rollout` gives, but its direct reader skips a message's
-/// other keys without reading them, so a lone surrogate escape there (`"\ud800"`, which
-/// serde_json refuses when it reads a string) is accepted, while the `Value` reader refuses the
-/// record as not JSON. Found by libFuzzer on `lambda` (and the same skip in OpenRLHF's unknown
-/// keys, where nothing is documented). Every door takes the direct reader, so the doors agree
-/// with each other; only the documented equivalence does not hold. Kept:
-/// `lambda/crash-lone-surrogate-in-a-message-key`.
+/// `input::parse_record` is documented to give exactly what reading the record as a `Value`
+/// and calling `to_rollout` gives, but its direct reader skipped a message's other keys without
+/// reading them, so a lone surrogate escape there (`"\ud800"`, which serde_json refuses when it
+/// reads a string) was accepted while the `Value` reader refused the record as not JSON. Found by
+/// libFuzzer on `lambda`. Fixed in `input.rs`: a message's other keys are read through (`Checked`,
+/// which decodes strings and keeps nothing). Kept: `lambda/crash-lone-surrogate-in-a-message-key`.
 #[test]
-#[ignore = "not fixed: the direct reader accepts a lone surrogate in a message's other keys (see the doc comment)"]
 fn r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips() {
     let record = r#"{"messages": [{"role": "assistant", "content": "x", "other": "\ud800"}]}"#;
     assert!(serde_json::from_str::<serde_json::Value>(record).is_err(), "serde_json refuses the text as a value");
@@ -622,27 +619,31 @@ fn r16_a_lone_surrogate_in_a_message_key_the_direct_reader_skips() {
     assert!(direct.is_err(), "the direct reader should refuse it as the Value reader does: {direct:?}");
 }
 
-/// Not fixed: a composite evaluates each of its components, and a component shared by two
-/// parents is evaluated once per path, so `depth` levels of composites with two components that
-/// are the same reward make one rollout cost 2^depth plugin calls and 2^(depth+1) metrics (16
-/// levels: 2 s and 131,070 metrics per rollout; 30 levels, a 2 KB config: years). Nothing caps
-/// it at load. A fix belongs in the loader (cap the plugin calls one rollout of a reward costs,
-/// counted with sharing) or in `Reward::evaluate` (evaluate each distinct component once per
-/// batch, and name its metrics once). The corpus keeps a 10-level case
-/// (`rewards_config/shared-components-10`, fast); this test builds the 20-level one.
+/// A composite evaluates each of its components, and a component shared by two parents is
+/// evaluated once per path, so `depth` levels of composites with two components that are the
+/// same reward made one rollout cost 2^depth plugin calls and 2^(depth+1) metrics (16 levels: 2 s
+/// and 131,070 metrics per rollout; 30 levels, a 2 KB config: years), and nothing capped it at
+/// load. Found by fuzzing (`rewards_config/shared-components-10`). Fixed in `config.rs`: the
+/// plugin calls one rollout of a reward costs, sharing counted, are capped at load
+/// (`MAX_PLUGIN_USES`, 256); 8 levels (256 calls) load and score, 9 and 20 are refused, naming
+/// the first reward over the cap and its count.
 #[test]
-#[ignore = "not fixed: shared components make a rollout cost 2^depth plugin calls (see the doc comment)"]
 fn r16_shared_components_are_evaluated_once_per_path() {
-    let text = shared_components(20);
-    let Ok(rewards) = reward_server::config::Rewards::from_toml(fixture().host(), &text, fixture().dir()) else { return };
-    let started = Instant::now();
+    for depth in [9, 20] {
+        let err = reward_server::config::Rewards::from_toml(fixture().host(), &shared_components(depth), fixture().dir()).unwrap_err();
+        // The first reward over the cap is the one 9 levels above the plugin.
+        let expected = format!("reward `d{:03}`: one rollout would cost 512 plugin calls, more than the 256 allowed", depth - 9);
+        assert!(format!("{err:#}").contains(&expected), "{err:#}");
+    }
+    let rewards = reward_server::config::Rewards::from_toml(fixture().host(), &shared_components(8), fixture().dir()).unwrap();
     let scored = rewards.get("d000").unwrap().score_batch(&[reward_server::engine::Rollout {
         id: "r".into(),
         messages: vec![reward_server::engine::Message { role: "assistant".into(), content: "hello".into() }],
         reference: "null".into(),
         metadata: "{}".into(),
     }]);
-    assert!(started.elapsed() < Duration::from_secs(5), "one rollout took {:?}, {} metrics", started.elapsed(), scored[0].metrics.len());
+    assert_eq!(scored[0].status, reward_server::engine::Status::Ok, "{:?}", scored[0].error);
+    run_one("rewards_config", &seed("rewards_config", "shared-components-10"));
 }
 
 mod seeds {
