@@ -479,3 +479,36 @@ async fn an_idle_open_stream_does_not_hold_the_drain() {
     assert!(matches!(answers.message().await, Ok(None) | Err(_)));
     drop(tx);
 }
+
+/// Without a bearer token the server serves loopback only: on another address it refuses to
+/// start, naming the address and the ways out, unless told to serve it open.
+#[test]
+fn serve_without_a_token_refuses_a_public_address() {
+    use std::io::BufRead;
+    let serve = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_reward-server"));
+        command
+            .args(["serve", "--config"])
+            .arg(repo_root().join("rewards.toml"))
+            .arg("--cache-dir")
+            .arg(common::cache_dir())
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "0.0.0.0:0"])
+            .args(extra)
+            .env_remove("REWARD_SERVER_AUTH_TOKEN")
+            .env_remove("REWARD_SERVER_AUTH_TOKEN_FILE")
+            .env_remove("REWARD_SERVER_ALLOW_UNAUTHENTICATED");
+        command
+    };
+    let refused = serve(&[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("refusing to listen on 0.0.0.0:0 without a bearer token"), "{stderr}");
+    assert!(stderr.contains("--auth-token-file") && stderr.contains("--allow-unauthenticated"), "{stderr}");
+
+    let mut open = serve(&["--allow-unauthenticated"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(open.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = open.kill();
+    let _ = open.wait();
+    assert!(line.contains("reward-server listening"), "{line:?}");
+}
