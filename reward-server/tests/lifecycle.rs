@@ -298,6 +298,25 @@ async fn a_rotated_token_file_takes_over_without_a_restart() {
     assert_eq!(http.status().as_u16(), 200, "HTTP checks the same rotated token");
 }
 
+/// Opens a call to `RewardService/{method}` on a raw HTTP/2 connection made by `builder` (the
+/// bytes and the flow control are the test's): the answer to come, and the request body's sender.
+async fn raw_grpc_call(
+    server: &Server,
+    method: &str,
+    builder: h2::client::Builder,
+) -> (h2::client::ResponseFuture, h2::SendStream<bytes::Bytes>) {
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut h2, connection) = builder.handshake::<_, bytes::Bytes>(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{addr}/reward.v1.RewardService/{method}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    h2.send_request(request, false).unwrap()
+}
+
 /// One uncompressed gRPC message frame: flag, big-endian length, the message.
 fn grpc_frame(message: &[u8]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(message.len() + 5);
@@ -343,16 +362,7 @@ async fn a_grpc_message_of_too_many_rollouts_is_refused_before_it_is_decoded() {
     message.extend_from_slice(b"numeric_answer");
     message.extend(std::iter::repeat_n([0x12u8, 0x00], n).flatten());
     let size = message.len() as u64;
-    let addr = server.grpc.trim_start_matches("http://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (mut h2, connection) = h2::client::Builder::new().handshake::<_, bytes::Bytes>(tcp).await.unwrap();
-    tokio::spawn(connection);
-    let request = http::Request::post(format!("http://{addr}/reward.v1.RewardService/Score"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (response, mut send) = h2.send_request(request, false).unwrap();
+    let (response, mut send) = raw_grpc_call(&server, "Score", h2::client::Builder::new()).await;
     send.send_data(grpc_frame(&message).into(), true).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(30), response).await.expect("an answer").unwrap();
     let (parts, mut body) = response.into_parts();
@@ -394,16 +404,9 @@ async fn a_stream_client_that_stops_reading_releases_its_admission() {
             "0",
         ],
     );
-    let addr = server.grpc.trim_start_matches("http://").to_owned();
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (mut h2, connection) = h2::client::Builder::new().initial_window_size(0).handshake::<_, bytes::Bytes>(tcp).await.unwrap();
-    tokio::spawn(connection);
-    let request = http::Request::post(format!("http://{addr}/reward.v1.RewardService/ScoreStream"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .unwrap();
-    let (_response, mut send) = h2.send_request(request, false).unwrap();
+    let mut builder = h2::client::Builder::new();
+    builder.initial_window_size(0);
+    let (_response, mut send) = raw_grpc_call(&server, "ScoreStream", builder).await;
     // 60 KB answers: the first message's fill the answer channel (256 answers) and HTTP/2's send
     // buffer; the next three's cannot be sent and pin their 768 rollouts of admission. (Four
     // messages fit the 1,024 admitted at once: none is refused, so only the stall can free them.)
