@@ -480,14 +480,30 @@ impl<'a> Checker<'a> {
         if g.percent == p.percent {
             return self.values(g, p, Percent::Neither);
         }
-        // A percent sign on one side only: the number as written (the sign is a unit), or the
-        // number it stands for (50% = 0.5).
+        // A percent sign on one side only: the number it stands for (50% = 0.5), or, when the
+        // number under the sign is a whole number, the number as written (GSM8K golds drop the
+        // sign: gold 50, prediction 50%). A fraction under the sign is read only as a percent,
+        // so 0.5 is not 0.5% (math-verify draws the same line); see the README.
         let direct = self.values(g, p, Percent::Neither)?;
-        if matches!(direct, Verdict::Equal(_)) {
+        let direct_equal = matches!(direct, Verdict::Equal(_));
+        if direct_equal && self.whole_under_percent(g, p)? {
             return Ok(direct);
         }
         let scaled = self.values(g, p, if g.percent { Percent::Gold } else { Percent::Pred })?;
-        if matches!(scaled, Verdict::Equal(_)) { Ok(scaled) } else { Ok(direct) }
+        if matches!(scaled, Verdict::Equal(_)) || direct_equal { Ok(scaled) } else { Ok(direct) }
+    }
+
+    /// Whether the side written with the percent sign is a whole number, free of variables.
+    fn whole_under_percent(&mut self, g: &Scalar, p: &Scalar) -> R<bool> {
+        let (w, s) = if g.percent { (Which::Gold, g) } else { (Which::Pred, p) };
+        let ast = match w {
+            Which::Gold => &self.gold.parsed.ast,
+            Which::Pred => &self.pred.parsed.ast,
+        };
+        if ast.has_vars(s.root) {
+            return Ok(false);
+        }
+        Ok(self.value(w, s.root, s.signs, None)?.is_some_and(|v| v.as_q().is_some_and(|q| q.is_integer())))
     }
 
     fn values(&mut self, g: &Scalar, p: &Scalar, percent: Percent) -> R<Verdict> {

@@ -309,6 +309,15 @@ fn units_percent_degrees_currency() {
     differ("5\\text{ cm}", "5\\text{ m}");
     differ("5\\text{ cm}^2", "5\\text{ cm}");
     differ("50\\%", "5");
+    // A percent sign on one side only reads as the number it stands for; dropped only on a
+    // whole number (gold 50, prediction 50%), never on a fraction (0.5 is not 0.5%).
+    equal("50", "50\\%", "exact");
+    equal("0.5", "50\\%", "exact");
+    equal("1", "1\\%", "exact");
+    differ("0.5", "0.5\\%");
+    differ("0.5\\%", "0.5");
+    differ("12.5", "12.5\\%");
+    differ("50", "0.5");
     differ("30^\\circ", "60");
 }
 
