@@ -22,10 +22,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Plan, Request, Step, shell_line};
+use crate::plan::{Plan, Request, Step};
 
 /// An access key, with its session token when temporary.
 #[derive(Clone)]
@@ -195,9 +195,151 @@ pub fn amz_date(t: SystemTime) -> String {
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// Signs a request with SigV4: returns the headers to add (`x-amz-date`, `x-amz-content-sha256`,
-/// `x-amz-security-token` when temporary, `authorization`). `headers` must include `host`;
-/// `path` is the encoded path, `query` the encoded query (canonical order is applied here).
+/// Percent-encodes as SigV4 wants: every byte but the unreserved `A-Za-z0-9-_.~` as `%XX`
+/// (upper case); `/` kept when `keep_slash`.
+pub fn uri_encode(s: &[u8], keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The path with `.` and `..` segments resolved (RFC 3986, 5.2.4) and empty segments dropped, as
+/// every service but S3 normalizes it before signing; a trailing `/` is kept.
+pub fn normalize_path(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut p = format!("/{}", out.join("/"));
+    if path.ends_with('/') && !out.is_empty() {
+        p.push('/');
+    }
+    p
+}
+
+/// SigV4's canonical URI of `path` as sent on the wire (already percent-encoded). S3 signs it as
+/// is. Every other service signs it normalized and encoded a *second* time, so a request to
+/// `/model-customization-jobs/arn%3Aaws%3A...` signs `/model-customization-jobs/arn%253Aaws%253A...`:
+/// what botocore and the AWS SDKs compute, and what AWS checks.
+pub fn canonical_uri(service: &str, path: &str) -> String {
+    if service == "s3" {
+        return if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+    }
+    uri_encode(normalize_path(path).as_bytes(), true)
+}
+
+/// SigV4's canonical query string: each name and value decoded, then encoded strictly, sorted by
+/// name, then value; a parameter without `=` gets an empty value.
+pub fn canonical_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (uri_encode(&percent_decode(k), false), uri_encode(&percent_decode(v), false))
+        })
+        .collect();
+    pairs.sort();
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+/// SigV4's canonical headers and signed-header list: names lower case and sorted, each value
+/// trimmed with runs of white space made one space, the values of a repeated name joined by `,`
+/// in the order given.
+pub fn canonical_headers(headers: &[(String, String)]) -> (String, String) {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in headers {
+        let name = k.trim().to_ascii_lowercase();
+        let value = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        match grouped.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, vs)) => vs.push(value),
+            None => grouped.push((name, vec![value])),
+        }
+    }
+    grouped.sort_by(|a, b| a.0.cmp(&b.0));
+    let canonical = grouped.iter().map(|(k, vs)| format!("{k}:{}\n", vs.join(","))).collect();
+    let signed = grouped.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
+    (canonical, signed)
+}
+
+/// Every intermediate of a SigV4 signature, for tests against published vectors.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// The canonical request.
+    pub canonical_request: String,
+    /// The string to sign.
+    pub string_to_sign: String,
+    /// The `Authorization` header's value.
+    pub authorization: String,
+}
+
+/// Signs a request whose `headers` already hold everything signed (`host`, `x-amz-date`, ...).
+/// `date` is the `x-amz-date` value (`YYYYMMDDTHHMMSSZ`), `path` the path as sent and `query`
+/// the query as sent (without `?`).
+#[allow(clippy::too_many_arguments)]
+pub fn signature(
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+    payload_hash: &str,
+    date: &str,
+) -> Signature {
+    let (canonical_headers, signed_headers) = canonical_headers(headers);
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload_hash}",
+        canonical_uri(service, path),
+        canonical_query(query)
+    );
+    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
+    let string_to_sign = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())));
+    let k_date = hmac(format!("AWS4{}", creds.secret_access_key).as_bytes(), &date[..8]);
+    let k_region = hmac(&k_date, region);
+    let k_service = hmac(&k_region, service);
+    let k_signing = hmac(&k_service, "aws4_request");
+    let sig = hex::encode(hmac(&k_signing, &string_to_sign));
+    let authorization =
+        format!("AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={sig}", creds.access_key_id);
+    Signature { canonical_request, string_to_sign, authorization }
+}
+
+/// Signs a request with SigV4: returns the headers to add (`x-amz-date`, `x-amz-content-sha256`
+/// for S3, `x-amz-security-token` when temporary, `authorization`). `headers` must include
+/// `host`; `path` and `query` are as sent (percent-encoded; see [`canonical_uri`]).
 #[allow(clippy::too_many_arguments)]
 pub fn sign(
     creds: &Credentials,
@@ -212,7 +354,6 @@ pub fn sign(
 ) -> Vec<(String, String)> {
     let date = amz_date(now);
     let payload_hash = hex::encode(Sha256::digest(body));
-    let mut all: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_owned())).collect();
     let mut added = vec![("x-amz-date".to_owned(), date.clone())];
     if service == "s3" {
         added.push(("x-amz-content-sha256".into(), payload_hash.clone()));
@@ -220,26 +361,33 @@ pub fn sign(
     if let Some(t) = &creds.session_token {
         added.push(("x-amz-security-token".into(), t.clone()));
     }
-    all.extend(added.iter().cloned());
-    all.sort();
-    let canonical_headers: String = all.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
-    let signed_headers = all.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(";");
-    let mut q: Vec<&str> = query.split('&').filter(|s| !s.is_empty()).collect();
-    q.sort();
-    let canonical_query = q.iter().map(|p| if p.contains('=') { (*p).to_owned() } else { format!("{p}=") }).collect::<Vec<_>>().join("&");
-    let canonical = format!("{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}");
-    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
-    let to_sign = format!("AWS4-HMAC-SHA256\n{date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
-    let k_date = hmac(format!("AWS4{}", creds.secret_access_key).as_bytes(), &date[..8]);
-    let k_region = hmac(&k_date, region);
-    let k_service = hmac(&k_region, service);
-    let k_signing = hmac(&k_service, "aws4_request");
-    let signature = hex::encode(hmac(&k_signing, &to_sign));
-    added.push((
-        "authorization".into(),
-        format!("AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}", creds.access_key_id),
-    ));
+    let all: Vec<(String, String)> = headers.iter().cloned().chain(added.iter().cloned()).collect();
+    let sig = signature(creds, region, service, method, path, query, &all, &payload_hash, &date);
+    added.push(("authorization".into(), sig.authorization));
     added
+}
+
+/// A request as the [`Executor`] sends it to `base`: the URL, its headers (with `host`), the
+/// body, and the signing headers for time `now`.
+pub fn signed_request(
+    req: &Request,
+    base: &str,
+    region: &str,
+    creds: &Credentials,
+    now: SystemTime,
+) -> Result<(reqwest::Url, Vec<(String, String)>, Vec<u8>, Vec<(String, String)>)> {
+    let base = base.trim_end_matches('/');
+    let url: reqwest::Url = format!("{base}{}", req.path).parse().with_context(|| format!("bad URL {base}{}", req.path))?;
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_owned(),
+    };
+    let body = req.body_bytes();
+    let mut headers = req.headers.clone();
+    headers.push(("host".into(), host));
+    let signed =
+        sign(creds, region, req.service.signing_name(), req.method, url.path(), url.query().unwrap_or(""), &headers, &body, now);
+    Ok((url, headers, body, signed))
 }
 
 /// Carries out plans against AWS (or an endpoint override).
@@ -281,26 +429,7 @@ impl Executor {
     /// Sends one request; an error answer (HTTP >= 300) is an [`ApiError`].
     pub async fn send(&mut self, req: &Request, secrets: &[String]) -> Result<Value> {
         let base = self.endpoint_url.clone().unwrap_or_else(|| req.service.endpoint(&self.region));
-        let base = base.trim_end_matches('/');
-        let url: reqwest::Url = format!("{base}{}", req.path).parse().with_context(|| format!("bad URL {base}{}", req.path))?;
-        let host = match url.port() {
-            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
-        let body = req.body_bytes();
-        let mut headers = req.headers.clone();
-        headers.push(("host".into(), host));
-        let signed = sign(
-            &self.creds,
-            &self.region,
-            req.service.signing_name(),
-            req.method,
-            url.path(),
-            url.query().unwrap_or(""),
-            &headers,
-            &body,
-            SystemTime::now(),
-        );
+        let (url, headers, body, signed) = signed_request(req, &base, &self.region, &self.creds, SystemTime::now())?;
         if let Some(f) = &mut self.record {
             let line = serde_json::to_string(&req.describe(secrets))?;
             writeln!(f, "{line}").context("recording the request")?;
@@ -314,7 +443,8 @@ impl Executor {
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         if status >= 300 {
-            return Err(ApiError { operation: req.operation, status, body: text }.into());
+            let body = crate::plan::redact_text(&text, secrets);
+            return Err(ApiError { operation: req.operation, status, body }.into());
         }
         Ok(if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
     }
@@ -339,16 +469,8 @@ impl Executor {
                 Step::WaitFunctionActive { get_config, timeout } => {
                     answers.push(self.wait_active(get_config, *timeout).await?);
                 }
-                Step::Run { program, args } => {
-                    eprintln!("running: {}", shell_line(program, args));
-                    let status = std::process::Command::new(program)
-                        .args(args)
-                        .status()
-                        .with_context(|| format!("running {program} (is it installed and on PATH?)"))?;
-                    if !status.success() {
-                        bail!("{program} exited with {status}");
-                    }
-                    answers.push(json!({"exit": status.code()}));
+                Step::Run { program, args, find_job_name } => {
+                    answers.push(crate::plan::run_program(program, args, find_job_name.as_deref())?);
                 }
                 Step::Print(text) => println!("{text}"),
             }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::aws::Executor;
@@ -134,6 +134,16 @@ fn region(spec: Option<&Spec>) -> Result<String> {
     }
 }
 
+fn hyperpod_job_name(name: Option<String>) -> Result<String> {
+    name.ok_or_else(|| {
+        usage(format!(
+            "give the HyperPod job's name as `job hyperpod` printed it (\"HyperPod job name: ...\"): the recipes launcher renames \
+             every Nova run to NAME[:{}]-xxxxx, so the spec's job.name does not find it",
+            job::hyperpod::NAME_PREFIX_LEN
+        ))
+    })
+}
+
 fn job_name(spec: Option<&Spec>, name: Option<String>) -> Result<String> {
     name.or_else(|| spec.and_then(|s| s.job.as_ref()).map(|j| j.name.clone()))
         .ok_or_else(|| usage("give the job's name, or a --spec with job.name"))
@@ -153,27 +163,25 @@ pub fn build(cli: &Cli) -> Result<(Plan, Option<String>, Option<String>)> {
             let b = s.require_bridge().map_err(usage)?;
             s.require_server().map_err(usage)?;
             job::bridge::check_binary(&b.binary).map_err(usage)?;
-            job::bridge::plan(s).map_err(usage)?
+            let plan = job::bridge::plan(s).map_err(usage)?;
+            if let Some(w) = job::bridge::plain_text_warning(s, !plan.secrets.is_empty()) {
+                eprintln!("{w}");
+            }
+            plan
         }
         Command::Job { action: JobAction::Smtj } => job::smtj::plan(spec_ref.expect("loaded")).map_err(usage)?,
         Command::Job { action: JobAction::Hyperpod } => job::hyperpod::plan(spec_ref.expect("loaded")).map_err(usage)?,
         Command::Job { action: JobAction::Bedrock } => job::bedrock::plan(spec_ref.expect("loaded")).map_err(usage)?,
-        Command::Job { action: JobAction::Status { kind, name } } => {
-            let name = job_name(spec_ref, name.clone())?;
-            match kind {
-                Kind::Smtj => job::smtj::status(&name),
-                Kind::Bedrock => job::bedrock::status(&name),
-                Kind::Hyperpod => job::hyperpod::status(&hyperpod_cli(spec_ref), &name),
-            }
-        }
-        Command::Job { action: JobAction::Stop { kind, name } } => {
-            let name = job_name(spec_ref, name.clone())?;
-            match kind {
-                Kind::Smtj => job::smtj::stop(&name),
-                Kind::Bedrock => job::bedrock::stop(&name),
-                Kind::Hyperpod => job::hyperpod::stop(&hyperpod_cli(spec_ref), &name),
-            }
-        }
+        Command::Job { action: JobAction::Status { kind, name } } => match kind {
+            Kind::Smtj => job::smtj::status(&job_name(spec_ref, name.clone())?),
+            Kind::Bedrock => job::bedrock::status(&job_name(spec_ref, name.clone())?),
+            Kind::Hyperpod => job::hyperpod::status(&hyperpod_cli(spec_ref), spec_ref, &hyperpod_job_name(name.clone())?),
+        },
+        Command::Job { action: JobAction::Stop { kind, name } } => match kind {
+            Kind::Smtj => job::smtj::stop(&job_name(spec_ref, name.clone())?),
+            Kind::Bedrock => job::bedrock::stop(&job_name(spec_ref, name.clone())?),
+            Kind::Hyperpod => job::hyperpod::stop(&hyperpod_cli(spec_ref), spec_ref, &hyperpod_job_name(name.clone())?),
+        },
         Command::Snippet { trainer, server_url, reward } => {
             let server = spec_ref.and_then(|s| s.server.as_ref());
             let url = server_url.clone().or_else(|| server.map(|s| s.url.clone())).ok_or_else(|| usage("--server-url is required"))?;
@@ -207,8 +215,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Some(e) => e.run(&plan).await?,
         None => no_aws(&plan).await?,
     };
+    // Lambda answers hold the function's environment, the token with it: never printed.
     for a in answers.iter().filter(|a| !a.is_null()) {
-        println!("{}", serde_json::to_string_pretty(a)?);
+        println!("{}", serde_json::to_string_pretty(&crate::plan::redact(&job::bridge::mask_environment(a), &plan.secrets))?);
     }
     Ok(())
 }
@@ -218,15 +227,9 @@ async fn no_aws(plan: &Plan) -> Result<Vec<serde_json::Value>> {
     for step in &plan.steps {
         match step {
             crate::plan::Step::Print(t) => println!("{t}"),
-            crate::plan::Step::Run { program, args } => {
-                eprintln!("running: {}", crate::plan::shell_line(program, args));
-                let status = std::process::Command::new(program)
-                    .args(args)
-                    .status()
-                    .with_context(|| format!("running {program} (is the HyperPod CLI installed and on PATH?)"))?;
-                if !status.success() {
-                    return Err(anyhow!("{program} exited with {status}"));
-                }
+            crate::plan::Step::Run { program, args, find_job_name } => {
+                crate::plan::run_program(program, args, find_job_name.as_deref())
+                    .with_context(|| format!("{program} (the HyperPod CLI)"))?;
             }
             _ => unreachable!("plans without AWS calls"),
         }

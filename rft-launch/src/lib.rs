@@ -20,5 +20,6 @@ pub mod bridge;
 pub mod cli;
 pub mod job;
 pub mod plan;
+pub mod recipes;
 pub mod spec;
 pub mod yaml;

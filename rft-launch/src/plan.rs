@@ -129,7 +129,7 @@ impl Request {
     pub fn describe(&self, secrets: &[String]) -> Value {
         let body = match &self.body {
             Body::Empty => Value::Null,
-            Body::Json(v) => secrets.iter().fold(v.clone(), |v, s| replace_string(&v, s, "***")),
+            Body::Json(v) => redact(v, secrets),
             Body::Bytes { data, preview } => json!({
                 "bytes": data.len(),
                 "sha256": hex::encode(Sha256::digest(data.as_slice())),
@@ -193,6 +193,9 @@ pub enum Step {
         program: String,
         /// Its arguments.
         args: Vec<String>,
+        /// The configured job name, when the program renames the job and prints the new name
+        /// (`hyperpod start-job`): the real name is found in its output and printed.
+        find_job_name: Option<String>,
     },
     /// Print text (snippets for open-source trainers).
     Print(String),
@@ -226,12 +229,59 @@ impl Plan {
                     Step::WaitFunctionActive { get_config, timeout } => json!({
                         "wait_until_active": {"poll": get_config.describe(s), "timeout_s": timeout.as_secs()}
                     }),
-                    Step::Run { program, args } => json!({"run": {"program": program, "args": args, "shell": shell_line(program, args)}}),
+                    Step::Run { program, args, .. } => json!({"run": {"program": program, "args": args, "shell": shell_line(program, args)}}),
                     Step::Print(text) => json!({"print": text}),
                 })
                 .collect(),
         )
     }
+}
+
+/// Runs a [`Step::Run`]: its output is passed through; with `find_job_name`, the job's real name
+/// is taken from it and printed last, as `HyperPod job name: NAME` (what `job status|stop` take).
+pub fn run_program(program: &str, args: &[String], find_job_name: Option<&str>) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    use std::io::Write;
+    eprintln!("running: {}", shell_line(program, args));
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {program} (is it installed and on PATH?)"))?;
+    std::io::stdout().write_all(&out.stdout)?;
+    std::io::stderr().write_all(&out.stderr)?;
+    anyhow::ensure!(out.status.success(), "{program} exited with {}", out.status);
+    let Some(configured) = find_job_name else { return Ok(json!({"exit": out.status.code()})) };
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    match crate::job::hyperpod::job_name_in(&text, configured) {
+        Some(name) => {
+            println!("HyperPod job name: {name}");
+            eprintln!("(the recipes launcher renames runs; use this name: rft-launch job status --kind hyperpod {name})");
+            Ok(json!({"job_name": name}))
+        }
+        None => {
+            eprintln!(
+                "warning: no job name of the form {}-xxxxx in the output of {program}; find the job with `{program} list-jobs`",
+                configured.chars().take(crate::job::hyperpod::NAME_PREFIX_LEN).collect::<String>()
+            );
+            Ok(json!({"exit": out.status.code()}))
+        }
+    }
+}
+
+/// Replaces every occurrence of each secret, in every string (and key) of `v`, with `***`.
+pub fn redact(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) => Value::String(redact_text(s, secrets)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| redact(x, secrets)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (redact_text(k, secrets), redact(x, secrets))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Replaces every occurrence of each secret in `s` with `***`.
+pub fn redact_text(s: &str, secrets: &[String]) -> String {
+    secrets.iter().filter(|x| !x.is_empty()).fold(s.to_owned(), |s, x| s.replace(x.as_str(), "***"))
 }
 
 /// A command line a POSIX shell reads back as `program args...`.

@@ -21,6 +21,8 @@ pub enum Node {
     Float(f64),
     /// A boolean.
     Bool(bool),
+    /// YAML `null` (e.g. `peft_scheme: null`, full-rank training).
+    Null,
 }
 
 impl Node {
@@ -40,6 +42,23 @@ impl Node {
             Node::Map(pairs) => pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         })
+    }
+
+    /// Replaces the value at a dotted path that exists; `false` (and no change) when the path
+    /// is not in the tree, so a key the recipe does not have is never added.
+    pub fn set(&mut self, path: &str, value: Node) -> bool {
+        let mut node = self;
+        for key in path.split('.') {
+            match node {
+                Node::Map(pairs) => match pairs.iter_mut().find(|(k, _)| k == key) {
+                    Some((_, v)) => node = v,
+                    None => return false,
+                },
+                _ => return false,
+            }
+        }
+        *node = value;
+        true
     }
 
     /// Block YAML, two-space indents.
@@ -64,6 +83,7 @@ impl Node {
             Node::Int(i) => Value::from(*i),
             Node::Float(f) => Value::from(*f),
             Node::Bool(b) => Value::Bool(*b),
+            Node::Null => Value::Null,
         }
     }
 }
@@ -87,6 +107,7 @@ fn scalar(node: &Node) -> String {
         Node::Int(i) => i.to_string(),
         Node::Float(f) => yaml_float(*f),
         Node::Bool(b) => b.to_string(),
+        Node::Null => "null".to_owned(),
         Node::Map(_) => unreachable!("maps are not scalars"),
     }
 }
@@ -146,5 +167,14 @@ mod tests {
         let flat: Vec<String> = n.flatten("recipes").into_iter().map(|(k, _)| k).collect();
         assert_eq!(flat, ["recipes.run.name", "recipes.run.replicas", "recipes.lr"]);
         assert_eq!(n.get("run.replicas"), Some(&Node::Int(2)));
+    }
+
+    #[test]
+    fn set_replaces_only_existing_keys_and_null_is_yaml_null() {
+        let mut n = Node::map([("peft", Node::map([("peft_scheme", Node::s("lora"))]))]);
+        assert!(n.set("peft.peft_scheme", Node::Null));
+        assert!(!n.set("peft.lora_tuning.alpha", Node::Int(32)));
+        assert!(!n.set("peft.peft_scheme.x", Node::Int(1)));
+        assert_eq!(n.to_yaml(), "peft:\n  peft_scheme: null\n");
     }
 }

@@ -116,7 +116,15 @@ reasoning_effort = "medium"
     path
 }
 
+fn whole_output(out: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 fn launch(dir: &Path, spec: &Path, args: &[&str]) -> Output {
+    launch_with(dir, spec, args, &[])
+}
+
+fn launch_with(dir: &Path, spec: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rft-launch"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -126,6 +134,7 @@ fn launch(dir: &Path, spec: &Path, args: &[&str]) -> Output {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("TEST_REWARD_TOKEN", "tok-secret-123")
         .env("RFT_LAUNCH_RECORD", dir.join("sent.jsonl"))
+        .envs(env.iter().copied())
         .arg("--spec")
         .arg(spec)
         .args(args)
@@ -158,7 +167,13 @@ async fn bridge_deploy_creates_then_updates_the_function() {
     // moto checks that the execution role exists.
     create_role(&moto, "reward-bridge").await;
     let spec = spec(dir.path(), &moto.url, |t| t);
-    ok(&launch(dir.path(), &spec, &["bridge", "deploy"]));
+    let out = launch(dir.path(), &spec, &["bridge", "deploy"]);
+    let all = whole_output(&out);
+    ok(&out);
+    assert!(all.contains("\"FunctionName\": \"SageMaker-reward-bridge\""), "the answers are printed: {all}");
+    assert!(!all.contains("tok-secret-123"), "the token is in the output:\n{all}");
+    assert!(all.contains("\"REWARD_SERVER_TOKEN\": \"***\""), "{all}");
+    assert!(all.contains("warning: server.url \"http://internal-reward-lb.example:8080\" is plain http://"), "{all}");
     assert_eq!(ops(&sent(dir.path())), ["GetFunction", "CreateFunction", "GetFunctionConfiguration"]);
     let create = &sent(dir.path())[1];
     assert_eq!(create["body"]["Environment"]["Variables"]["REWARD_SERVER_TOKEN"], "***", "the token is never recorded");
@@ -183,7 +198,11 @@ async fn bridge_deploy_creates_then_updates_the_function() {
     // Again, with a new timeout: now an update.
     let spec = self::spec(dir.path(), &moto.url, |t| t.replace("timeout_s = 900", "timeout_s = 600"));
     std::fs::remove_file(dir.path().join("sent.jsonl")).unwrap();
-    ok(&launch(dir.path(), &spec, &["bridge", "deploy"]));
+    // An update answers with the configuration it replaced: its token (another one) is masked too.
+    let out = launch_with(dir.path(), &spec, &["bridge", "deploy"], &[("TEST_REWARD_TOKEN", "tok-rotated-456"), ("RUST_LOG", "trace")]);
+    let all = whole_output(&out);
+    ok(&out);
+    assert!(!all.contains("tok-secret-123") && !all.contains("tok-rotated-456"), "a token is in the output:\n{all}");
     assert_eq!(
         ops(&sent(dir.path())),
         ["GetFunction", "UpdateFunctionCode", "GetFunctionConfiguration", "UpdateFunctionConfiguration", "GetFunctionConfiguration"]
@@ -227,6 +246,8 @@ async fn smtj_uploads_the_recipe_and_creates_the_training_job() {
     assert!(recipe.contains(&format!("        lambda_arn: \"{arn}\"\n")), "{recipe}");
     assert!(recipe.contains("  global_batch_size: 64\n"), "{recipe}");
     assert!(recipe.contains("      lr: 7.0e-7\n"), "{recipe}");
+    assert!(recipe.contains("  replicas: 2\n"), "run.replicas is smtj.instance_count: {recipe}");
+    assert!(recipe.contains("        lambda_concurrency_limit: 12\n"), "the SMTJ recipe's own default: {recipe}");
 
     // The training job as SageMaker stored it.
     let (status, body) = moto
@@ -245,7 +266,7 @@ async fn smtj_uploads_the_recipe_and_creates_the_training_job() {
     let channels: Vec<&str> = job["InputDataConfig"].as_array().unwrap().iter().map(|c| c["ChannelName"].as_str().unwrap()).collect();
     assert_eq!(channels, ["recipe", "train", "validation"]);
     assert_eq!(job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"], "s3://rft-bucket/output/rft-math-1/recipe/rft-math-1.yaml");
-    assert_eq!(job["AlgorithmSpecification"]["TrainingImage"], "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-latest");
+    assert_eq!(job["AlgorithmSpecification"]["TrainingImage"], "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-V2-latest");
     assert_eq!(job["ResourceConfig"]["InstanceCount"], 2);
 
     // status and stop go through the launcher too.
@@ -303,10 +324,14 @@ async fn bedrock_creates_an_rft_customization_job_with_the_lambda_grader() {
     assert_eq!(job["baseModelArn"].as_str().map(|s| s.contains("nova")), Some(true), "{job}");
 }
 
+fn no_validation_data(t: String) -> String {
+    t.replace("validation_data = \"s3://rft-bucket/data/val.jsonl\"\n", "")
+}
+
 #[tokio::test]
 async fn hyperpod_start_job_is_printed_with_its_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec(dir.path(), "http://127.0.0.1:9", |t| t);
+    let spec = spec(dir.path(), "http://127.0.0.1:9", no_validation_data);
     let out = ok(&launch(dir.path(), &spec, &["--dry-run", "job", "hyperpod"]));
     let plan: Value = serde_json::from_str(&out).unwrap();
     let run = &plan[0]["run"];
@@ -323,7 +348,49 @@ async fn hyperpod_start_job_is_printed_with_its_overrides() {
     assert_eq!(o["recipes.run.output_s3_path"], "s3://rft-bucket/output");
     assert_eq!(o["recipes.training_config.global_batch_size"], 64);
     assert_eq!(o["recipes.training_config.trainer.max_steps"], 50);
+    // The full-rank recipe has no peft block; values not in the spec keep the recipe's defaults.
+    let keys: Vec<&String> = o.as_object().unwrap().keys().collect();
+    assert!(!keys.iter().any(|k| k.contains("peft") || k.contains("lambda_concurrency_limit") || k.contains("validation")), "{keys:?}");
     assert!(run["shell"].as_str().unwrap().starts_with("hyperpod start-job --recipe fine-tuning/nova/"), "{run}");
+}
+
+/// A stand-in `hyperpod` CLI: prints its arguments and, for start-job, what Helm prints for the
+/// renamed run.
+fn fake_hyperpod(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let cli = bin.join("hyperpod");
+    std::fs::write(
+        &cli,
+        "#!/bin/sh\necho \"args: $*\" >> \"$(dirname \"$0\")/calls\"\n\
+         if [ \"$1\" = start-job ]; then echo 'NAME: rft-math-1-q7z2k'; echo 'NAMESPACE: rft-team'; echo 'STATUS: deployed'; fi\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+#[test]
+fn hyperpod_takes_the_real_job_name_and_the_namespace_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_hyperpod(dir.path());
+    let spec = spec(dir.path(), "http://127.0.0.1:9", |t| {
+        no_validation_data(t).replace("[hyperpod]\n", &format!("[hyperpod]\nnamespace = \"rft-team\"\ncli = {:?}\n", bin.join("hyperpod").to_str().unwrap()))
+    });
+    let out = ok(&launch(dir.path(), &spec, &["job", "hyperpod"]));
+    assert!(out.contains("HyperPod job name: rft-math-1-q7z2k"), "{out}");
+    // status and stop take that name (the spec's job.name does not find the job) and the namespace.
+    let out = launch(dir.path(), &spec, &["job", "status", "--kind", "hyperpod"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give the HyperPod job's name as `job hyperpod` printed it"));
+    ok(&launch(dir.path(), &spec, &["job", "status", "--kind", "hyperpod", "rft-math-1-q7z2k"]));
+    ok(&launch(dir.path(), &spec, &["job", "stop", "--kind", "hyperpod", "rft-math-1-q7z2k"]));
+    let calls = std::fs::read_to_string(bin.join("calls")).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert!(lines[0].starts_with("args: start-job --recipe fine-tuning/nova/nova_2_0/nova_lite/RFT/nova_lite_2_0_p5_gpu_rft --namespace rft-team --override-parameters "), "{calls}");
+    assert_eq!(lines[1], "args: get-job --job-name rft-math-1-q7z2k --namespace rft-team");
+    assert_eq!(lines[2], "args: cancel-job --job-name rft-math-1-q7z2k --namespace rft-team");
 }
 
 #[tokio::test]
@@ -331,14 +398,20 @@ async fn invalid_specs_fail_before_any_call() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     for (tweak, args, expected) in [
-        (("global_batch_size = 64", "global_batch_size = 8"), &["job", "smtj"][..], "recipe.global_batch_size = 8 is out of range: allowed 16..=512"),
+        (("global_batch_size = 64", "global_batch_size = 8"), &["job", "smtj"][..], "recipe.global_batch_size = 8 is out of range: allowed 16..=128 (recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"),
+        (("global_batch_size = 64", "global_batch_size = 512"), &["job", "hyperpod"][..], "recipe.global_batch_size = 512 is out of range: allowed 16..=256 (recipe nova_lite_2_0_p5_gpu_rft)"),
+        (("reasoning_effort = \"high\"", "reasoning_effort = \"medium\""), &["job", "smtj"][..], "recipe.reasoning_effort = \"medium\" is not allowed: one of low | high | none"),
         (("epoch_count = 2", "epoch_count = 80"), &["job", "bedrock"][..], "bedrock.hyperparameters.epoch_count = 80 is out of range: allowed 1..=50"),
         (("reasoning_effort = \"medium\"", "reasoning_effort = \"max\""), &["job", "bedrock"][..], "bedrock.hyperparameters.reasoning_effort = \"max\" is not allowed: one of low | medium | high"),
         (("timeout_s = 900", "timeout_s = 901"), &["bridge", "deploy"][..], "bridge.timeout_s = 901 is out of range: allowed 1..=900"),
-        (("SageMaker-reward-bridge\"", "reward-bridge\""), &["bridge", "deploy"][..], "bridge.function_name: \"reward-bridge\" must contain \"SageMaker\""),
-        (("learning_rate = 7e-7", "learning_rate = 0.1"), &["job", "hyperpod"][..], "recipe.learning_rate = 0.1 is out of range: allowed 0.0000001..=0.001"),
+        (("SageMaker-reward-bridge\"", "reward-bridge\""), &["job", "hyperpod"][..], "job.reward_lambda_arn: function \"reward-bridge\" must contain \"SageMaker\""),
+        (("learning_rate = 7e-7", "learning_rate = 0.1"), &["job", "hyperpod"][..], "recipe.learning_rate = 0.1 is out of range: allowed 0.00000001..=0.001 (recipe nova_lite_2_0_p5_gpu_rft)"),
     ] {
-        let spec = spec(dir.path(), &moto.url, |t| t.replacen(tweak.0, tweak.1, 1));
+        let hyperpod = args[1] == "hyperpod";
+        let spec = spec(dir.path(), &moto.url, |t| {
+            let t = t.replacen(tweak.0, tweak.1, 1);
+            if hyperpod { no_validation_data(t) } else { t }
+        });
         let out = launch(dir.path(), &spec, args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");

@@ -46,10 +46,60 @@ fn configuration(spec: &Spec, token: Option<&str>) -> Result<Value> {
         "Runtime": "provided.al2023",
         "Timeout": b.timeout_s,
         "MemorySize": b.memory_mib,
-        "Description": format!("Nova RFT reward bridge: reward {} at {}", s.reward, s.url),
+        "Description": description(&s.reward, &s.url),
         "Environment": {"Variables": Value::Object(vars)},
         "VpcConfig": {"SubnetIds": b.subnet_ids, "SecurityGroupIds": b.security_group_ids},
     }))
+}
+
+/// The function's `Description`, cut to Lambda's 256 characters.
+pub fn description(reward: &str, url: &str) -> String {
+    format!("Nova RFT reward bridge: reward {reward} at {url}").chars().take(crate::spec::MAX_LAMBDA_DESCRIPTION).collect()
+}
+
+/// The warning printed when the token would travel unencrypted (`http://`, `grpc://`).
+pub fn plain_text_warning(spec: &Spec, has_token: bool) -> Option<String> {
+    let url = &spec.server.as_ref()?.url;
+    let scheme = url.split("://").next()?;
+    (has_token && (scheme == "http" || scheme == "grpc")).then(|| {
+        format!(
+            "warning: server.url {url:?} is plain {scheme}://: the bridge will send the bearer token unencrypted; use {scheme}s:// \
+             (the server's --tls-* options) unless the network path is private end to end"
+        )
+    })
+}
+
+/// A Lambda API answer with every value of `Environment.Variables` whose name looks secret
+/// (`*TOKEN*`, `*SECRET*`, `*PASSWORD*`) replaced by `***`: an update answers with the
+/// configuration it replaced, whose token the plan does not know.
+pub fn mask_environment(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| {
+                    let x = match (k.as_str(), x.get("Variables").and_then(Value::as_object)) {
+                        ("Environment", Some(vars)) => {
+                            let mut x = x.clone();
+                            let masked = vars
+                                .iter()
+                                .map(|(name, val)| {
+                                    let upper = name.to_ascii_uppercase();
+                                    let secret = ["TOKEN", "SECRET", "PASSWORD"].iter().any(|w| upper.contains(w));
+                                    (name.clone(), if secret { Value::String("***".into()) } else { val.clone() })
+                                })
+                                .collect();
+                            x["Variables"] = Value::Object(masked);
+                            x
+                        }
+                        _ => mask_environment(x),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(mask_environment).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The deploy plan. Reads the binary (and the token) now, so `--dry-run` shows the package's
@@ -103,6 +153,16 @@ pub fn check_binary(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn environment_secrets_are_masked_and_description_is_cut() {
+        let a = serde_json::json!({"Configuration": {"Environment": {"Variables": {"REWARD_SERVER_TOKEN": "old", "REWARD_NAME": "math"}}}});
+        let m = super::mask_environment(&a);
+        assert_eq!(m["Configuration"]["Environment"]["Variables"]["REWARD_SERVER_TOKEN"], "***");
+        assert_eq!(m["Configuration"]["Environment"]["Variables"]["REWARD_NAME"], "math");
+        let d = super::description("math", &format!("https://{}.example", "a".repeat(300)));
+        assert_eq!(d.chars().count(), crate::spec::MAX_LAMBDA_DESCRIPTION);
+    }
+
     #[test]
     fn package_holds_an_executable_bootstrap() {
         let zip = super::package(b"\x7fELF binary").unwrap();

@@ -48,6 +48,7 @@ pub fn wait_port(port: u16, what: &str, child: &mut Child) {
     }
 }
 
+#[allow(unused_imports)]
 pub use reward_server_harness::ChildGuard;
 
 /// Fails with a clear message when a tool the tests need is missing.
@@ -89,4 +90,39 @@ impl Server {
         let proc = ServerProcess::start(&server_bin(), config, &repo_root().join("target/test-artifact-cache"), extra);
         Server { grpc: proc.grpc_addr.clone(), http: proc.http_url.clone(), proc }
     }
+}
+
+/// The published Nova recipes (`../shared/nova-recipes` next to the repository), or `None` with a
+/// note on stderr: tests that need them skip when `../shared` is absent (CI copies it there).
+pub fn nova_recipes(test: &str) -> Option<PathBuf> {
+    let dir = repo_root().parent().unwrap().join("shared/nova-recipes");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("{test}: skipped, needs the published recipes at {}", dir.display());
+        None
+    }
+}
+
+/// Runs `python3 script args...` with `stdin`, returns its stdout; fails the test with stderr.
+pub fn python(script: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 (pip install -r rft-launch/tests/requirements.txt)");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed (pip install -r rft-launch/tests/requirements.txt?):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
