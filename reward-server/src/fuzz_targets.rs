@@ -417,11 +417,20 @@ pub fn openrlhf(_: &Fixture, data: &[u8]) {
     }
 }
 
-/// The gRPC door: a `ScoreRequest` decoded by prost (as tonic does), then each rollout converted
-/// by the adapter. Checks that the message re-encodes to itself, and every item: a rollout whose
-/// answer is the completion (when one was sent), or a `rollouts[i]` refusal.
+/// The gRPC door: the wire count of rollouts (`server::grpc_count`), a `ScoreRequest` decoded by
+/// prost (as tonic does), then each rollout converted by the adapter. Checks that the wire count
+/// of every message prost decodes is its number of rollouts, that the message re-encodes to
+/// itself, and every item: a rollout whose answer is the completion (when one was sent), or a
+/// `rollouts[i]` refusal.
 pub fn grpc(_: &Fixture, data: &[u8]) {
+    // The wire count the server refuses a message by, before prost decodes it: it never panics,
+    // and it counts every message prost decodes exactly (or a flood could hide from it).
+    let mut frame = vec![0];
+    frame.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_be_bytes());
+    frame.extend_from_slice(data);
+    let counted = server::grpc_count::count_rollouts(usize::MAX, &frame);
     let Ok(request) = pb::ScoreRequest::decode(data) else { return };
+    assert_eq!(counted.ok(), Some(request.rollouts.len()), "the wire count of a message prost decodes");
     let again = pb::ScoreRequest::decode(request.encode_to_vec().as_slice()).expect("a re-encoded request decodes");
     assert_eq!(again, request, "a request survives re-encoding");
     for (i, rollout) in request.rollouts.into_iter().enumerate() {
@@ -441,7 +450,7 @@ pub fn grpc(_: &Fixture, data: &[u8]) {
 /// unknown reward), `data[1]` a timeout header (`x-timeout-ms`, `grpc-timeout`, none) and its
 /// length, taken from the bytes that follow; the rest is the body.
 ///
-/// Checks: never a 5xx; every answer is JSON, an error `{error, kind}` or, on 200, one result per
+/// Checks: never a 5xx but a 504 for a deadline the caller set; every answer is JSON, an error `{error, kind}` or, on 200, one result per
 /// record sent, at most [`FIXTURE_MAX_ROLLOUTS`].
 pub fn http(fx: &Fixture, data: &[u8]) {
     let (route, header, rest) = match data {
@@ -471,7 +480,10 @@ pub fn http(fx: &Fixture, data: &[u8]) {
     });
     let answer: Value = serde_json::from_slice(&answer)
         .unwrap_or_else(|e| panic!("{path} answered {status} with a body that is not JSON ({e}): {}", String::from_utf8_lossy(&answer)));
-    assert!(!status.is_server_error(), "{path} answered {status}: {answer}");
+    // A deadline the caller set can pass before the work is done (`grpc-timeout: 100n`): that is
+    // the one 5xx a door may answer (found by a long run: mutant 471,425 of seed 0x1352952).
+    let caller_deadline = matches!(header & 3, 1 | 2) && answer["kind"] == "deadline_exceeded";
+    assert!(!status.is_server_error() || (status == 504 && caller_deadline), "{path} answered {status}: {answer}");
     if !status.is_success() {
         assert!(answer["error"].is_string() && answer["kind"].is_string(), "{path} answered {status}: {answer}");
         return;
@@ -544,7 +556,8 @@ impl Drop for Scratch {
 /// Checks: a run never fails on what the input holds; one output line per input line, each a
 /// JSON object with its id and a known status; a line that is not UTF-8, blank or over the cap
 /// is `INVALID_INPUT` under `line-N`. Resuming from an untouched prefix gives the same output as
-/// the uninterrupted run; from a damaged one, that output or a refusal of the partial file.
+/// the uninterrupted run (when no line spells out an echo answer, whose result may depend on the
+/// instance's history); from a damaged one, that output or a refusal of the partial file.
 pub fn jsonl(fx: &Fixture, data: &[u8]) {
     let (mode, rest) = data.split_first().map_or((0, &[][..]), |(m, r)| (*m, r));
     let resume = mode & 1 != 0;
@@ -598,7 +611,11 @@ pub fn jsonl(fx: &Fixture, data: &[u8]) {
             assert_eq!(summary.lines, expected, "a resumed run answers every line");
             let again = std::fs::read_to_string(&resumed).expect("the resumed output is UTF-8 text");
             assert_eq!(lines_in(again.as_bytes()), expected);
-            if mask == 0 {
+            // Byte-identical only for a plugin whose answer for a rollout depends on that rollout
+            // alone. The echo guest's spelled-out answers (`ANS:`) are not: their pointers may
+            // reach memory an earlier call of the same instance left behind, and a resumed run
+            // batches the lines differently (found by a long run: mutant 2,413 of seed 0x1352952).
+            if mask == 0 && !data.windows(ECHO_ANSWER_PREFIX.len()).any(|w| w == ECHO_ANSWER_PREFIX.as_bytes()) {
                 let steady_lines = |text: &str| text.lines().map(steady).collect::<Vec<_>>();
                 assert_eq!(steady_lines(&again), steady_lines(&output), "resuming changed the output");
             }

@@ -11,9 +11,12 @@
 //! read, and nothing of it was decoded.
 //!
 //! The scanner keeps a few bytes of state and never buffers: tonic buffers the frame for prost
-//! as it does without it. It does not validate the protobuf (prost does): on bytes it cannot read
-//! as fields it stops counting until the next frame. Compressed frames are passed uncounted (the
-//! server does not accept compressed requests, so tonic refuses them).
+//! as it does without it. It does not validate the protobuf (prost does), but it reads every
+//! field prost accepts, groups (wire types 3 and 4, which prost skips as unknown fields)
+//! included, so a message prost decodes is counted exactly (the `grpc` fuzz target checks it).
+//! On bytes that are not fields it stops counting until the next frame: prost refuses those
+//! where they stand, before it decodes a rollout after them. Compressed frames are passed
+//! uncounted (the server does not accept compressed requests, so tonic refuses them).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -29,6 +32,8 @@ const COUNTED_PATHS: [&str; 2] = ["/reward.v1.RewardService/Score", "/reward.v1.
 const ROLLOUTS_FIELD: u64 = 2;
 /// Protobuf's length-delimited wire type.
 const LEN: u64 = 2;
+/// Deepest nesting of groups followed: prost's own recursion limit (100).
+const MAX_GROUP_DEPTH: u32 = 100;
 
 /// Wraps a gRPC service: requests to the scoring methods get their rollouts counted.
 #[derive(Clone)]
@@ -128,6 +133,15 @@ enum Varint {
     Length,
 }
 
+/// The rollouts of the last message of a gRPC request body, counted as the server counts them
+/// (for the `grpc` fuzz target): the count, or the refusal past `max`.
+#[doc(hidden)]
+pub fn count_rollouts(max: usize, body: &[u8]) -> Result<usize, ScoreError> {
+    let mut scan = Scan::new(max);
+    scan.feed(body)?;
+    Ok(scan.count)
+}
+
 /// The scanner's state: a handful of integers, whatever the message size.
 struct Scan {
     max: usize,
@@ -140,11 +154,13 @@ struct Scan {
     shift: u32,
     /// Rollouts counted in the current message.
     count: usize,
+    /// Groups open at this point of the message (fields inside them are not the message's).
+    groups: u32,
 }
 
 impl Scan {
     fn new(max: usize) -> Self {
-        Scan { max, at: At::Prefix { got: 0 }, prefix: [0; 5], left: 0, varint: 0, shift: 0, count: 0 }
+        Scan { max, at: At::Prefix { got: 0 }, prefix: [0; 5], left: 0, varint: 0, shift: 0, count: 0, groups: 0 }
     }
 
     /// Scans the next bytes of the body; fails once a message holds more than `max` rollouts.
@@ -160,6 +176,7 @@ impl Scan {
                 }
                 self.left = u64::from(u32::from_be_bytes(self.prefix[1..5].try_into().expect("4 bytes")));
                 self.count = 0;
+                self.groups = 0;
                 self.at = if self.prefix[0] != 0 { At::Opaque } else { self.field_start() };
                 self.end_of_message_check();
                 continue;
@@ -238,7 +255,7 @@ impl Scan {
     /// What follows a field's tag; counts a rollout.
     fn after_tag(&mut self, tag: u64) -> Result<At, ScoreError> {
         let (field, wire) = (tag >> 3, tag & 7);
-        if field == ROLLOUTS_FIELD && wire == LEN {
+        if field == ROLLOUTS_FIELD && wire == LEN && self.groups == 0 {
             self.count += 1;
             if self.count > self.max {
                 return Err(ScoreError::TooManyRollouts { got: self.count, max: self.max });
@@ -249,7 +266,16 @@ impl Scan {
             1 => At::Skip { n: 8 },
             2 => At::Varint { what: Varint::Length },
             5 => At::Skip { n: 4 },
-            // Groups (deprecated) or garbage: prost decides; stop counting this message.
+            3 if self.groups < MAX_GROUP_DEPTH => {
+                self.groups += 1;
+                self.field_start()
+            }
+            4 if self.groups > 0 => {
+                self.groups -= 1;
+                self.field_start()
+            }
+            // Not a field prost reads (wire types 6 and 7, an unopened group's end, groups past
+            // prost's depth): prost refuses the message here; stop counting it.
             _ => At::Opaque,
         })
     }
@@ -337,6 +363,20 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(scan(1, &frame(&message), 5).unwrap(), 1);
+    }
+
+    #[test]
+    fn rollouts_after_an_unknown_group_are_counted_and_those_inside_it_are_not() {
+        // Field 9 as a group holding a field-2 entry, then three real rollouts: prost skips the
+        // group as an unknown field and decodes three rollouts.
+        let mut message = vec![(9 << 3) | 3, 0x12, 0x00, (9 << 3) | 4];
+        message.extend(request(3));
+        assert_eq!(ScoreRequest::decode(message.as_slice()).unwrap().rollouts.len(), 3);
+        assert_eq!(scan(10, &frame(&message), 1).unwrap(), 3);
+        // So a group in front does not hide a flood.
+        let mut flood = vec![(9 << 3) | 3, (9 << 3) | 4];
+        flood.extend(std::iter::repeat_n([0x12u8, 0x00], 100).flatten());
+        assert!(scan(10, &frame(&flood), 7).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod conn;
 mod error;
 mod fair;
 pub(crate) mod grpc;
-mod grpc_count;
+pub(crate) mod grpc_count;
 pub(crate) mod http;
 pub mod metrics;
 pub mod nova;
