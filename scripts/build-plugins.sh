@@ -45,10 +45,17 @@ build() {
   fi
 }
 # format-loop embeds the format plugin without that plugin's exports, so it builds on its own, and
-# first: building it also writes a reward_format.wasm without exports, which the second build
-# (the workspace's default members: the plugins and the limits guest) puts right.
-build -p format-loop "$@"
-build "$@"
+# first: building it also writes a reward_format.wasm without exports, which a build of the format
+# plugin itself puts right. With no arguments: format-loop, then the workspace's default members
+# (the plugins and the limits guest). With arguments (`-p CRATE ...`): what they name, then the
+# format plugin again, so target/plugins/format.wasm is never the export-less one.
+if [ "$#" -eq 0 ]; then
+  build -p format-loop
+  build
+else
+  build "$@"
+  build -p reward-format
+fi
 
 out="$root/target/plugins"
 mkdir -p "$out"
