@@ -43,6 +43,10 @@ pub const METRICS: [&str; 11] = [
 /// The refusal text when the config does not set one.
 pub const DEFAULT_REFUSAL: &str = "I cannot answer this question based on the provided context.";
 
+/// The refusal the Bedrock Knowledge Bases generation prompt (the Nova citation format's source)
+/// asks for: "please state that you could not find an exact answer to the question".
+pub const RECIPE_REFUSAL: &str = "I could not find an exact answer to the question.";
+
 /// How citations are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,8 +85,8 @@ pub struct CitationsConfig {
     context_from: ContextFrom,
     #[serde(default = "default_answer_tag", deserialize_with = "tag")]
     answer_tag: Tag,
-    #[serde(default = "default_refusal")]
-    refusal_text: String,
+    #[serde(default = "default_refusal", deserialize_with = "one_or_more")]
+    refusal_text: Vec<String>,
     #[serde(default = "d_fuzzy")]
     fuzzy_threshold: f64,
     #[serde(default = "d_min_tokens")]
@@ -191,8 +195,8 @@ fn default_context_tag() -> Tag {
 fn default_answer_tag() -> Tag {
     Tag::ANSWER
 }
-fn default_refusal() -> String {
-    DEFAULT_REFUSAL.into()
+fn default_refusal() -> Vec<String> {
+    vec![DEFAULT_REFUSAL.into(), RECIPE_REFUSAL.into()]
 }
 fn d_fuzzy() -> f64 {
     0.8
@@ -252,6 +256,21 @@ fn w_copy() -> f64 {
     0.5
 }
 
+/// A string or a list of strings.
+fn one_or_more<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMore {
+        One(String),
+        More(Vec<String>),
+    }
+    match OneOrMore::deserialize(d) {
+        Ok(OneOrMore::One(s)) => Ok(vec![s]),
+        Ok(OneOrMore::More(v)) => Ok(v),
+        Err(_) => Err(serde::de::Error::custom("refusal_text must be a string or a list of strings")),
+    }
+}
+
 fn tag<'de, D: Deserializer<'de>>(d: D) -> Result<Tag, D::Error> {
     let name = String::deserialize(d)?;
     Ok(Tag::new(&name))
@@ -264,8 +283,11 @@ impl CitationsConfig {
                 return Err(format!("{field}: {:?} is not a tag name", t.name()));
             }
         }
-        if squad_tokens(&self.refusal_text).is_empty() {
-            return Err("refusal_text must contain words".into());
+        if self.refusal_text.is_empty() {
+            return Err("refusal_text must name at least one refusal".into());
+        }
+        if let Some(blank) = self.refusal_text.iter().find(|t| squad_tokens(t).is_empty()) {
+            return Err(format!("refusal_text: {blank:?} must contain words"));
         }
         let unit = [
             ("fuzzy_threshold", self.fuzzy_threshold),
@@ -502,13 +524,21 @@ fn answer_too_long(text: &str, max_chars: usize) -> bool {
     text.len() > max_chars && (text.len() / 4 >= max_chars || text.chars().nth(max_chars).is_some())
 }
 
+/// Whether the answer text (all parts' texts) is one of the refusals: equal after SQuAD
+/// normalisation (case, punctuation, articles and whitespace ignored), never a prefix or a
+/// substring, so "I could not find an exact answer, but it is X" is an answer, not a refusal.
+fn is_refusal(c: &CitationsConfig, parts: &[Part]) -> bool {
+    let joined: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
+    let answer = squad_tokens(&joined.join(" "));
+    c.refusal_text.iter().any(|r| squad_tokens(r) == answer)
+}
+
 /// Checks the parts; returns whether the answer is the refusal.
-fn check_parts(c: &CitationsConfig, parts: &[Part], refusal: &[String]) -> Result<bool, String> {
+fn check_parts(c: &CitationsConfig, parts: &[Part]) -> Result<bool, String> {
     if parts.is_empty() {
         return Err("the answer has no parts".into());
     }
-    let joined: Vec<&str> = parts.iter().map(|p| p.text.as_str()).collect();
-    let refused = squad_tokens(&joined.join(" ")) == refusal;
+    let refused = is_refusal(c, parts);
     for (i, p) in parts.iter().enumerate() {
         let n = i + 1;
         if p.text.trim().is_empty() {
@@ -644,8 +674,7 @@ fn score(c: &CitationsConfig, rollout: &Rollout) -> Result<Score, RolloutError> 
         Style::Numbered => parse::numbered(answer),
         Style::Cite => parse::cite_spans(answer),
     };
-    let refusal = squad_tokens(&c.refusal_text);
-    let (parts, refused) = match parsed.and_then(|p| check_parts(c, &p, &refusal).map(|r| (p, r))) {
+    let (parts, refused) = match parsed.and_then(|p| check_parts(c, &p).map(|r| (p, r))) {
         Ok(x) => x,
         Err(why) => return invalid(why),
     };
@@ -689,10 +718,14 @@ fn score(c: &CitationsConfig, rollout: &Rollout) -> Result<Score, RolloutError> 
     }
 
     let w = &c.weights;
-    let mut num = w.format_valid + w.citation_precision * precision;
+    // Support: with gold sources, a citation supports the answer only when it covers one (recall);
+    // a real but irrelevant sentence is no support. With `ground_answer`, the precision term is
+    // paid in proportion to recall and the answer terms in proportion to precision × recall.
+    let gold_recall = (!gold.sources.is_empty()).then(|| recall(c, &ctx, &gold.sources, &stats.ranges));
+    let support = if c.ground_answer { gold_recall.unwrap_or(1.0) } else { 1.0 };
+    let mut num = w.format_valid + w.citation_precision * precision * support;
     let mut den = w.format_valid + w.citation_precision;
-    if !gold.sources.is_empty() {
-        let r = recall(c, &ctx, &gold.sources, &stats.ranges);
+    if let Some(r) = gold_recall {
         s = s.reward("citation_recall", r);
         num += w.citation_recall * r;
         den += w.citation_recall;
@@ -713,7 +746,7 @@ fn score(c: &CitationsConfig, rollout: &Rollout) -> Result<Score, RolloutError> 
             }
         }
         s = s.reward("answer_f1", f1).reward("answer_exact", exact);
-        let grounding = if c.ground_answer { precision } else { 1.0 };
+        let grounding = if c.ground_answer { precision * support } else { 1.0 };
         num += (w.answer_f1 * f1 + w.answer_exact * exact) * grounding;
         den += w.answer_f1 + w.answer_exact;
         if gold.unanswerable == Some(false) {

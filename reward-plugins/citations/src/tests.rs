@@ -142,8 +142,17 @@ fn correct_answer_with_wrong_source_loses_recall() {
     let s = scored("{}", &nova(&[("Margit Olsen", &[S_LOCATION])]), &gold("Margit Olsen", &[S_BUILT]));
     close(m(&s, "citation_precision"), 1.0);
     close(m(&s, "citation_recall"), 0.0);
-    close(s.value, 0.8);
+    // A real sentence that does not support the answer earns neither the answer nor precision
+    // terms: only the format (it scored 0.8 before, see the README's table).
+    close(s.value, 0.1);
     assert!(s.reason.unwrap().contains("gold sources"));
+    // Half the gold sources cited: support 0.5 scales the precision and answer terms.
+    let s = scored("{}", &nova(&[("Margit Olsen", &[S_BUILT])]), &gold("Margit Olsen", &[S_BUILT, S_KEEPER]));
+    close(m(&s, "citation_recall"), 0.5);
+    close(s.value, 0.1 + 0.3 * 0.5 + 0.2 * 0.5 + 0.4 * 0.5);
+    // Without grounding the old additive formula applies.
+    let s = scored(r#"{"ground_answer": false}"#, &nova(&[("Margit Olsen", &[S_LOCATION])]), &gold("Margit Olsen", &[S_BUILT]));
+    close(s.value, 0.8);
 }
 
 #[test]
@@ -262,6 +271,67 @@ fn refusing_an_answerable_question_scores_zero() {
     close(s.value, 0.1);
 }
 
+/// The refusal the Bedrock Knowledge Bases prompt behind the Nova citation format asks for.
+const RECIPE_REFUSAL: &str = "I could not find an exact answer to the question.";
+
+#[test]
+fn the_recipe_refusal_is_a_refusal() {
+    for completion in [
+        format!("<answer>{RECIPE_REFUSAL}</answer>"),
+        nova(&[(RECIPE_REFUSAL, &[])]),
+        // As the Knowledge Bases format lays it out: newlines inside <text>, no sources.
+        format!("<answer>\n<answer_part>\n<text>\n{RECIPE_REFUSAL}\n</text>\n</answer_part>\n</answer>"),
+        // Case, punctuation, articles and surrounding whitespace do not matter.
+        "<answer>  i could NOT find exact answer to the question!  </answer>".into(),
+    ] {
+        let s = scored("{}", &completion, UNANSWERABLE);
+        close(m(&s, "format_valid"), 1.0);
+        close(m(&s, "refusal_correct"), 1.0);
+        close(s.value, 1.0);
+    }
+    // Right only when the reference marks the question unanswerable.
+    let s = scored("{}", &format!("<answer>{RECIPE_REFUSAL}</answer>"), &gold("Margit Olsen", &[S_BUILT]));
+    close(m(&s, "refusal_correct"), 0.0);
+    close(s.value, 0.0);
+    // With a source it is a refusal with sources.
+    let s = scored("{}", &nova(&[(RECIPE_REFUSAL, &[S_BUILT])]), UNANSWERABLE);
+    close(s.value, 0.25);
+}
+
+#[test]
+fn a_hedged_refusal_is_an_answer() {
+    let hedged = "I could not find an exact answer to the question, but it was Margit Olsen.";
+    // Without sources: an answer that cites nothing, a format error.
+    let s = scored("{}", &format!("<answer>{hedged}</answer>"), &gold("Margit Olsen", &[S_BUILT]));
+    close(m(&s, "format_valid"), 0.0);
+    // On an unanswerable question: an answer, so wrong.
+    let s = scored("{}", &nova(&[(hedged, &[S_BUILT])]), UNANSWERABLE);
+    close(m(&s, "refusal_correct"), 0.0);
+    close(s.value, 0.0);
+    // The refusal and an answer in two parts: not a refusal either.
+    let s = scored("{}", &nova(&[(RECIPE_REFUSAL, &[]), ("Margit Olsen", &[S_BUILT])]), UNANSWERABLE);
+    close(s.value, 0.0);
+    // A refusal sentence that is only a prefix or has words dropped is no refusal.
+    for text in ["I could not find an exact answer", "I could not find an exact answer to the question yet"] {
+        let s = scored("{}", &format!("<answer>{text}</answer>"), UNANSWERABLE);
+        close(m(&s, "format_valid"), 0.0);
+    }
+}
+
+#[test]
+fn refusal_text_may_be_a_list() {
+    let config = r#"{"refusal_text": ["The context does not say.", "No answer found."]}"#;
+    for text in ["The context does not say.", "no answer found"] {
+        close(scored(config, &format!("<answer>{text}</answer>"), UNANSWERABLE).value, 1.0);
+    }
+    // Configured refusals replace the defaults.
+    close(m(&scored(config, &format!("<answer>{RECIPE_REFUSAL}</answer>"), UNANSWERABLE), "format_valid"), 0.0);
+    let err = |c: &str| reward_sdk::check_config::<CitationsReward>(c).err().unwrap_or_else(|| panic!("{c} accepted"));
+    assert!(err(r#"{"refusal_text": []}"#).contains("refusal_text"));
+    assert!(err(r#"{"refusal_text": ["ok words", "?!"]}"#).contains("refusal_text"));
+    assert!(err(r#"{"refusal_text": 3}"#).contains("refusal_text"));
+}
+
 #[test]
 fn custom_refusal_text() {
     let config = r#"{"refusal_text": "The context does not say."}"#;
@@ -377,6 +447,87 @@ fn copying_the_context_as_the_answer_is_penalised() {
     // Disabled with weight 0.
     let s = scored(r#"{"weights": {"copy": 0}}"#, &nova(&[(&copied, &[S_BUILT])]), &gold("Margit Olsen", &[S_BUILT]));
     assert!(s.value > 0.6, "{s:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The README's table of cases
+// ---------------------------------------------------------------------------------------------
+
+/// Every row of the README's "Cases and scores" table: (case id, completion, reference, score).
+fn table_cases() -> Vec<(&'static str, String, String, f64)> {
+    let g = gold("Margit Olsen", &[S_BUILT]);
+    let paraphrase = "Margit Olsen, an engineer, oversaw the six-year building project that ended in 1874.";
+    let invented = "The lighthouse was painted with red and white stripes in 1950.";
+    let sentence_f1 = 2.0 * 0.4 / 1.4;
+    let every: Vec<String> = sentences(LIGHTHOUSE);
+    let every: Vec<&str> = every.iter().map(String::as_str).collect();
+    let hedged = "I could not find an exact answer to the question, but it was Margit Olsen.";
+    vec![
+        ("right-supported", nova(&[("Margit Olsen", &[S_BUILT])]), g.clone(), 1.0),
+        ("partial-supported", nova(&[("The engineer Margit Olsen led the construction.", &[S_BUILT])]), g.clone(), 0.6 + 0.3 * sentence_f1),
+        ("right-supported-plus-invented", nova(&[("Margit Olsen", &[S_BUILT, invented])]), g.clone(), 0.1 + 0.15 + 0.2 + 0.4 * 0.5),
+        ("right-unsupporting", nova(&[("Margit Olsen", &[S_LOCATION])]), g.clone(), 0.1),
+        ("right-not-in-context", nova(&[("Margit Olsen", &[paraphrase])]), g.clone(), 0.1),
+        ("right-missing", "<answer>Margit Olsen</answer>".into(), g.clone(), 0.0),
+        ("wrong-supported", nova(&[("Arne Vik", &[S_BUILT])]), g.clone(), 0.6),
+        ("wrong-unsupporting", nova(&[("Arne Vik", &[S_LOCATION])]), g.clone(), 0.1),
+        ("wrong-missing", "<answer>Arne Vik</answer>".into(), g.clone(), 0.0),
+        ("whole-context", nova(&[("Margit Olsen", &[LIGHTHOUSE])]), g.clone(), 0.1),
+        ("every-sentence", nova(&[("Margit Olsen", &every)]), g.clone(), 0.0),
+        ("duplicate-source", nova(&[("Margit Olsen", &[S_BUILT, S_BUILT])]), g.clone(), 0.0),
+        ("refusal-right", format!("<answer>{REFUSAL}</answer>"), UNANSWERABLE.into(), 1.0),
+        ("recipe-refusal-right", format!("<answer>{RECIPE_REFUSAL}</answer>"), UNANSWERABLE.into(), 1.0),
+        ("recipe-refusal-part-right", nova(&[(RECIPE_REFUSAL, &[])]), UNANSWERABLE.into(), 1.0),
+        ("refusal-with-sources", nova(&[(RECIPE_REFUSAL, &[S_BUILT])]), UNANSWERABLE.into(), 0.25),
+        ("refusal-wrong", format!("<answer>{REFUSAL}</answer>"), g.clone(), 0.0),
+        ("recipe-refusal-wrong", format!("<answer>{RECIPE_REFUSAL}</answer>"), g.clone(), 0.0),
+        ("answered-unanswerable", nova(&[("Margit Olsen", &[S_BUILT])]), UNANSWERABLE.into(), 0.0),
+        ("hedged-refusal-unanswerable", nova(&[(hedged, &[S_BUILT])]), UNANSWERABLE.into(), 0.0),
+    ]
+}
+
+/// `(case id, score)` for each row between the README's `cases:start` and `cases:end` markers.
+fn readme_table() -> Vec<(String, f64)> {
+    let readme = include_str!("../README.md");
+    let start = readme.find("<!-- cases:start -->").expect("README has the cases table");
+    let end = readme.find("<!-- cases:end -->").expect("README closes the cases table");
+    readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split('|').map(str::trim).collect();
+            let id = cells[0].trim_matches('`').to_owned();
+            let score = cells.last().unwrap().trim_matches('*').parse::<f64>().unwrap_or_else(|e| panic!("{l}: {e}"));
+            (id, score)
+        })
+        .collect()
+}
+
+#[test]
+fn the_readme_table_of_cases_is_what_the_reward_scores() {
+    let cases = table_cases();
+    let table = readme_table();
+    let ids: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let readme_ids: Vec<&str> = table.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids, readme_ids, "the README's rows and the test's cases are the same, in the same order");
+    for ((id, completion, reference, want), (_, documented)) in cases.iter().zip(&table) {
+        let s = scored("{}", completion, reference);
+        assert!((s.value - want).abs() < 1e-9, "{id}: scored {} ({:?}), expected {want}", s.value, s.reason);
+        assert!((documented - want).abs() < 0.005, "{id}: the README says {documented}, the reward gives {want}");
+    }
+}
+
+#[test]
+fn support_costs_most_of_the_reward() {
+    let by = |id: &str| table_cases().into_iter().find(|c| c.0 == id).unwrap().3;
+    let full = by("right-supported");
+    close(full, 1.0);
+    // A correct answer without a supporting citation keeps at most the format's tenth.
+    for id in ["right-unsupporting", "right-not-in-context", "right-missing", "whole-context"] {
+        assert!(by(id) <= 0.1 * full + 1e-9, "{id}: {}", by(id));
+    }
+    // Support is worth more than the answer.
+    assert!(by("wrong-supported") > by("right-unsupporting"));
 }
 
 // ---------------------------------------------------------------------------------------------
