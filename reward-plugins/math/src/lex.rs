@@ -768,6 +768,11 @@ impl<'a> Lexer<'a> {
             "i" => return self.push(Tok::I),
             _ => {}
         }
+        // `\text{ m}` (a space before the letter, the way units are written) is the unit metre,
+        // `\text{m}` a symbol.
+        if t.len() == 1 && content.starts_with(char::is_whitespace) && UNIT_WORDS.contains(&t.to_ascii_lowercase().as_str()) {
+            return self.push(Tok::Word(t.to_ascii_lowercase().into()));
+        }
         if t.len() == 1 && t.as_bytes()[0].is_ascii_alphabetic() {
             return self.push(Tok::Var(t.into()));
         }

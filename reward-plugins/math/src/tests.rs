@@ -307,6 +307,10 @@ fn units_percent_degrees_currency() {
     equal("5\\text{ cm}", "5 \\text{ centimeters}", "exact");
     equal("20\\text{ square units}", "20", "exact");
     differ("5\\text{ cm}", "5\\text{ m}");
+    // A one-letter unit written the way units are (`\text{ m}`) is a unit, not a variable.
+    equal("145\\text{ m}", "145\\text{ meters}", "exact");
+    equal("5\\text{ g}", "5\\text{ grams}", "exact");
+    differ("145\\text{ m}", "145\\text{ km}");
     differ("5\\text{ cm}^2", "5\\text{ cm}");
     differ("50\\%", "5");
     // A percent sign on one side only reads as the number it stands for; dropped only on a
