@@ -17,6 +17,8 @@ The tower is 32 metres tall and built of local granite.";
 const GOLD_SOURCE: &str = "It was completed in 1874 after six years of construction led by the engineer Margit Olsen.";
 const OTHER_SOURCE: &str = "Its lamp was converted to electricity in 1931.";
 const REFUSAL: &str = "I cannot answer this question based on the provided context.";
+/// The refusal the Bedrock Knowledge Bases prompt behind the Nova citation format asks for.
+const RECIPE_REFUSAL: &str = "I could not find an exact answer to the question.";
 
 fn prompt(question: &str) -> String {
     format!("Answer from the context and cite it.\n<context>{CONTEXT}</context>\n{question}")
@@ -46,7 +48,8 @@ fn cases() -> Vec<(Value, std::ops::RangeInclusive<f64>)> {
     let unanswerable = json!({"answer": "", "unanswerable": true});
     vec![
         (item("perfect", who, &nova_answer("Margit Olsen", &[GOLD_SOURCE]), gold.clone()), 1.0..=1.0),
-        (item("wrong-source", who, &nova_answer("Margit Olsen", &[OTHER_SOURCE]), gold.clone()), 0.75..=0.85),
+        // A real context sentence that does not support the answer: only the format is paid.
+        (item("wrong-source", who, &nova_answer("Margit Olsen", &[OTHER_SOURCE]), gold.clone()), 0.1..=0.1),
         (
             item("paraphrased-source", who, &nova_answer("Margit Olsen", &["Margit Olsen, an engineer, built it over six years."]), gold.clone()),
             0.0..=0.2,
@@ -54,6 +57,16 @@ fn cases() -> Vec<(Value, std::ops::RangeInclusive<f64>)> {
         (item("whole-context-as-source", who, &nova_answer("Margit Olsen", &[CONTEXT]), gold.clone()), 0.0..=0.2),
         (item("missing-close-tag", who, &nova_answer("Margit Olsen", &[GOLD_SOURCE]).replace("</answer>", ""), gold.clone()), 0.0..=0.0),
         (item("refused-unanswerable", "Who painted the tower?", &format!("<answer>{REFUSAL}</answer>"), unanswerable.clone()), 1.0..=1.0),
+        (
+            item(
+                "recipe-refusal-unanswerable",
+                "Who painted the tower?",
+                &format!("<answer><answer_part><text>{RECIPE_REFUSAL}</text><sources></sources></answer_part></answer>"),
+                unanswerable.clone(),
+            ),
+            1.0..=1.0,
+        ),
+        (item("recipe-refusal-answerable", who, &format!("<answer>{RECIPE_REFUSAL}</answer>"), gold.clone()), 0.0..=0.0),
         (item("answered-unanswerable", "Who painted the tower?", &nova_answer("Margit Olsen", &[GOLD_SOURCE]), unanswerable), 0.0..=0.0),
         (item("refused-answerable", who, &format!("<answer>{REFUSAL}</answer>"), gold.clone()), 0.0..=0.0),
         (item("one-megabyte", who, &nova_answer(&"Margit Olsen ".repeat(80_000), &[GOLD_SOURCE]), gold), 0.0..=0.0),
@@ -92,6 +105,9 @@ async fn nova_citation_answers_score_as_documented_through_the_lambda_endpoint()
     assert_eq!(metric(by_id("perfect"), "citation_precision"), Some(1.0));
     assert_eq!(metric(by_id("perfect"), "citation_recall"), Some(1.0));
     assert_eq!(metric(by_id("wrong-source"), "citation_recall"), Some(0.0));
+    assert_eq!(metric(by_id("recipe-refusal-unanswerable"), "format_valid"), Some(1.0));
+    assert_eq!(metric(by_id("recipe-refusal-unanswerable"), "refusal_correct"), Some(1.0));
+    assert_eq!(metric(by_id("recipe-refusal-answerable"), "refusal_correct"), Some(0.0));
     assert_eq!(metric(by_id("paraphrased-source"), "citation_precision"), Some(0.0));
     assert_eq!(metric(by_id("missing-close-tag"), "format_valid"), Some(0.0));
     assert_eq!(metric(by_id("one-megabyte"), "format_valid"), Some(0.0));
