@@ -341,6 +341,198 @@ pub fn literals(stmts: &[Statement], columns: &BTreeSet<String>) -> BTreeMap<Str
     out
 }
 
+/// A comparison operator of an [`Atom`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `=` (also `==`, `IS`, an IN list item).
+    Eq,
+    /// `<>`, `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `LIKE` / `GLOB` with a literal pattern.
+    Like,
+}
+
+/// One comparison of a column with a literal: `column op literal`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Atom {
+    /// The column's lowercase name (qualifier dropped).
+    pub column: String,
+    /// The operator, written with the column on the left.
+    pub op: Op,
+    /// The literal.
+    pub literal: Literal,
+}
+
+/// What the gold's filters ask of the data, for targeted rows in synthesised databases.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Conditions {
+    /// Ways a row can pass a filter (WHERE, HAVING, ON) of the gold: each a conjunction of atoms
+    /// (ORs split into separate conjunctions; conditions that are not a column compared with a
+    /// literal are left out, they do not constrain the targeted rows).
+    pub groups: Vec<Vec<Atom>>,
+    /// Column pairs compared for equality (join keys), lowercase, qualifiers dropped.
+    pub joins: Vec<(String, String)>,
+}
+
+/// Most conjunctions kept per query (an AND of ORs multiplies them).
+const MAX_GROUPS: usize = 16;
+
+/// The conditions of a query: every WHERE, HAVING and JOIN ... ON of its SELECTs (subqueries in
+/// FROM and set operations included), as conjunctions of column-literal atoms, and the join keys.
+pub fn conditions(stmts: &[Statement], columns: &BTreeSet<String>) -> Conditions {
+    let mut out = Conditions::default();
+    for stmt in stmts {
+        if let Statement::Query(q) = stmt {
+            conditions_query(q, columns, &mut out);
+        }
+    }
+    let _ = visit_expressions(&stmts.to_vec(), |e| {
+        if let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = e
+            && let (Some(a), Some(b)) = (column_name(left, columns), column_name(right, columns))
+            && !out.joins.contains(&(a.clone(), b.clone()))
+        {
+            out.joins.push((a, b));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out.groups.retain(|g| !g.is_empty());
+    out.groups.dedup();
+    out.groups.truncate(MAX_GROUPS);
+    out
+}
+
+fn conditions_query(q: &Query, columns: &BTreeSet<String>, out: &mut Conditions) {
+    conditions_set_expr(&q.body, columns, out);
+}
+
+fn conditions_set_expr(body: &SetExpr, columns: &BTreeSet<String>, out: &mut Conditions) {
+    match body {
+        SetExpr::Select(sel) => {
+            let mut filters: Vec<&Expr> = sel.selection.iter().chain(sel.having.iter()).collect();
+            for twj in &sel.from {
+                for j in &twj.joins {
+                    if let Some(sqlparser::ast::JoinConstraint::On(e)) = join_constraint(&j.join_operator) {
+                        filters.push(e);
+                    }
+                }
+                if let sqlparser::ast::TableFactor::Derived { subquery, .. } = &twj.relation {
+                    conditions_query(subquery, columns, out);
+                }
+            }
+            // The filters of one SELECT hold together: their conjunctions are combined.
+            let mut groups: Vec<Vec<Atom>> = vec![Vec::new()];
+            for f in filters {
+                groups = product(&groups, &disjuncts(f, columns));
+            }
+            out.groups.extend(groups);
+        }
+        SetExpr::Query(q) => conditions_query(q, columns, out),
+        SetExpr::SetOperation { left, right, .. } => {
+            conditions_set_expr(left, columns, out);
+            conditions_set_expr(right, columns, out);
+        }
+        _ => {}
+    }
+}
+
+fn join_constraint(op: &sqlparser::ast::JoinOperator) -> Option<&sqlparser::ast::JoinConstraint> {
+    use sqlparser::ast::JoinOperator as J;
+    match op {
+        J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) | J::Right(c) | J::RightOuter(c) | J::FullOuter(c) => Some(c),
+        _ => None,
+    }
+}
+
+fn product(a: &[Vec<Atom>], b: &[Vec<Atom>]) -> Vec<Vec<Atom>> {
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            if out.len() == MAX_GROUPS {
+                return out;
+            }
+            out.push(x.iter().chain(y).cloned().collect());
+        }
+    }
+    out
+}
+
+/// The ways `e` can hold, each a conjunction of atoms (`[[]]`: no constraint known).
+fn disjuncts(e: &Expr, columns: &BTreeSet<String>) -> Vec<Vec<Atom>> {
+    let atom = |col: &Expr, op: Op, lit: &Expr| -> Option<Atom> {
+        Some(Atom { column: column_name(col, columns)?, op, literal: literal_of(lit, columns, op == Op::Like)? })
+    };
+    let one = |a: Option<Atom>| vec![a.into_iter().collect::<Vec<_>>()];
+    match e {
+        Expr::Nested(inner) => disjuncts(inner, columns),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => product(&disjuncts(left, columns), &disjuncts(right, columns)),
+        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
+            let mut v = disjuncts(left, columns);
+            v.extend(disjuncts(right, columns));
+            v.truncate(MAX_GROUPS);
+            v
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Eq => (Op::Eq, Op::Eq),
+                BinaryOperator::NotEq => (Op::Ne, Op::Ne),
+                BinaryOperator::Lt => (Op::Lt, Op::Gt),
+                BinaryOperator::LtEq => (Op::Le, Op::Ge),
+                BinaryOperator::Gt => (Op::Gt, Op::Lt),
+                BinaryOperator::GtEq => (Op::Ge, Op::Le),
+                _ => return vec![Vec::new()],
+            };
+            one(atom(left, op.0, right).or_else(|| atom(right, op.1, left)))
+        }
+        Expr::Between { expr, negated: false, low, high } => {
+            vec![[atom(expr, Op::Ge, low), atom(expr, Op::Le, high)].into_iter().flatten().collect()]
+        }
+        Expr::In { expr, target: sqlparser::ast::InTarget::List(list), negated: false, .. } => {
+            let v: Vec<Vec<Atom>> = list.iter().filter_map(|l| atom(expr, Op::Eq, l)).map(|a| vec![a]).take(MAX_GROUPS).collect();
+            if v.is_empty() { vec![Vec::new()] } else { v }
+        }
+        Expr::Like { expr, pattern, negated: false, .. } | Expr::ILike { expr, pattern, negated: false, .. } => {
+            one(atom(expr, Op::Like, pattern))
+        }
+        _ => vec![Vec::new()],
+    }
+}
+
+fn column_name(e: &Expr, columns: &BTreeSet<String>) -> Option<String> {
+    match e {
+        Expr::Identifier(id) if columns.contains(&id.value.to_lowercase()) => Some(id.value.to_lowercase()),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_lowercase()).filter(|c| columns.contains(c)),
+        Expr::Nested(inner) => column_name(inner, columns),
+        _ => None,
+    }
+}
+
+fn literal_of(e: &Expr, columns: &BTreeSet<String>, like: bool) -> Option<Literal> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse().ok().map(Literal::Number),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(Literal::Text { value: s.clone(), like }),
+            _ => None,
+        },
+        Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => match literal_of(expr, columns, like)? {
+            Literal::Number(n) => Some(Literal::Number(-n)),
+            _ => None,
+        },
+        Expr::Identifier(id) if id.quote_style == Some('"') && !columns.contains(&id.value.to_lowercase()) => {
+            Some(Literal::Text { value: id.value.clone(), like })
+        }
+        Expr::Nested(inner) => literal_of(inner, columns, like),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

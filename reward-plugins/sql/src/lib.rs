@@ -481,11 +481,14 @@ fn synth_set(c: &SqlConfig, ddl: &str, gold: &str) -> Result<Rc<DbSet>, String> 
     let key = synth::fnv(format!("{ddl}\u{0}{gold}\u{0}{spec:?}").as_bytes());
     let made = cached(&SYNTH, MAX_CACHED_SYNTH, key, || -> Loaded {
         let schema = synth::Schema::parse(ddl).map_err(|e| Rc::new(format!("schema does not parse: {e}")))?;
-        let literals = match analyze::parse(gold) {
-            Ok(stmts) => analyze::literals(&stmts, &schema.column_names()),
+        let (literals, conditions) = match analyze::parse(gold) {
+            Ok(stmts) => {
+                let columns = schema.column_names();
+                (analyze::literals(&stmts, &columns), analyze::conditions(&stmts, &columns))
+            }
             Err(_) => Default::default(),
         };
-        let dbs = schema.synthesise(spec, &literals).map_err(|e| Rc::new(format!("cannot synthesise data for the schema: {e}")))?;
+        let dbs = schema.synthesise(spec, &literals, &conditions).map_err(|e| Rc::new(format!("cannot synthesise data for the schema: {e}")))?;
         let names = (0..dbs.len()).map(|i| format!("synthesised database {}", i + 1)).collect();
         Ok(Rc::new(DbSet { key: format!("synth:{key:016x}"), names, dbs }))
     });

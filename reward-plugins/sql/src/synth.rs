@@ -15,7 +15,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 use rusqlite::types::Value;
 
-use crate::analyze::Literal;
+use crate::analyze::{Atom, Conditions, Literal, Op};
 use crate::exec::Db;
 
 /// How many databases, how many rows, which seed.
@@ -166,18 +166,36 @@ impl Schema {
     }
 
     /// The synthesised databases, locked down.
-    pub fn synthesise(&self, spec: Spec, literals: &BTreeMap<String, Vec<Literal>>) -> Result<Vec<Db>, String> {
+    ///
+    /// `conditions` are the gold's filters: besides the random rows, every table gets targeted
+    /// rows for each conjunction of the gold's filters that names its columns (see
+    /// [`Schema::targeted_rows`]), so that each comparison is exercised at its boundary by rows
+    /// that pass the rest of the filter.
+    pub fn synthesise(
+        &self,
+        spec: Spec,
+        literals: &BTreeMap<String, Vec<Literal>>,
+        conditions: &Conditions,
+    ) -> Result<Vec<Db>, String> {
         (0..spec.databases)
             .map(|i| {
                 let conn = create(&self.ddl)?;
                 let mut rng = Rng::new(spec.seed ^ fnv(self.ddl.as_bytes()) ^ (i as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-                self.fill(&conn, spec.rows + 4 * i, literals, &mut rng)?;
+                self.fill(&conn, spec.rows + 4 * i, i, literals, conditions, &mut rng)?;
                 Db::lock_down(conn)
             })
             .collect()
     }
 
-    fn fill(&self, conn: &Connection, rows: usize, literals: &BTreeMap<String, Vec<Literal>>, rng: &mut Rng) -> Result<(), String> {
+    fn fill(
+        &self,
+        conn: &Connection,
+        rows: usize,
+        db: usize,
+        literals: &BTreeMap<String, Vec<Literal>>,
+        conditions: &Conditions,
+        rng: &mut Rng,
+    ) -> Result<(), String> {
         // Referenced tables first, so foreign keys draw from real values.
         let mut order: Vec<usize> = Vec::new();
         let mut visiting = BTreeSet::new();
@@ -234,6 +252,11 @@ impl Schema {
                 stmt.execute(rusqlite::params_from_iter(vals.iter())).map_err(|e| format!("table {}: {e}", t.name))?;
                 made.push(vals);
             }
+            for vals in self.targeted_rows(t, db, made.len(), literals, conditions, &values, rng) {
+                // A targeted row that breaks a constraint (a foreign key the gold's literal
+                // does not meet, a CHECK) is left out; the random rows stand.
+                let _ = stmt.execute(rusqlite::params_from_iter(vals.iter()));
+            }
             for c in &t.columns {
                 let sql = format!("SELECT DISTINCT {} FROM {}", quote(&c.name), quote(&t.name));
                 let mut stmt = conn.prepare(&sql).map_err(|e| e.to_string())?;
@@ -250,6 +273,140 @@ impl Schema {
             }
         }
         Ok(())
+    }
+
+    /// Rows of table `t` aimed at the gold's filters. For each conjunction of the gold's
+    /// filters (`conditions.groups`) that compares a column of `t` with a literal:
+    ///
+    /// - two base rows passing every comparison of the conjunction on `t`'s columns;
+    /// - for each such comparison, rows where its column holds the literal's neighbours
+    ///   (`v - 1`, `v`, `v + 1` for a number, in the column's own type: text compares as text;
+    ///   a string, its case twin and a near miss) while every *other* comparison of the
+    ///   conjunction holds: the boundary rows that tell `>` from `>=` and `v` from `v + 1`.
+    ///   Each neighbour gets a different number of rows (1, 2, 3, rotated per database), so
+    ///   counts differ too.
+    ///
+    /// The columns the conjunction leaves free are drawn as in random rows, so at least two
+    /// passing rows differ in each aggregated or ordered column (MIN vs MAX, ASC vs DESC, SUM vs
+    /// COUNT). Join keys (`conditions.joins`) of the targeted rows of conjunction `g` hold one
+    /// value per conjunction in every table, so the rows of both sides of a join meet.
+    #[allow(clippy::too_many_arguments)]
+    fn targeted_rows(
+        &self,
+        t: &Table,
+        db: usize,
+        first_row: usize,
+        literals: &BTreeMap<String, Vec<Literal>>,
+        conditions: &Conditions,
+        values: &BTreeMap<(String, String), Vec<Value>>,
+        rng: &mut Rng,
+    ) -> Vec<Vec<Value>> {
+        let empty = Vec::new();
+        let global = literals.get("").unwrap_or(&empty);
+        let single_pk = t.columns.iter().filter(|c| c.pk).count() == 1;
+        let is_join = |c: &Column| {
+            let n = c.name.to_lowercase();
+            conditions.joins.iter().any(|(a, b)| *a == n || *b == n)
+        };
+        let mut out: Vec<Vec<Value>> = Vec::new();
+        // Keys after the random rows' (the insert ignores a collision with a literal key).
+        let mut next_pk = first_row;
+        // One comparison per database is in focus: its boundary rows hold the extreme values of
+        // the free columns (the lowest in even databases, the highest in odd ones), the value
+        // itself (`v`) more extreme than its neighbours, so that rows which pass only the gold
+        // or only a near miss of it move MIN, MAX and the first rows of an ORDER BY.
+        let n_atoms: usize = conditions
+            .groups
+            .iter()
+            .map(|g| g.iter().filter(|a| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&a.column))).count())
+            .sum();
+        let focus = if n_atoms == 0 { usize::MAX } else { (db / 2) % n_atoms };
+        let mut atom_index = 0;
+        for (g, group) in conditions.groups.iter().enumerate() {
+            // The atoms on this table's columns, by column index.
+            let atoms: Vec<(usize, &Atom)> = group
+                .iter()
+                .filter_map(|a| t.columns.iter().position(|c| c.name.eq_ignore_ascii_case(&a.column)).map(|i| (i, a)))
+                .collect();
+            if atoms.is_empty() && !t.columns.iter().any(is_join) {
+                continue;
+            }
+            // Atoms of the other conjunctions on a column of this table that this one leaves free.
+            let others_on = |ci: usize| -> Vec<&Atom> {
+                if atoms.iter().any(|(i, _)| *i == ci) {
+                    return Vec::new();
+                }
+                conditions
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(h, _)| *h != g)
+                    .flat_map(|(_, o)| o.iter())
+                    .filter(|a| t.columns[ci].name.eq_ignore_ascii_case(&a.column))
+                    .collect()
+            };
+            // A row with `fixed` columns set, the other atoms of the group satisfied, the rest drawn.
+            let mut row = |fixed: Option<(usize, Value)>, level: u8, rng: &mut Rng| -> Option<Vec<Value>> {
+                let mut vals = Vec::with_capacity(t.columns.len());
+                for (ci, c) in t.columns.iter().enumerate() {
+                    let lits = literals.get(&c.name.to_lowercase()).unwrap_or(&empty);
+                    if let Some((fc, v)) = &fixed
+                        && *fc == ci
+                    {
+                        vals.push(v.clone());
+                        continue;
+                    }
+                    let on_c: Vec<&Atom> = atoms.iter().filter(|(i, _)| *i == ci).map(|(_, a)| *a).collect();
+                    let v = if !on_c.is_empty() {
+                        satisfying(c, &on_c, rng)?
+                    } else if c.pk && single_pk {
+                        next_pk += 1;
+                        pk_value(c, next_pk - 1, &[])
+                    } else if let Some((rt, rc)) = &c.references {
+                        let key = (rt.to_lowercase(), rc.clone().unwrap_or_default().to_lowercase());
+                        match values.get(&key).or_else(|| values.iter().find(|((t, _), _)| *t == key.0).map(|(_, v)| v)) {
+                            Some(pool) if !pool.is_empty() => pool[rng.below(pool.len())].clone(),
+                            _ => draw(c, lits, global, rng),
+                        }
+                    } else if is_join(c) {
+                        number_value(c.affinity, (900 + g) as f64)
+                    } else if !others_on(ci).is_empty() {
+                        // A column the other disjuncts compare: fail them, so the row passes
+                        // through this conjunction only.
+                        let others = others_on(ci);
+                        let fails = |v: &Value| others.iter().all(|a| !passes(c.affinity, v, a));
+                        extreme(c, level, db % 2 == 1)
+                            .filter(fails)
+                            .or_else(|| failing(c, &others, rng))
+                            .unwrap_or_else(|| draw(c, lits, global, rng))
+                    } else {
+                        extreme(c, level, db % 2 == 1).unwrap_or_else(|| draw(c, lits, global, rng))
+                    };
+                    vals.push(v);
+                }
+                Some(vals)
+            };
+            for _ in 0..2 {
+                out.extend(row(None, 0, rng));
+            }
+            for (ci, a) in &atoms {
+                let c = &t.columns[*ci];
+                let focused = atom_index == focus;
+                atom_index += 1;
+                for (k, shift) in [-1i64, 0, 1].into_iter().enumerate() {
+                    let v = literal_value(c.affinity, &a.literal, shift);
+                    let level = match (focused, shift) {
+                        (false, _) => 0,
+                        (true, 0) => 2,
+                        (true, _) => 1,
+                    };
+                    for _ in 0..1 + (k + db) % 3 {
+                        out.extend(row(Some((*ci, v.clone())), level, rng));
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn visit(&self, i: usize, order: &mut Vec<usize>, visiting: &mut BTreeSet<usize>) {
@@ -388,5 +545,139 @@ fn draw(c: &Column, lits: &[Literal], global: &[Literal], rng: &mut Rng) -> Valu
                 Value::Text(WORDS[rng.below(WORDS.len())].to_owned())
             }
         }
+    }
+}
+
+/// For the free columns of a targeted row: `level` 0 draws at random (`None`); 1 and 2 are
+/// extreme values of the column's type, 2 the more extreme, the lowest (`high` false) or the
+/// highest. A boundary row then moves MIN, MAX and the first row of an ORDER BY ... LIMIT, not
+/// only the count.
+fn extreme(c: &Column, level: u8, high: bool) -> Option<Value> {
+    if level == 0 {
+        return None;
+    }
+    let far = level == 2;
+    Some(match c.affinity {
+        // Text sorts bytewise: "" and " " before digits and letters, "~~~" and "~~" after.
+        Affinity::Text => Value::Text(match (high, far) {
+            (false, true) => String::new(),
+            (false, false) => " ".into(),
+            (true, true) => "~~~".into(),
+            (true, false) => "~~".into(),
+        }),
+        a => {
+            let n = if far { 2e6 } else { 1e6 };
+            let n = if high { n } else { -n };
+            if a == Affinity::Real { Value::Real(n) } else { Value::Integer(n as i64) }
+        }
+    })
+}
+
+/// A value for column `c` that passes every atom in `atoms` (all on `c`), or `None` when none
+/// of the candidates (the literals' neighbours, then random draws) does.
+fn satisfying(c: &Column, atoms: &[&Atom], rng: &mut Rng) -> Option<Value> {
+    if let Some(like) = atoms.iter().find(|a| a.op == Op::Like) {
+        let v = literal_value(c.affinity, &like.literal, 0);
+        return atoms.iter().all(|a| a.op == Op::Like || passes(c.affinity, &v, a)).then_some(v);
+    }
+    let mut candidates: Vec<Value> = Vec::new();
+    for a in atoms {
+        for shift in [0, 1, -1, 2, -2, 5, -5, 10, -10] {
+            candidates.push(literal_value(c.affinity, &a.literal, shift));
+        }
+        if let Literal::Number(n) = a.literal
+            && c.affinity == Affinity::Text
+        {
+            // Text compares as text: "9" > "10"; a longer or shorter number may be needed.
+            for v in [n * 10.0, (n / 10.0).trunc(), n * 10.0 + 9.0] {
+                candidates.push(number_value(Affinity::Text, v));
+            }
+        }
+    }
+    let start = rng.below(candidates.len());
+    let rotated = candidates[start..].iter().chain(&candidates[..start]);
+    let found = rotated.filter(|v| atoms.iter().all(|a| passes(c.affinity, v, a))).cloned().collect::<Vec<_>>();
+    if !found.is_empty() {
+        return Some(found[rng.below(found.len())].clone());
+    }
+    (0..32).map(|_| draw(&Column { not_null: true, ..c.clone() }, &[], &[], rng)).find(|v| atoms.iter().all(|a| passes(c.affinity, v, a)))
+}
+
+/// A value for column `c` that fails every atom in `atoms` (the literals' neighbours, then the
+/// lowest and highest values), or `None`.
+fn failing(c: &Column, atoms: &[&Atom], rng: &mut Rng) -> Option<Value> {
+    let mut candidates: Vec<Value> = Vec::new();
+    for a in atoms {
+        for shift in [0, 1, -1, 2, -2] {
+            candidates.push(literal_value(c.affinity, &a.literal, shift));
+        }
+    }
+    candidates.extend([extreme(c, 2, false), extreme(c, 2, true)].into_iter().flatten());
+    let found: Vec<Value> = candidates.into_iter().filter(|v| atoms.iter().all(|a| !passes(c.affinity, v, a))).collect();
+    (!found.is_empty()).then(|| found[rng.below(found.len())].clone())
+}
+
+/// Whether a value stored in a column of `affinity` passes `column op literal`, with SQLite's
+/// rules: the column's affinity is applied to the literal (a number compared with a TEXT column
+/// is compared as text), NULL passes nothing, numbers sort before text. `LIKE` is checked
+/// case-insensitively with `%` and `_`.
+fn passes(affinity: Affinity, v: &Value, a: &Atom) -> bool {
+    use std::cmp::Ordering;
+    let lit = match &a.literal {
+        Literal::Number(n) => match affinity {
+            Affinity::Text => Value::Text(real_text(*n)),
+            _ => num(*n),
+        },
+        Literal::Text { value, .. } => match (affinity, value.trim().parse::<f64>()) {
+            (Affinity::Text, _) | (_, Err(_)) => Value::Text(value.clone()),
+            (_, Ok(n)) => num(n),
+        },
+    };
+    if a.op == Op::Like {
+        let (Value::Text(s), Literal::Text { value, .. }) = (v, &a.literal) else { return false };
+        return like(value.to_lowercase().as_bytes(), s.to_lowercase().as_bytes());
+    }
+    let ord = match (v, &lit) {
+        (Value::Null, _) | (_, Value::Null) => return false,
+        (Value::Integer(_) | Value::Real(_), Value::Integer(_) | Value::Real(_)) => {
+            let f = |x: &Value| match x {
+                Value::Integer(i) => *i as f64,
+                Value::Real(r) => *r,
+                _ => 0.0,
+            };
+            f(v).total_cmp(&f(&lit))
+        }
+        (Value::Integer(_) | Value::Real(_), _) => Ordering::Less,
+        (Value::Text(_), Value::Integer(_) | Value::Real(_)) => Ordering::Greater,
+        (Value::Text(x), Value::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+        _ => return false,
+    };
+    match a.op {
+        Op::Eq => ord == Ordering::Equal,
+        Op::Ne => ord != Ordering::Equal,
+        Op::Lt => ord == Ordering::Less,
+        Op::Le => ord != Ordering::Greater,
+        Op::Gt => ord == Ordering::Greater,
+        Op::Ge => ord != Ordering::Less,
+        Op::Like => false,
+    }
+}
+
+fn num(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 1e15 { Value::Integer(n as i64) } else { Value::Real(n) }
+}
+
+/// A number as SQLite writes it as text: `56`, `5.5`, `56.0` for a real written with a point.
+fn real_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
+}
+
+/// SQL LIKE on lowercase bytes: `%` any run, `_` one byte.
+fn like(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'%', rest)) => (0..=s.len()).any(|i| like(rest, &s[i..])),
+        Some((b'_', rest)) => !s.is_empty() && like(rest, &s[1..]),
+        Some((c, rest)) => s.first() == Some(c) && like(rest, &s[1..]),
     }
 }
