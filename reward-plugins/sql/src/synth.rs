@@ -386,7 +386,9 @@ impl Schema {
                 }
                 Some(vals)
             };
-            for _ in 0..2 {
+            // In odd databases no base rows: there the boundary rows alone decide whether any
+            // row passes (DISTINCT, EXISTS-like results).
+            for _ in 0..if db % 2 == 0 { 2 } else { 0 } {
                 out.extend(row(None, 0, rng));
             }
             for (ci, a) in &atoms {
