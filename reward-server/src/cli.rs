@@ -242,7 +242,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
                  (REWARD_SERVER_ALLOW_UNAUTHENTICATED=true) to serve it open",
                 open.join(" and ")
             );
-            return Ok(ExitCode::from(64));
+            return Ok(ExitCode::from(EXIT_USAGE));
         }
     }
     let defaults = ScorerOptions::default();
