@@ -380,13 +380,16 @@ pub struct Conditions {
     pub groups: Vec<Vec<Atom>>,
     /// Column pairs compared for equality (join keys), lowercase, qualifiers dropped.
     pub joins: Vec<(String, String)>,
+    /// Columns some SELECT groups by (`GROUP BY col`), lowercase, qualifiers dropped.
+    pub group_by: Vec<String>,
 }
 
 /// Most conjunctions kept per query (an AND of ORs multiplies them).
 const MAX_GROUPS: usize = 16;
 
 /// The conditions of a query: every WHERE, HAVING and JOIN ... ON of its SELECTs (subqueries in
-/// FROM and set operations included), as conjunctions of column-literal atoms, and the join keys.
+/// FROM and set operations included), as conjunctions of column-literal atoms, the join keys and
+/// the grouping columns.
 pub fn conditions(stmts: &[Statement], columns: &BTreeSet<String>) -> Conditions {
     let mut out = Conditions::default();
     for stmt in stmts {
@@ -425,6 +428,13 @@ fn conditions_set_expr(body: &SetExpr, columns: &BTreeSet<String>, out: &mut Con
                 }
                 if let sqlparser::ast::TableFactor::Derived { subquery, .. } = &twj.relation {
                     conditions_query(subquery, columns, out);
+                }
+            }
+            if let GroupByExpr::Expressions(exprs, _) = &sel.group_by {
+                for c in exprs.iter().filter_map(|e| column_name(e, columns)) {
+                    if !out.group_by.contains(&c) {
+                        out.group_by.push(c);
+                    }
                 }
             }
             // The filters of one SELECT hold together: their conjunctions are combined.

@@ -249,6 +249,11 @@ impl Schema {
                     };
                     vals.push(v);
                 }
+                // In odd databases no random row passes a conjunction of the gold's filters: the
+                // targeted rows alone decide what passes there.
+                if db % 2 == 1 {
+                    fail_conjunctions(t, &mut vals, conditions, rng);
+                }
                 stmt.execute(rusqlite::params_from_iter(vals.iter())).map_err(|e| format!("table {}: {e}", t.name))?;
                 made.push(vals);
             }
@@ -278,18 +283,29 @@ impl Schema {
     /// Rows of table `t` aimed at the gold's filters. For each conjunction of the gold's
     /// filters (`conditions.groups`) that compares a column of `t` with a literal:
     ///
-    /// - two base rows passing every comparison of the conjunction on `t`'s columns;
+    /// - two base rows passing every comparison of the conjunction on `t`'s columns, and a
+    ///   third like them with NULL in its free nullable columns (even databases only);
     /// - for each such comparison, rows where its column holds the literal's neighbours
     ///   (`v - 1`, `v`, `v + 1` for a number, in the column's own type: text compares as text;
     ///   a string, its case twin and a near miss) while every *other* comparison of the
     ///   conjunction holds: the boundary rows that tell `>` from `>=` and `v` from `v + 1`.
     ///   Each neighbour gets a different number of rows (1, 2, 3, rotated per database), so
-    ///   counts differ too.
+    ///   counts differ too;
+    /// - for each comparison of the conjunction on *another* table's column, one partner row per
+    ///   neighbour: it passes the conjunction's comparisons on `t` and holds the join key of that
+    ///   neighbour's boundary rows (below), so what the other table's boundary row lets through
+    ///   shows in `t`'s columns too (`SELECT MIN(T1.x) ... WHERE T2.y < 5`).
     ///
     /// The columns the conjunction leaves free are drawn as in random rows, so at least two
     /// passing rows differ in each aggregated or ordered column (MIN vs MAX, ASC vs DESC, SUM vs
-    /// COUNT). Join keys (`conditions.joins`) of the targeted rows of conjunction `g` hold one
-    /// value per conjunction in every table, so the rows of both sides of a join meet.
+    /// COUNT); a column the gold groups by holds one value in all the rows of a conjunction not in
+    /// focus, so a group has several rows (MIN vs MAX per group). Join keys
+    /// (`conditions.joins`) of the targeted rows hold one value per conjunction and neighbour in
+    /// every table: the base rows of both sides of a join meet each other, a boundary row meets
+    /// only its partners. Columns the other conjunctions compare fail them, so a row passes
+    /// through its own conjunction only; in odd databases, when the gold has several
+    /// conjunctions, only the one in focus gets targeted rows, so no other path to the result
+    /// (a disjunct keeping the same first row of an ORDER BY ... LIMIT) hides its boundary.
     #[allow(clippy::too_many_arguments)]
     fn targeted_rows(
         &self,
@@ -308,32 +324,47 @@ impl Schema {
             let n = c.name.to_lowercase();
             conditions.joins.iter().any(|(a, b)| *a == n || *b == n)
         };
+        // A join key the targeted rows choose (a single-column primary key or a foreign key keeps
+        // its own values): only a table with one gets partner rows.
+        let keyed = t.columns.iter().any(|c| is_join(c) && !(c.pk && single_pk) && c.references.is_none());
+        let has = |t: &Table, col: &str| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(col));
+        let focus_group = self.focus_group(conditions, db);
         let mut out: Vec<Vec<Value>> = Vec::new();
         // Keys after the random rows' (the insert ignores a collision with a literal key).
         let mut next_pk = first_row;
-        // One comparison per database is in focus: its boundary rows hold the extreme values of
-        // the free columns (the lowest in even databases, the highest in odd ones), the value
-        // itself (`v`) more extreme than its neighbours, so that rows which pass only the gold
-        // or only a near miss of it move MIN, MAX and the first rows of an ORDER BY.
-        let n_atoms: usize = conditions
-            .groups
-            .iter()
-            .map(|g| g.iter().filter(|a| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&a.column))).count())
-            .sum();
-        let focus = if n_atoms == 0 { usize::MAX } else { (db / 2) % n_atoms };
-        let mut atom_index = 0;
         for (g, group) in conditions.groups.iter().enumerate() {
-            // The atoms on this table's columns, by column index.
-            let atoms: Vec<(usize, &Atom)> = group
+            // The atoms on this table's columns: (column index, index in the group, atom).
+            let atoms: Vec<(usize, usize, &Atom)> = group
                 .iter()
-                .filter_map(|a| t.columns.iter().position(|c| c.name.eq_ignore_ascii_case(&a.column)).map(|i| (i, a)))
+                .enumerate()
+                .filter_map(|(ai, a)| t.columns.iter().position(|c| c.name.eq_ignore_ascii_case(&a.column)).map(|ci| (ci, ai, a)))
                 .collect();
             if atoms.is_empty() && !t.columns.iter().any(is_join) {
                 continue;
             }
+            if db % 2 == 1 && focus_group.is_some_and(|f| f != g) {
+                continue;
+            }
+            let isolation = isolation(&self.tables, conditions, db, g);
+            // The atoms of this conjunction on another table's columns: (index in the group,
+            // whether it is in focus, the atom, the affinity of its column there).
+            let foreign: Vec<(usize, bool, &Atom, Affinity)> = if keyed {
+                group
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| !has(t, &a.column))
+                    .filter_map(|(ai, a)| {
+                        let other = self.tables.iter().find(|o| o.name != t.name && has(o, &a.column))?;
+                        let c = other.columns.iter().find(|c| c.name.eq_ignore_ascii_case(&a.column))?;
+                        Some((ai, in_focus(&self.tables, conditions, db, g, ai), a, c.affinity))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             // Atoms of the other conjunctions on a column of this table that this one leaves free.
             let others_on = |ci: usize| -> Vec<&Atom> {
-                if atoms.iter().any(|(i, _)| *i == ci) {
+                if atoms.iter().any(|(i, _, _)| *i == ci) {
                     return Vec::new();
                 }
                 conditions
@@ -345,8 +376,27 @@ impl Schema {
                     .filter(|a| t.columns[ci].name.eq_ignore_ascii_case(&a.column))
                     .collect()
             };
-            // A row with `fixed` columns set, the other atoms of the group satisfied, the rest drawn.
-            let mut row = |fixed: Option<(usize, Value)>, level: u8, rng: &mut Rng| -> Option<Vec<Value>> {
+            // One value per grouping column for the rows of this conjunction not in focus.
+            let shared: BTreeMap<usize, Value> = t
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(ci, c)| {
+                    conditions.group_by.iter().any(|n| c.name.eq_ignore_ascii_case(n))
+                        && !atoms.iter().any(|(i, _, _)| i == ci)
+                        && !(c.pk && single_pk)
+                        && c.references.is_none()
+                        && !is_join(c)
+                        && others_on(*ci).is_empty()
+                })
+                .map(|(ci, c)| {
+                    let lits = literals.get(&c.name.to_lowercase()).unwrap_or(&empty);
+                    (ci, draw(&Column { not_null: true, ..c.clone() }, lits, global, rng))
+                })
+                .collect();
+            // A row with `fixed` columns set, the other atoms of the group satisfied, join keys
+            // set to the conjunction's `slot`, the rest drawn.
+            let mut row = |fixed: Option<(usize, Value)>, level: u8, slot: usize, nulls: bool, rng: &mut Rng| -> Option<Vec<Value>> {
                 let mut vals = Vec::with_capacity(t.columns.len());
                 for (ci, c) in t.columns.iter().enumerate() {
                     let lits = literals.get(&c.name.to_lowercase()).unwrap_or(&empty);
@@ -356,9 +406,17 @@ impl Schema {
                         vals.push(v.clone());
                         continue;
                     }
-                    let on_c: Vec<&Atom> = atoms.iter().filter(|(i, _)| *i == ci).map(|(_, a)| *a).collect();
+                    let on_c: Vec<&Atom> = atoms.iter().filter(|(i, _, _)| *i == ci).map(|(_, _, a)| *a).collect();
                     let v = if !on_c.is_empty() {
-                        satisfying(c, &on_c, rng)?
+                        // Isolated: the value next to the boundary, so that a near miss
+                        // refusing it refuses every row.
+                        let edge = (isolation != Isolation::None)
+                            .then(|| on_c.iter().filter_map(|a| passing_edge(c.affinity, a)).find(|v| on_c.iter().all(|a| passes(c.affinity, v, a))))
+                            .flatten();
+                        match edge {
+                            Some(v) => v,
+                            None => satisfying(c, &on_c, rng)?,
+                        }
                     } else if c.pk && single_pk {
                         next_pk += 1;
                         pk_value(c, next_pk - 1, &[])
@@ -369,7 +427,7 @@ impl Schema {
                             _ => draw(c, lits, global, rng),
                         }
                     } else if is_join(c) {
-                        number_value(c.affinity, (900 + g) as f64)
+                        number_value(c.affinity, join_key(g, slot))
                     } else if !others_on(ci).is_empty() {
                         // A column the other disjuncts compare: fail them, so the row passes
                         // through this conjunction only.
@@ -379,6 +437,10 @@ impl Schema {
                             .filter(fails)
                             .or_else(|| failing(c, &others, rng))
                             .unwrap_or_else(|| draw(c, lits, global, rng))
+                    } else if let (0, Some(v)) = (level, shared.get(&ci)) {
+                        v.clone()
+                    } else if nulls && !c.not_null {
+                        Value::Null
                     } else {
                         extreme(c, level, db % 2 == 1).unwrap_or_else(|| draw(c, lits, global, rng))
                     };
@@ -386,29 +448,55 @@ impl Schema {
                 }
                 Some(vals)
             };
-            // In odd databases no base rows: there the boundary rows alone decide whether any
-            // row passes (DISTINCT, EXISTS-like results).
-            for _ in 0..if db % 2 == 0 { 2 } else { 0 } {
-                out.extend(row(None, 0, rng));
+            // Base rows in even databases only: in odd ones the boundary rows alone decide
+            // whether any row passes (DISTINCT, EXISTS-like results). The third holds NULL in
+            // the free nullable columns (COUNT(col) vs COUNT(*)).
+            for i in 0..if db.is_multiple_of(2) { 3 } else { 0 } {
+                out.extend(row(None, 0, 0, i == 2, rng));
             }
-            for (ci, a) in &atoms {
-                let c = &t.columns[*ci];
-                let focused = atom_index == focus;
-                atom_index += 1;
+            // Boundary rows: one comparison per database is in focus (see [`in_focus`]): its
+            // boundary rows hold the extreme values of the free columns (the lowest in even
+            // databases, the highest in odd ones), the value itself (`v`) more extreme than its
+            // neighbours, so that rows which pass only the gold or only a near miss of it move
+            // MIN, MAX and the first rows of an ORDER BY.
+            for &(ci, ai, a) in &atoms {
+                let c = &t.columns[ci];
+                let focused = in_focus(&self.tables, conditions, db, g, ai);
                 for (k, shift) in [-1i64, 0, 1].into_iter().enumerate() {
-                    let v = literal_value(c.affinity, &a.literal, shift);
-                    let level = match (focused, shift) {
-                        (false, _) => 0,
-                        (true, 0) => 2,
-                        (true, _) => 1,
-                    };
-                    for _ in 0..1 + (k + db) % 3 {
-                        out.extend(row(Some((*ci, v.clone())), level, rng));
+                    if !isolation.keeps(ai, a, c.affinity, k) {
+                        continue;
                     }
+                    let v = literal_value(c.affinity, &a.literal, shift);
+                    for _ in 0..1 + (k + db) % 3 {
+                        out.extend(row(Some((ci, v.clone())), extreme_level(focused, k), neighbour_slot(ai, k), false, rng));
+                    }
+                }
+            }
+            for &(ai, focused, a, affinity) in &foreign {
+                for k in (0..3).filter(|&k| isolation.keeps(ai, a, affinity, k)) {
+                    out.extend(row(None, extreme_level(focused, k), neighbour_slot(ai, k), false, rng));
                 }
             }
         }
         out
+    }
+
+    /// The conjunction whose targeted rows alone stand in odd databases `db`, when the gold has
+    /// several: in turn over the comparisons of all conjunctions, one per database pair.
+    fn focus_group(&self, conditions: &Conditions, db: usize) -> Option<usize> {
+        let owned: Vec<usize> = conditions
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| {
+                group
+                    .iter()
+                    .filter(|a| self.tables.iter().any(|t| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&a.column))))
+                    .map(move |_| g)
+            })
+            .collect();
+        let several = owned.first().is_some_and(|f| owned.iter().any(|g| g != f));
+        several.then(|| owned[(db / 2) % owned.len()])
     }
 
     fn visit(&self, i: usize, order: &mut Vec<usize>, visiting: &mut BTreeSet<usize>) {
@@ -461,6 +549,136 @@ fn query_strings(conn: &Connection, sql: &str) -> Result<Vec<String>, String> {
 
 fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// The join key of the targeted rows of conjunction `g`: `slot` 0 for its base rows, then one
+/// per comparison and neighbour ([`neighbour_slot`]). Far from the small values random rows hold.
+fn join_key(g: usize, slot: usize) -> f64 {
+    (900_000 + 1_000 * g + slot) as f64
+}
+
+/// The join-key slot of the boundary rows of comparison `ai` (its index in the conjunction) at
+/// neighbour `k` (0, 1, 2 for `v - 1`, `v`, `v + 1`).
+fn neighbour_slot(ai: usize, k: usize) -> usize {
+    1 + 3 * ai + k
+}
+
+/// The extreme level of the free columns of a boundary row at neighbour `k`: none out of focus,
+/// the farthest for `v` itself.
+fn extreme_level(focused: bool, k: usize) -> u8 {
+    match (focused, k) {
+        (false, _) => 0,
+        (true, 1) => 2,
+        (true, _) => 1,
+    }
+}
+
+/// How the targeted rows of a conjunction of several comparisons are cut down in odd databases,
+/// so that the result's mere existence tells a near miss (`SELECT DISTINCT T2.x ... WHERE
+/// T2.x = 'a' AND T1.y < 5`: every passing row gives the same answer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Isolation {
+    /// All neighbours (even databases, and conjunctions of one comparison).
+    None,
+    /// Every comparison holds its value next to the boundary ([`passing_edge`]) where a row must
+    /// pass it, and its boundary rows keep only that value and the failing neighbours: a near
+    /// miss that refuses the value next to a boundary (`< v - 1` for `< v`) refuses every row.
+    PassingEdge,
+    /// Only the failing neighbours of comparison `ai` (the one in focus), the others at their
+    /// passing edge: nothing passes the gold, and a near miss that admits one more value
+    /// (`<= v` for `< v`) admits rows.
+    FailingSide(usize),
+}
+
+impl Isolation {
+    /// Whether the boundary rows of comparison `ai` (`a`, on a column of `affinity`) at neighbour
+    /// `k` (0, 1, 2 for `v - 1`, `v`, `v + 1`) are kept.
+    fn keeps(self, ai: usize, a: &Atom, affinity: Affinity, k: usize) -> bool {
+        let v = literal_value(affinity, &a.literal, k as i64 - 1);
+        match self {
+            Isolation::None => true,
+            Isolation::PassingEdge => !passes(affinity, &v, a) || passing_edge(affinity, a).is_some_and(|e| e == v),
+            Isolation::FailingSide(f) => f == ai && !passes(affinity, &v, a),
+        }
+    }
+}
+
+/// The isolation of conjunction `g` in database `db`: none in even databases or for a
+/// conjunction of fewer than two comparisons; otherwise passing edges in databases 1, 5, ...
+/// and the failing side of the comparison in focus in databases 3, 7, ...
+fn isolation(tables: &[Table], conditions: &Conditions, db: usize, g: usize) -> Isolation {
+    let owned = |a: &Atom| tables.iter().any(|t| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&a.column)));
+    if db.is_multiple_of(2) || conditions.groups[g].iter().filter(|a| owned(a)).count() < 2 {
+        return Isolation::None;
+    }
+    if (db / 2).is_multiple_of(2) {
+        return Isolation::PassingEdge;
+    }
+    match (0..conditions.groups[g].len()).find(|&ai| in_focus(tables, conditions, db, g, ai)) {
+        Some(f) => Isolation::FailingSide(f),
+        None => Isolation::PassingEdge,
+    }
+}
+
+/// The passing value of `a` next to its boundary: `v - 1` for `< v`, `v + 1` for `> v`, `v`
+/// for `=`, `<=`, `>=` and LIKE (the pattern filled in), `v - 1` for `<>`; `None` when that
+/// value does not pass (text order: `"10" < "9"`).
+fn passing_edge(affinity: Affinity, a: &Atom) -> Option<Value> {
+    let shift = match a.op {
+        Op::Lt | Op::Ne => -1,
+        Op::Gt => 1,
+        Op::Eq | Op::Le | Op::Ge | Op::Like => 0,
+    };
+    let v = literal_value(affinity, &a.literal, shift);
+    passes(affinity, &v, a).then_some(v)
+}
+
+/// Whether comparison `ai` of conjunction `g` is in focus in database `db`: one comparison (on a
+/// column of any table) per database pair, in turn, so that the extreme rows of one table's
+/// boundary are not matched by those of another's.
+fn in_focus(tables: &[Table], conditions: &Conditions, db: usize, g: usize, ai: usize) -> bool {
+    let mut n = 0;
+    let mut index = None;
+    for (h, group) in conditions.groups.iter().enumerate() {
+        for (bi, a) in group.iter().enumerate() {
+            if tables.iter().any(|t| t.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&a.column))) {
+                if (h, bi) == (g, ai) {
+                    index = Some(n);
+                }
+                n += 1;
+            }
+        }
+    }
+    index.is_some_and(|i| i == (db / 2) % n)
+}
+
+/// Changes a random row of `t` so that it fails every conjunction of the gold's filters that
+/// compares a column of `t` (odd databases: only targeted rows pass). A conjunction that still
+/// passes gets one of its columns (not a single-column key) set to a value failing every
+/// comparison of any conjunction on that column, or failing its own; a few rounds at most.
+fn fail_conjunctions(t: &Table, vals: &mut [Value], conditions: &Conditions, rng: &mut Rng) {
+    let single_pk = t.columns.iter().filter(|c| c.pk).count() == 1;
+    let col = |a: &Atom| t.columns.iter().position(|c| c.name.eq_ignore_ascii_case(&a.column));
+    for _ in 0..4 {
+        let passing = conditions.groups.iter().find(|group| {
+            let mut on_t = group.iter().filter_map(|a| col(a).map(|ci| (ci, a))).peekable();
+            on_t.peek().is_some() && on_t.all(|(ci, a)| passes(t.columns[ci].affinity, &vals[ci], a))
+        });
+        let Some(group) = passing else { return };
+        let mut cols: Vec<usize> = group.iter().filter_map(col).filter(|&ci| !(t.columns[ci].pk && single_pk)).collect();
+        cols.dedup();
+        if cols.is_empty() {
+            return;
+        }
+        let ci = cols[rng.below(cols.len())];
+        let c = &t.columns[ci];
+        let all: Vec<&Atom> = conditions.groups.iter().flatten().filter(|a| c.name.eq_ignore_ascii_case(&a.column)).collect();
+        let own: Vec<&Atom> = group.iter().filter(|a| c.name.eq_ignore_ascii_case(&a.column)).collect();
+        match failing(c, &all, rng).or_else(|| failing(c, &own, rng)) {
+            Some(v) => vals[ci] = v,
+            None => return,
+        }
+    }
 }
 
 /// Words for text columns: few, so values repeat; a capitalised twin catches case mistakes.
