@@ -42,6 +42,9 @@ echo "== host" >&2
 echo "== Python gRPC client" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
 (cd "$root" && python3 -m pytest tests/python -q)
+echo "== Python client (clients/python)" >&2
+python3 -m pip install --quiet --disable-pip-version-check "$root/clients/python[test]"
+(cd "$root" && python3 -m pytest clients/python -q)
 echo "== Python plugin kit (builds the example plugins with componentize-py, scores them with the binary)" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/reward-plugins/python/requirements.txt"
 (cd "$root" && python3 -m pytest reward-plugins/python -q)
