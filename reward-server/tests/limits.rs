@@ -179,8 +179,8 @@ fn reused_instances_survive_traps_of_their_neighbours() {
 
 #[test]
 fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
-    // The guest imports `meter`, so once its pace is known (fast rollouts here) it is called with
-    // chunks of up to CHUNK rollouts: a trap in the middle of a chunk loses that chunk's earlier
+    // The guest imports `meter`, so once the batch's pace is known (fast rollouts here) it is
+    // called with chunks of up to CHUNK rollouts: a trap in the middle of a chunk loses that chunk's earlier
     // results, which are scored again.
     let limits = Limits { instance_reuse: 1, ..test_limits() };
     let n = 3 * reward_server::engine::CHUNK + 5;
@@ -207,6 +207,24 @@ fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
     assert!(alone > 50_000, "work 50 burns a measurable amount: {alone}");
     let drift = alone.abs_diff(deep);
     assert!(drift * 100 < alone, "alone {alone} vs at index 20 {deep}: the glue of other rollouts is charged to none");
+}
+
+#[test]
+fn the_same_batch_reports_the_same_instructions_every_time() {
+    // A rollout's count depends on what shared its call (the arguments lifted before its turn), so
+    // the chunks must be cut the same way on every run: by the batch's own instruction counts, not
+    // by the clock or by what the plugin scored before. A freshly loaded plugin has no history; the
+    // second and third runs do, and must still cut (and count) exactly as the first.
+    let plugin = host().load_file(&plugin_path("limits-guest")).unwrap();
+    let limits = Limits { instance_reuse: 1, ..test_limits() };
+    let texts: Vec<String> =
+        (0..40).map(|i| if i % 7 == 3 { "work 2".to_owned() } else { "y".repeat(1 + i * 13 % 50) }).collect();
+    let rollouts: Vec<_> = texts.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
+    let counts = || -> Vec<u64> { plugin.score("{}", &rollouts, &limits).iter().map(|o| o.instructions).collect() };
+    let first = counts();
+    assert!(first.iter().all(|&n| n > 0), "{first:?}");
+    assert_eq!(counts(), first, "second run");
+    assert_eq!(counts(), first, "third run");
 }
 
 #[test]

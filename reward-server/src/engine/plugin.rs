@@ -1,7 +1,6 @@
 //! One loaded plugin: its compiled component, metadata, instance pool, and the metered call.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,12 +27,44 @@ pub const FIXTURES_INTERFACE: &str = "reward:plugin/fixtures";
 /// Most rollouts per call for a plugin that imports `meter`: the per-call cost is shared by up to
 /// this many.
 pub const CHUNK: usize = 16;
-/// About how long one chunk may run: chunks shrink to one rollout for plugins whose rollouts are
-/// slow, so a cancelled request (deadline passed, caller gone) stops within about this time or
-/// one rollout, whichever is longer.
-pub const CHUNK_TIME: Duration = Duration::from_millis(2);
+/// About how many instructions one chunk may run (about 2 ms of guest code here): chunks shrink to
+/// one rollout for plugins whose rollouts are slow, so a cancelled request (deadline passed, caller
+/// gone) stops within about this much work or one rollout, whichever is longer. Counted in fuel,
+/// not wall time, so that a batch is cut the same way on every run (see [`Pace`]).
+pub const CHUNK_FUEL: u64 = 4_000_000;
 /// The contract version this host was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// The instructions per rollout seen so far in one batch (a moving average), which size the
+/// batch's next chunk for a metered plugin: one rollout until the first is measured, then as many
+/// as fit in [`CHUNK_FUEL`], at most [`CHUNK`]. Only this batch's own counts feed it, never the
+/// clock or other batches: a rollout's count depends on what shared its call (the arguments lifted
+/// before its turn), so chunks cut by a shared or timed pace would make the same input report
+/// different instructions from one run to the next.
+#[derive(Debug, Default)]
+struct Pace {
+    per_rollout: Option<u64>,
+}
+
+impl Pace {
+    fn chunk(&self) -> usize {
+        match self.per_rollout {
+            None => 1,
+            Some(per_rollout) => usize::try_from(CHUNK_FUEL / per_rollout.max(1)).unwrap_or(CHUNK).clamp(1, CHUNK),
+        }
+    }
+
+    fn observe(&mut self, scored: &[PluginOutcome]) {
+        let Some(total) = scored.iter().map(|o| o.instructions).reduce(u64::saturating_add) else {
+            return;
+        };
+        let sample = total / scored.len() as u64;
+        self.per_rollout = Some(match self.per_rollout {
+            None => sample,
+            Some(old) => old.saturating_mul(3).saturating_add(sample) / 4,
+        });
+    }
+}
 
 /// Why a plugin could not be loaded. Each message names the plugin's file.
 #[derive(Debug, thiserror::Error)]
@@ -173,9 +204,6 @@ pub struct Plugin {
     pre: RewardPluginPre<StoreState>,
     /// Whether the plugin imports `meter`: then it is called with chunks of rollouts.
     metered: bool,
-    /// Recent wall time per rollout, in nanoseconds (a moving average; 0 until measured): sizes
-    /// the chunks.
-    rollout_nanos: AtomicU64,
     /// Instances kept for reuse (only when a reward's `instance_reuse` is above 1).
     idle: Mutex<Vec<Live>>,
 }
@@ -208,7 +236,6 @@ impl Plugin {
             info: PluginInfo { name: String::new(), version: String::new(), description: String::new(), metrics: vec![] },
             pre,
             metered,
-            rollout_nanos: AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
         };
         let mut live = plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start {
@@ -281,6 +308,7 @@ impl Plugin {
         // Rollouts before this index are called one at a time: a call that broke the contract as a
         // whole is re-run rollout by rollout, so the failure lands on the rollout that caused it.
         let mut solo_until = 0;
+        let mut pace = Pace::default();
         while outcomes.len() < rollouts.len() {
             let next = outcomes.len();
             if let Some((at, _)) = &trapped {
@@ -306,11 +334,11 @@ impl Plugin {
                     }
                 },
             };
-            let chunk = if next < solo_until { 1 } else { self.chunk() };
+            let chunk = if next < solo_until || !self.metered { 1 } else { pace.chunk() };
             let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
             match self.call(current, config, &rollouts[next..end], limits) {
                 Call::Scored(scored) => {
-                    self.observe(&scored);
+                    pace.observe(&scored);
                     outcomes.extend(scored);
                 }
                 Call::Trapped(index, outcome) => {
@@ -339,27 +367,6 @@ impl Plugin {
             }
         }
         outcomes
-    }
-
-    /// Rollouts for the next call: one for a plugin without `meter` or before any rollout was timed,
-    /// else as many as fit in [`CHUNK_TIME`] at the recent pace, at most [`CHUNK`].
-    fn chunk(&self) -> usize {
-        let nanos = self.rollout_nanos.load(Ordering::Relaxed);
-        if !self.metered || nanos == 0 {
-            return 1;
-        }
-        usize::try_from(CHUNK_TIME.as_nanos() as u64 / nanos).unwrap_or(CHUNK).clamp(1, CHUNK)
-    }
-
-    /// Folds a call's per-rollout wall times into the moving average.
-    fn observe(&self, scored: &[PluginOutcome]) {
-        let Some(total) = scored.iter().map(|o| o.latency.as_nanos() as u64).reduce(u64::saturating_add) else {
-            return;
-        };
-        let sample = (total / scored.len() as u64).max(1);
-        let old = self.rollout_nanos.load(Ordering::Relaxed);
-        let new = if old == 0 { sample } else { (old * 3 + sample) / 4 };
-        self.rollout_nanos.store(new.max(1), Ordering::Relaxed);
     }
 
     /// An instance for one batch: an idle one that was granted the same fixtures (a guest may
