@@ -246,7 +246,7 @@ impl Loader<'_> {
         };
         let config_hash = hash_of(&serde_json::json!({
             "config": config,
-            "limits": format!("{limits:?}"),
+            "limits": limits.provenance_json(),
             "on_error": spec.on_error,
             "fixtures": fixtures.as_ref().map(|f| f.dir().display().to_string()),
         }));
@@ -341,6 +341,10 @@ fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
     }
 }
 
+/// The sha256 (hex) of `value` as compact JSON with its object keys sorted. A plugin reward's
+/// `config_hash` hashes `{config, fixtures, limits, on_error}` (limits per
+/// [`Limits::provenance_json`]); a composite's hashes `{formula, on_error, components}` with each
+/// component's own hash. Pinned by a test: changing it changes every result's provenance.
 fn hash_of(value: &serde_json::Value) -> String {
     // serde_json's maps are sorted (no `preserve_order`), so this text is canonical.
     sha256_hex(value.to_string().as_bytes())

@@ -51,6 +51,22 @@ fn the_config_hash_changes_with_config_and_limits() {
 }
 
 #[test]
+fn the_config_hash_is_a_documented_encoding() {
+    // sha256 of compact JSON with sorted keys: the plugin's `config`, `fixtures` (the granted
+    // directory or null), `limits` as the config file spells them, `on_error`. Written out here by
+    // hand, so a change of encoding (which would change every result's provenance) is a decision.
+    use sha2::{Digest, Sha256};
+    let rewards = load(&format!("{LENGTH}config = {{ x = 1 }}\non_error = \"abstain\"\n")).unwrap();
+    let canonical = concat!(
+        r#"{"config":{"x":1},"fixtures":null,"#,
+        r#""limits":{"fuel":20000000,"instance_reuse":1,"max_metrics":256,"max_reason_bytes":65536,"memory_mib":256,"timeout_ms":10000},"#,
+        r#""on_error":"abstain"}"#
+    );
+    let expected: String = Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(rewards.get("length").unwrap().provenance.config_hash, expected);
+}
+
+#[test]
 fn unknown_keys_are_refused_by_name() {
     assert!(load_err("[rewards.x]\nplugn = \"GUEST\"\n").contains("unknown field `plugn`"));
     assert!(load_err("plugin_dirs = \"x\"\n").contains("unknown field `plugin_dirs`"));

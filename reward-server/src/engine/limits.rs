@@ -113,6 +113,24 @@ impl Limits {
         }
         Ok(())
     }
+
+    /// The limits as they enter a reward's `config_hash`: an object keyed by the names and in the
+    /// units of the `limits` table in the config file (`fuel`, `timeout_ms`, `memory_mib`,
+    /// `max_reason_bytes`, `max_metrics`, `instance_reuse`), each a whole number. That spelling
+    /// is the config's public contract, so the hash (and with it every result's provenance)
+    /// changes when a limit's value changes, never when a Rust field or its `Debug` text does. A
+    /// new limit must be added here (its default changes no existing hash only if it is left out
+    /// while at its default: decide then).
+    pub fn provenance_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "fuel": self.fuel,
+            "timeout_ms": u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
+            "memory_mib": self.memory_bytes >> 20,
+            "max_reason_bytes": self.max_reason_bytes,
+            "max_metrics": self.max_metrics,
+            "instance_reuse": self.instance_reuse,
+        })
+    }
 }
 
 mod millis {
@@ -137,6 +155,22 @@ mod mebibytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provenance_encoding_is_the_config_spelling() {
+        // Read back as a config `limits` table, the encoding gives the same limits: every limit is
+        // in it, under its config name and unit.
+        let limits = Limits {
+            fuel: 7,
+            deadline: Duration::from_millis(1234),
+            memory_bytes: 48 << 20,
+            max_reason_bytes: 99,
+            max_metrics: 3,
+            instance_reuse: 5,
+        };
+        let back: Limits = serde_json::from_value(limits.provenance_json()).unwrap();
+        assert_eq!(back, limits);
+    }
 
     #[test]
     fn defaults_validate() {
