@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::Rewards;
 use crate::engine::{HostBuilder, PluginHost, RewardKind, default_cache_dir};
 use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, RunError, ScoreJob};
-use crate::server::{self, ScorerOptions, ServeOptions, TlsFiles, TokenSource};
+use crate::server::{self, ScorerOptions, ServeError, ServeOptions, TlsFiles, TokenSource};
 
 /// Exit code for a bad command line or config (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
@@ -21,8 +21,11 @@ pub const EXIT_FAILED_ROLLOUT: u8 = 1;
 /// Exit code when `score --resume` finds a partial output that is not from this input and reward
 /// (BSD `EX_DATAERR`).
 pub const EXIT_DATA: u8 = 65;
-/// Exit code when reading the input or writing the output fails (BSD `EX_IOERR`).
+/// Exit code when reading the input or writing the output fails, or the server cannot bind its
+/// address (BSD `EX_IOERR`).
 pub const EXIT_IO: u8 = 74;
+/// Exit code when the running server fails (BSD `EX_SOFTWARE`).
+pub const EXIT_RUNTIME: u8 = 70;
 
 const SCORE_AFTER_HELP: &str = "\
 Output: an --output FILE is written to FILE.partial in the same directory, flushed as it goes, and
@@ -275,8 +278,15 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let host = args.common.host()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("reward-io").build()?;
-    runtime.block_on(server::serve(host, options))?;
-    Ok(ExitCode::SUCCESS)
+    let Err(e) = runtime.block_on(server::serve(host, options)) else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    eprintln!("error: {e}");
+    Ok(ExitCode::from(match e {
+        ServeError::Setup(_) => EXIT_USAGE,
+        ServeError::Bind(_) => EXIT_IO,
+        ServeError::Runtime(_) => EXIT_RUNTIME,
+    }))
 }
 
 fn score(args: ScoreArgs) -> Result<ExitCode> {

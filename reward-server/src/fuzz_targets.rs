@@ -36,10 +36,10 @@ use serde_json::value::RawValue;
 use crate::config::Rewards;
 use crate::engine::formula::{Formula, MAX_FORMULA_BYTES, MAX_FORMULA_DEPTH};
 use crate::engine::{
-    HostBuilder, Limits, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, Message, Metric, MetricKind, Plugin, PluginHost, PluginScore,
+    ANSWER_ROLES, HostBuilder, Limits, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, Message, Metric, MetricKind, Plugin, PluginHost, PluginScore,
     Reward, Rollout, Status, bounded_guest_text,
 };
-use crate::input::{self, ANSWER_ROLES};
+use crate::input;
 use crate::offline::{self, RunError, ScoreJob};
 use crate::server::{self, AppState, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Item, ScorerOptions, ServeOptions, nova};
 
@@ -989,18 +989,19 @@ pub fn guest_answer(fx: &Fixture, data: &[u8]) {
     }
 }
 
-/// A caller's timeout header (`grpc-timeout` on both doors, `x-timeout-ms` on HTTP): the header
-/// value as the HTTP library accepts it, read as text the way both doors read it (`to_str`, empty
-/// when it is not visible ASCII), then parsed. Checks that a parsed timeout is within the
-/// format's range (at most 8 digits of hours) and that a deadline can be made from it.
+/// A caller's timeout header (`x-timeout-ms` or `grpc-timeout`), as the HTTP library accepts it,
+/// read by [`server::caller_deadline`], the one reader both doors call: it never panics, a
+/// deadline it makes is never past the cap, and a `grpc-timeout` it parses is within the format's
+/// range (at most 8 digits of hours).
 pub fn timeout_header(_: &Fixture, data: &[u8]) {
     let Ok(value) = axum::http::HeaderValue::from_bytes(data) else { return };
-    let text = value.to_str().unwrap_or("");
-    if let Some(timeout) = server::parse_grpc_timeout(text) {
-        assert!(timeout <= Duration::from_secs(99_999_999 * 3600), "{text:?} parsed as {timeout:?}");
-        let _ = server::Deadline::after(timeout.min(Duration::from_secs(60)));
+    let cap = Duration::from_secs(60);
+    for (x, g) in [(Some(value.as_bytes()), None), (None, Some(value.as_bytes()))] {
+        if let Ok(deadline) = server::caller_deadline(x, g, cap) {
+            assert!(deadline.allowed <= cap, "{value:?} allowed {:?}", deadline.allowed);
+        }
     }
-    if let Ok(ms) = text.trim().parse::<u64>() {
-        let _ = server::Deadline::after(Duration::from_millis(ms).min(Duration::from_secs(60)));
+    if let Some(timeout) = server::parse_grpc_timeout(value.to_str().unwrap_or("")) {
+        assert!(timeout <= Duration::from_secs(99_999_999 * 3600), "{value:?} parsed as {timeout:?}");
     }
 }

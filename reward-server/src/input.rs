@@ -13,9 +13,6 @@ use serde_json::{Map, Value};
 
 use crate::engine::{Message, Rollout};
 
-/// Roles that mark the generated answer.
-pub const ANSWER_ROLES: [&str; 2] = ["assistant", "nova_assistant"];
-
 /// Why a record is not a rollout; the message names the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -180,15 +177,6 @@ impl Fields {
     }
 
     fn nova(mut self, id: String, messages: Vec<Message>) -> Result<Rollout, InputError> {
-        let Some(last) = messages.last() else {
-            return Err(err("`messages` is empty: the generated answer must be its last item"));
-        };
-        if !ANSWER_ROLES.contains(&last.role.as_str()) {
-            return Err(err(format!(
-                "the last message has role `{}`; the generated answer (role `assistant` or `nova_assistant`) must come last",
-                last.role
-            )));
-        }
         // The plain shape's fields are the Nova shape's metadata.
         for (key, value) in [("completion", self.completion), ("prompt", self.prompt), ("reference", self.reference)] {
             if let Some(value) = value {
@@ -202,7 +190,7 @@ impl Fields {
                 _ => Value::Null,
             },
         };
-        Ok(Rollout { id, messages, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+        Rollout::new(id, messages, None, reference.to_string(), Value::Object(self.rest).to_string()).map_err(|e| err(e.to_string()))
     }
 
     fn plain(mut self, id: String) -> Result<Rollout, InputError> {
@@ -211,19 +199,18 @@ impl Fields {
             Some(other) => return Err(err(format!("`completion` must be a string, found {}", kind(&other)))),
             None => unreachable!("checked by the caller"),
         };
-        let mut messages = Vec::with_capacity(2);
-        match self.prompt.take() {
-            None | Some(Value::Null) => {}
-            Some(Value::String(p)) => messages.push(Message { role: "user".into(), content: p }),
+        let prompt = match self.prompt.take() {
+            None | Some(Value::Null) => None,
+            Some(Value::String(p)) => Some(Message { role: "user".into(), content: p }),
             Some(other) => return Err(err(format!("`prompt` must be a string, found {}", kind(&other)))),
-        }
-        messages.push(Message { role: "assistant".into(), content: completion });
+        };
         // The Nova shape's field is the plain shape's metadata.
         if let Some(value) = self.reference_answer.take() {
             self.rest.insert("reference_answer".to_owned(), value);
         }
         let reference = self.reference.take().unwrap_or(Value::Null);
-        Ok(Rollout { id, messages, reference: reference.to_string(), metadata: Value::Object(self.rest).to_string() })
+        Rollout::new(id, prompt.into_iter().collect(), Some(completion), reference.to_string(), Value::Object(self.rest).to_string())
+            .map_err(|e| err(e.to_string()))
     }
 }
 

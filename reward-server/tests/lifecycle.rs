@@ -515,3 +515,33 @@ fn serve_without_a_token_refuses_a_public_address() {
     let _ = open.wait();
     assert!(line.contains("reward-server listening"), "{line:?}");
 }
+
+/// Each way `serve` can fail to start has its own exit code and names what is wrong: a config it
+/// cannot use is a usage error (64), an address it cannot bind an I/O error (74).
+#[test]
+fn serve_exit_codes_tell_a_bad_config_from_a_busy_address() {
+    let serve = |config: &Path, grpc: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reward-server"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(common::cache_dir())
+            .args(["--grpc-addr", grpc, "--http-addr", "127.0.0.1:0"])
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[rewards.x]\nplugn = \"length\"\n").unwrap();
+    let out = serve(&bad, "127.0.0.1:0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("unknown field `plugn`"), "{stderr}");
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = serve(&repo_root().join("rewards.toml"), &addr);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(74), "{stderr}");
+    assert!(stderr.contains(&format!("binding gRPC on {addr}")), "{stderr}");
+}

@@ -25,4 +25,4 @@ pub use limits::*;
 pub use meter::METER_INTERFACE;
 pub use plugin::{CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
 pub use reward::{OnError, Reward, RewardKind};
-pub use types::{Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};
+pub use types::{ANSWER_ROLES, AnswerError, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

@@ -29,7 +29,50 @@ pub struct Rollout {
     pub metadata: String,
 }
 
+/// Roles that mark the generated answer.
+pub const ANSWER_ROLES: [&str; 2] = ["assistant", "nova_assistant"];
+
+/// Why a conversation holds no generated answer to score. A door prefixes where it found the
+/// problem (`line 7: `, `rollouts[3]: `).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    /// No messages and no completion.
+    #[error("no answer to score: `messages` is empty (the generated answer must be its last item)")]
+    Missing,
+    /// No completion, and the last message is not an answer (its role is given).
+    #[error("the last message has role `{0}`; the generated answer (role `assistant` or `nova_assistant`) must come last")]
+    NotLast(String),
+    /// A completion, and a last message that is an answer with other text (its role is given).
+    #[error("`completion` differs from the last message (role `{0}`), which is the answer; send the answer once")]
+    Differs(String),
+}
+
 impl Rollout {
+    /// The one way a door builds a rollout; it owns the answer rule. The generated answer is the
+    /// conversation's last message, with a role in [`ANSWER_ROLES`]. A `completion`, when the
+    /// caller sends one separately, is that answer: it is appended as an `assistant` turn, unless
+    /// the last message already is an answer, which must then be the same text (the answer is
+    /// sent once, never two that could disagree).
+    pub fn new(
+        id: String,
+        mut messages: Vec<Message>,
+        completion: Option<String>,
+        reference: String,
+        metadata: String,
+    ) -> Result<Rollout, AnswerError> {
+        let last_answer = messages.last().filter(|m| ANSWER_ROLES.contains(&m.role.as_str()));
+        match (completion, last_answer) {
+            (None, Some(_)) => {}
+            (None, None) => {
+                return Err(messages.last().map_or(AnswerError::Missing, |m| AnswerError::NotLast(m.role.clone())));
+            }
+            (Some(c), Some(m)) if m.content != c => return Err(AnswerError::Differs(m.role.clone())),
+            (Some(_), Some(_)) => {}
+            (Some(c), None) => messages.push(Message { role: "assistant".into(), content: c }),
+        }
+        Ok(Rollout { id, messages, reference, metadata })
+    }
+
     /// The generated answer's text: the last message's content (empty when there is none). Kept
     /// once, in the conversation, so the two can never disagree.
     pub fn completion(&self) -> &str {
@@ -156,4 +199,31 @@ pub struct Scored {
     pub provenance: Arc<Provenance>,
     /// Served from a score cache: an identical rollout was scored before.
     pub cached: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(role: &str, content: &str) -> Message {
+        Message { role: role.into(), content: content.into() }
+    }
+
+    fn new(messages: Vec<Message>, completion: Option<&str>) -> Result<Rollout, AnswerError> {
+        Rollout::new("r".into(), messages, completion.map(str::to_owned), "null".into(), "{}".into())
+    }
+
+    #[test]
+    fn the_answer_is_the_last_message_and_is_sent_once() {
+        // A separate completion is appended after the prompt; the last answer turn is kept as is.
+        let r = new(vec![msg("user", "q")], Some("a")).unwrap();
+        assert_eq!(r.messages, [msg("user", "q"), msg("assistant", "a")]);
+        assert_eq!(new(vec![msg("user", "q"), msg("nova_assistant", "a")], None).unwrap().completion(), "a");
+        assert_eq!(new(vec![msg("assistant", "a")], Some("a")).unwrap().messages.len(), 1, "the same answer twice is one turn");
+        assert_eq!(new(vec![], Some("a")).unwrap().messages, [msg("assistant", "a")]);
+        // No answer anywhere, an answer that is not last, two answers that disagree.
+        assert_eq!(new(vec![], None).unwrap_err(), AnswerError::Missing);
+        assert_eq!(new(vec![msg("assistant", "a"), msg("user", "q")], None).unwrap_err(), AnswerError::NotLast("user".into()));
+        assert_eq!(new(vec![msg("assistant", "a")], Some("b")).unwrap_err(), AnswerError::Differs("assistant".into()));
+    }
 }

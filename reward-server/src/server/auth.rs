@@ -59,6 +59,18 @@ impl Auth {
         }
     }
 
+    /// The check every door makes: the call's `authorization` header (HTTP) or metadata (gRPC)
+    /// must be `Bearer TOKEN` with the current token, when one is required. A refusal is counted
+    /// (`reward_rejected_total{reason="unauthenticated"}`) and answered as 401 / `UNAUTHENTICATED`.
+    pub fn check(&self, authorization: Option<&[u8]>) -> Result<(), super::ScoreError> {
+        let given = authorization.and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if self.allows(given) {
+            return Ok(());
+        }
+        super::metrics::rejected("unauthenticated");
+        Err(super::ScoreError::Unauthenticated)
+    }
+
     /// Re-reads the token file if it changed since the last read. Returns whether the token
     /// changed; an empty or unreadable file is an error and keeps the previous token.
     pub fn refresh(&self) -> Result<bool> {

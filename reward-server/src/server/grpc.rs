@@ -26,14 +26,10 @@ impl RewardGrpc {
         RewardGrpc { state }
     }
 
+    /// The caller's deadline (see [`super::caller_deadline`]).
     fn deadline<T>(&self, request: &Request<T>) -> Result<Deadline, ScoreError> {
-        let timeout = match request.metadata().get("grpc-timeout") {
-            Some(v) => super::parse_grpc_timeout(v.to_str().unwrap_or(""))
-                .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {v:?}")))?
-                .min(self.state.options.request_timeout),
-            None => self.state.options.request_timeout,
-        };
-        Ok(Deadline::after(timeout))
+        let header = |name: &str| request.metadata().get(name).map(|v| v.as_bytes());
+        super::caller_deadline(header("x-timeout-ms"), header("grpc-timeout"), self.state.options.request_timeout)
     }
 }
 
@@ -41,36 +37,8 @@ impl RewardGrpc {
 pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
     let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
-    let mut messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
-    let last_is_answer = messages.last().is_some_and(|m| crate::input::ANSWER_ROLES.contains(&m.role.as_str()));
-    if r.completion.is_empty() {
-        // The last message is the answer.
-        match messages.last() {
-            Some(_) if last_is_answer => {}
-            Some(m) => {
-                return reject(
-                    id,
-                    format!("rollouts[{index}]: no `completion`, and the last message has role `{}`, not an answer", m.role),
-                );
-            }
-            None => return reject(id, format!("rollouts[{index}]: neither `completion` nor `messages` is set")),
-        }
-    } else {
-        // The plugin sees the conversation with the answer last, and that answer is `completion`.
-        match messages.last() {
-            Some(m) if last_is_answer && m.content != r.completion => {
-                return reject(
-                    id,
-                    format!(
-                        "rollouts[{index}]: `completion` differs from the last message (role `{}`), which is the answer; send the answer once",
-                        m.role
-                    ),
-                );
-            }
-            Some(_) if last_is_answer => {}
-            _ => messages.push(Message { role: "assistant".into(), content: r.completion }),
-        }
-    }
+    let messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
+    let completion = (!r.completion.is_empty()).then_some(r.completion);
     let json_or = |text: String, field: &str, empty: &str| -> Result<String, String> {
         if text.trim().is_empty() {
             return Ok(empty.to_owned());
@@ -87,7 +55,10 @@ pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
         Ok(t) => t,
         Err(msg) => return reject(id, msg),
     };
-    Item::Rollout(Rollout { id, messages, reference, metadata })
+    match Rollout::new(id.clone(), messages, completion, reference, metadata) {
+        Ok(rollout) => Item::Rollout(rollout),
+        Err(e) => reject(id, format!("rollouts[{index}]: {e}")),
+    }
 }
 
 fn to_proto(s: Scored) -> pb::ScoredRollout {
@@ -158,19 +129,10 @@ type ScoredStream = Pin<Box<dyn Stream<Item = Result<pb::ScoredRollout, Status>>
 #[tonic::async_trait]
 impl pb::reward_service_server::RewardService for RewardGrpc {
     async fn score(&self, request: Request<pb::ScoreRequest>) -> Result<Response<pb::ScoreResponse>, Status> {
-        let started = Instant::now();
         let deadline = self.deadline(&request);
         let req = request.into_inner();
-        let result = async {
-            let reward = self.state.scorer.reward(&req.reward)?;
-            let deadline = deadline?;
-            let items: Vec<Item> = req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect();
-            let _admission = self.state.scorer.admit(items.len())?;
-            self.state.scorer.score(reward, items, Some(deadline)).await
-        }
-        .await;
-        metrics::request(&req.reward, "grpc", result.as_ref().err(), started.elapsed());
-        let scored = result?;
+        let items: Vec<Item> = req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect();
+        let scored = self.state.score_request(&req.reward, "grpc", deadline, items).await?;
         Ok(Response::new(pb::ScoreResponse { results: scored.into_iter().map(to_proto).collect() }))
     }
 
@@ -320,7 +282,8 @@ mod tests {
         assert_eq!(accepted(rollout(vec![message("user", "q"), message("nova_assistant", "4")], "4")).0.len(), 2);
         let two_answers = rollout(vec![message("user", "q"), message("assistant", "5")], "4");
         assert!(refused(two_answers).contains("`completion` differs from the last message"));
-        assert!(refused(rollout(vec![message("user", "q")], "")).contains("no `completion`, and the last message has role `user`"));
-        assert!(refused(rollout(vec![], "")).contains("neither `completion` nor `messages`"));
+        // The messages of the one answer rule (`Rollout::new`), the same at every door.
+        assert!(refused(rollout(vec![message("user", "q")], "")).contains("rollouts[0]: the last message has role `user`"));
+        assert!(refused(rollout(vec![], "")).contains("rollouts[0]: no answer to score: `messages` is empty"));
     }
 }

@@ -14,7 +14,7 @@
 //! server's `--request-timeout` applies.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -54,18 +54,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Bearer-token check, when a token is configured. Constant-time comparison.
+/// The bearer-token check ([`super::auth::Auth::check`]) in front of the scoring and admin routes.
 async fn require_token(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !state.auth.allows(given) {
-        metrics::rejected("unauthenticated");
-        return ScoreError::Unauthenticated.into_response();
+    match state.auth.check(request.headers().get(axum::http::header::AUTHORIZATION).map(|v| v.as_bytes())) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
     }
-    next.run(request).await
 }
 
 /// Reserves the request's bytes (its `Content-Length`, or `--max-body-bytes` when it gives none)
@@ -160,42 +154,10 @@ fn body_text<'a>(state: &AppState, body: &'a Result<Bytes, BytesRejection>) -> R
     })
 }
 
-/// The caller's deadline: `x-timeout-ms`, `grpc-timeout`, or the server default.
+/// The caller's deadline (see [`super::caller_deadline`]).
 fn deadline(state: &AppState, headers: &HeaderMap) -> Result<Deadline, ScoreError> {
-    let timeout = if let Some(v) = headers.get("x-timeout-ms") {
-        let ms: u64 = v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| ScoreError::BadRequest("x-timeout-ms must be a whole number of milliseconds".into()))?;
-        Duration::from_millis(ms)
-    } else if let Some(v) = headers.get("grpc-timeout") {
-        super::parse_grpc_timeout(v.to_str().unwrap_or(""))
-            .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {v:?}")))?
-    } else {
-        state.options.request_timeout
-    };
-    Ok(Deadline::after(timeout.min(state.options.request_timeout)))
-}
-
-/// Admits, scores and records one request; the adapters around it only translate.
-async fn run(
-    state: &Arc<AppState>,
-    reward_name: &str,
-    transport: &'static str,
-    headers: &HeaderMap,
-    items: Vec<Item>,
-) -> Result<Vec<Scored>, ScoreError> {
-    let started = Instant::now();
-    let result = async {
-        let reward = state.scorer.reward(reward_name)?;
-        let deadline = deadline(state, headers)?;
-        let _admission = state.scorer.admit(items.len())?;
-        state.scorer.score(reward, items, Some(deadline)).await
-    }
-    .await;
-    metrics::request(reward_name, transport, result.as_ref().err(), started.elapsed());
-    result
+    let header = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    super::caller_deadline(header("x-timeout-ms"), header("grpc-timeout"), state.options.request_timeout)
 }
 
 /// One scoring endpoint: `count` counts the body's records without reading them (a body over
@@ -223,7 +185,7 @@ async fn endpoint(
             return e.into_response();
         }
     };
-    match run(state, &name, transport, headers, items).await {
+    match state.score_request(&name, transport, deadline(state, headers), items).await {
         Ok(scored) => answer(&scored),
         Err(e) => e.into_response(),
     }

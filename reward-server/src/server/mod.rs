@@ -224,8 +224,59 @@ impl RewardSummary {
     }
 }
 
+impl AppState {
+    /// The pipeline of every scoring request, whatever its door: look up the reward, take the
+    /// caller's deadline (already read from the request, so a bad header is answered only after
+    /// an unknown reward), admit the items, score them in order, record the request's metrics.
+    /// The doors around it only translate their wire shapes into [`Item`]s and the scores back.
+    pub(crate) async fn score_request(
+        &self,
+        reward_name: &str,
+        transport: &'static str,
+        deadline: Result<Deadline, ScoreError>,
+        items: Vec<Item>,
+    ) -> Result<Vec<crate::engine::Scored>, ScoreError> {
+        let started = std::time::Instant::now();
+        let result = async {
+            let reward = self.scorer.reward(reward_name)?;
+            let deadline = deadline?;
+            let _admission = self.scorer.admit(items.len())?;
+            self.scorer.score(reward, items, Some(deadline)).await
+        }
+        .await;
+        metrics::request(reward_name, transport, result.as_ref().err(), started.elapsed());
+        result
+    }
+}
+
+/// The caller's deadline, read the same way at every door from the request's headers (HTTP) or
+/// metadata (gRPC): `x-timeout-ms` (whole milliseconds) if sent, else `grpc-timeout`, capped by
+/// `cap` (`--request-timeout-ms`), which is also the deadline when neither is sent. A value that
+/// does not parse is the caller's error, named.
+pub(crate) fn caller_deadline(
+    x_timeout_ms: Option<&[u8]>,
+    grpc_timeout: Option<&[u8]>,
+    cap: Duration,
+) -> Result<Deadline, ScoreError> {
+    let text = |v: &[u8]| std::str::from_utf8(v).unwrap_or("").trim().to_owned();
+    let timeout = match (x_timeout_ms, grpc_timeout) {
+        (Some(v), _) => Duration::from_millis(
+            text(v)
+                .parse()
+                .map_err(|_| ScoreError::BadRequest("x-timeout-ms must be a whole number of milliseconds".into()))?,
+        ),
+        (None, Some(v)) => parse_grpc_timeout(&text(v))
+            .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {:?}", String::from_utf8_lossy(v))))?,
+        (None, None) => cap,
+    };
+    Ok(Deadline::after(timeout.min(cap)))
+}
+
 /// Parses a `grpc-timeout` header value (`100m`, `5S`, `250000u`, ...).
 pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    if !v.is_ascii() {
+        return None;
+    }
     let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 {
         return None;
@@ -242,18 +293,32 @@ pub(crate) fn parse_grpc_timeout(v: &str) -> Option<Duration> {
     })
 }
 
+/// Why [`serve`] stopped with an error; each kind has its own exit code at the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration could not be used: the rewards config, the TLS material. Fix the input.
+    #[error("{0:#}")]
+    Setup(anyhow::Error),
+    /// A listening address could not be bound (in use, not local, not permitted).
+    #[error("{0:#}")]
+    Bind(anyhow::Error),
+    /// The running server failed.
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+}
+
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
-pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
-    let state = AppState::new(host, options.clone())?;
-    let tls = options.tls.clone().map(tls::Tls::load).transpose()?;
-    let grpc_listener = tokio::net::TcpListener::bind(options.grpc_addr)
-        .await
-        .with_context(|| format!("binding gRPC on {}", options.grpc_addr))?;
-    let http_listener = tokio::net::TcpListener::bind(options.http_addr)
-        .await
-        .with_context(|| format!("binding HTTP on {}", options.http_addr))?;
-    let grpc_addr = grpc_listener.local_addr()?;
-    let http_addr = http_listener.local_addr()?;
+pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<(), ServeError> {
+    options.connections.validate().map_err(ServeError::Setup)?;
+    let state = AppState::new(host, options.clone()).map_err(ServeError::Setup)?;
+    let tls = options.tls.clone().map(tls::Tls::load).transpose().map_err(ServeError::Setup)?;
+    let bind = |addr: SocketAddr, door: &'static str| async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {door} on {addr}"))?;
+        let local = listener.local_addr().with_context(|| format!("reading the address {door} is bound to"))?;
+        Ok::<_, anyhow::Error>((listener, local))
+    };
+    let (grpc_listener, grpc_addr) = bind(options.grpc_addr, "gRPC").await.map_err(ServeError::Bind)?;
+    let (http_listener, http_addr) = bind(options.http_addr, "HTTP").await.map_err(ServeError::Bind)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -268,8 +333,9 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
             .register_encoded_file_descriptor_set(reward_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection = reflection_builder().build_v1().context("building gRPC reflection")?;
-    let reflection_alpha = reflection_builder().build_v1alpha().context("building gRPC reflection")?;
+    let reflection = reflection_builder().build_v1().context("building gRPC reflection").map_err(ServeError::Runtime)?;
+    let reflection_alpha =
+        reflection_builder().build_v1alpha().context("building gRPC reflection").map_err(ServeError::Runtime)?;
     let checker = state.clone();
     // Rollouts are counted on the wire before prost decodes a message (grpc_count).
     let reward_service = grpc_count::CountRollouts::new(
@@ -282,7 +348,6 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
         options.scorer.max_rollouts_per_request,
     );
     let limits = options.connections.clone();
-    limits.validate()?;
     let grpc_router = tonic::transport::Server::builder()
         .max_concurrent_streams(Some(limits.max_concurrent_streams))
         .http2_keepalive_interval(Some(conn::HTTP2_KEEPALIVE_INTERVAL))
@@ -378,20 +443,15 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<()> {
             }
         },
     };
-    grpc_result.context("gRPC server")?;
-    http_result.context("HTTP server")?;
+    grpc_result.context("gRPC server").map_err(ServeError::Runtime)?;
+    http_result.context("HTTP server").map_err(ServeError::Runtime)?;
     tracing::info!("stopped");
     Ok(())
 }
 
 fn check_grpc_token(auth: &auth::Auth, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    let given = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if auth.allows(given) {
-        Ok(request)
-    } else {
-        metrics::rejected("unauthenticated");
-        Err(ScoreError::Unauthenticated.into())
-    }
+    auth.check(request.metadata().get("authorization").map(|v| v.as_bytes()))?;
+    Ok(request)
 }
 
 async fn shutdown_signal() {
@@ -454,8 +514,23 @@ mod tests {
         assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_grpc_timeout("250u"), Some(Duration::from_micros(250)));
         assert_eq!(parse_grpc_timeout("7n"), Some(Duration::from_nanos(7)));
-        for bad in ["", "m", "10", "10x", "123456789S", "-1S"] {
+        for bad in ["", "m", "10", "10x", "123456789S", "-1S", "1é", "é"] {
             assert_eq!(parse_grpc_timeout(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn caller_deadlines_prefer_x_timeout_ms_and_are_capped() {
+        let cap = Duration::from_secs(60);
+        let allowed = |x: Option<&str>, g: Option<&str>| {
+            caller_deadline(x.map(str::as_bytes), g.map(str::as_bytes), cap).map(|d| d.allowed).map_err(|e| e.to_string())
+        };
+        assert_eq!(allowed(None, None), Ok(cap));
+        assert_eq!(allowed(Some(" 250 "), Some("1S")), Ok(Duration::from_millis(250)));
+        assert_eq!(allowed(None, Some("1S")), Ok(Duration::from_secs(1)));
+        assert_eq!(allowed(Some("3600000"), None), Ok(cap));
+        assert_eq!(allowed(None, Some("2H")), Ok(cap));
+        assert!(allowed(Some("1.5"), None).unwrap_err().contains("x-timeout-ms must be a whole number"));
+        assert!(allowed(None, Some("soon")).unwrap_err().contains("invalid grpc-timeout \"soon\""));
     }
 }

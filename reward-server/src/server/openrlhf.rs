@@ -68,17 +68,14 @@ pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
                 Some(p) => query.strip_prefix(p.as_str()).unwrap_or(&query).to_owned(),
                 None => query.clone(),
             };
-            let mut messages = Vec::with_capacity(2);
-            if let Some(p) = prompt {
-                messages.push(Message { role: "user".into(), content: p });
+            let prompt = prompt.map(|p| Message { role: "user".into(), content: p });
+            match Rollout::new(format!("query-{i}"), prompt.into_iter().collect(), Some(completion), label.to_string(), "{}".into()) {
+                Ok(rollout) => Item::Rollout(rollout),
+                Err(e) => Item::Rejected {
+                    id: format!("query-{i}"),
+                    failure: crate::engine::Failure::new(Status::InvalidInput, format!("query[{i}]: {e}")),
+                },
             }
-            messages.push(Message { role: "assistant".into(), content: completion });
-            Item::Rollout(Rollout {
-                id: format!("query-{i}"),
-                messages,
-                reference: label.to_string(),
-                metadata: "{}".into(),
-            })
         })
         .collect())
 }
