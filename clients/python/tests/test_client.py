@@ -186,3 +186,14 @@ def test_draining_answers_in_flight_work_and_refuses_new(fresh, transport):
         holder.join()
     assert [r.status for r in answer["r"]] == [Status.OK] * 4
     assert server.proc.wait(timeout=30) == 0
+
+
+def test_token_is_sent_and_a_refusal_is_not_retried(fresh):
+    server = fresh("--auth-token", "s3cret")
+    for url in (server.http, server.grpc_url):
+        with RewardClient(url, token="s3cret") as client:
+            assert client.score("guest", ["ab"])[0].score == 2.0
+        with RewardClient(url, token="wrong") as client:
+            with pytest.raises(RequestFailed) as e:
+                client.score("guest", ["ab"])
+        assert e.value.code in (401, "UNAUTHENTICATED") and e.value.attempts == 1
