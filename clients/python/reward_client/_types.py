@@ -110,7 +110,13 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, Sequence):
-        return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content if isinstance(p, (str, Mapping)) and (isinstance(p, str) or p.get("type", "text") == "text"))
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+                texts.append(str(part.get("text", "")))
+        return "".join(texts)
     return str(content)
 
 
