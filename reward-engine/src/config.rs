@@ -28,9 +28,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
-use crate::engine::formula::Formula;
-use crate::engine::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
-use crate::engine::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex};
+use crate::formula::Formula;
+use crate::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
+use crate::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex};
 
 /// Deepest nesting of rewards accepted: 64 levels (a plugin reward is one level, a composite one
 /// more than its deepest component). Loading, scoring and dropping a reward recurse once per

@@ -11,7 +11,7 @@
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::engine::{Message, Rollout};
+use crate::{Message, Rollout};
 
 /// Why a record is not a rollout; the message names the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,9 +1,17 @@
-//! The engine: the plugin host, rewards and scoring.
+//! The reward engine: the plugin host, rewards and scoring, the rewards config and the rollout
+//! records callers write. Every door (the server's gRPC and HTTP, the offline scorer, the Lambda
+//! bridge) goes through it and only translates its wire shape.
 //!
 //! Brief overview: a [`PluginHost`] owns the one wasmtime engine of the process and loads
 //! [`Plugin`]s (compiled components with an instance pool). A [`Reward`] is a named use of a
 //! plugin with a config, [`Limits`] and a failure policy, or a composite of other rewards with a
-//! formula. Every transport converts its input into [`Rollout`]s and writes out [`Scored`]s.
+//! formula ([`config::Rewards`] loads them from TOML). Every transport converts its input into
+//! [`Rollout`]s ([`Rollout::new`] owns the answer rule; [`input`] reads the JSON records) and
+//! writes out [`Scored`]s.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod input;
 
 mod artifact_cache;
 mod bindings;

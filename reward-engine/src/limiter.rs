@@ -125,7 +125,7 @@ mod tests {
     /// component): each memory alone stays under the cap, together they do not.
     #[test]
     fn a_component_with_two_memories_is_capped_as_a_whole() {
-        let host = crate::engine::HostBuilder::new().cache_dir(None).max_instances(4).build().unwrap();
+        let host = crate::HostBuilder::new().cache_dir(None).max_instances(4).build().unwrap();
         let engine = host.engine();
         let wat = r#"(component
             (core module $m

@@ -2,11 +2,11 @@
 //! sandboxed WebAssembly plugins, online (gRPC, HTTP) and offline (JSONL files).
 #![deny(missing_docs)]
 
-pub mod engine;
+/// The engine (its own crate, `reward-engine`), under the name the server's modules use.
+pub use reward_engine as engine;
+pub use reward_engine::{config, input};
 #[doc(hidden)] pub mod fuzz_targets;
 pub mod cli;
-pub mod config;
-pub mod input;
 pub mod offline;
 pub mod server;
 pub mod wire;

@@ -114,7 +114,7 @@ pub enum BridgeError {
 enum Target {
     Http { url: String, client: reqwest::Client },
     Grpc { channel: tonic::transport::Channel },
-    InProcess { reward: Arc<reward_server::engine::Reward> },
+    InProcess { reward: Arc<reward_engine::Reward> },
 }
 
 /// The bridge, built once per Lambda sandbox (cold start) and shared by invocations.
@@ -174,8 +174,8 @@ impl Bridge {
                 }
             }
             (None, Some(config)) => {
-                let host = reward_server::engine::PluginHost::new()?;
-                let rewards = reward_server::config::Rewards::load(&host, std::path::Path::new(&config))
+                let host = reward_engine::PluginHost::new()?;
+                let rewards = reward_engine::config::Rewards::load(&host, std::path::Path::new(&config))
                     .with_context(|| format!("{ENV_CONFIG}={config:?}"))?;
                 let r = rewards.get(&reward)?.clone();
                 Target::InProcess { reward: r }
@@ -199,7 +199,7 @@ impl Bridge {
         let ids: Vec<String> = records
             .iter()
             .enumerate()
-            .map(|(i, r)| reward_server::input::record_id(r).unwrap_or_else(|| format!("item-{i}")))
+            .map(|(i, r)| reward_engine::input::record_id(r).unwrap_or_else(|| format!("item-{i}")))
             .collect();
         // A deadline already past on arrival never comes from Lambda (it would have stopped the
         // sandbox): the runtime gave none or a bogus one (cargo lambda's emulator). Assume 30 s.
@@ -303,7 +303,7 @@ impl Bridge {
         let mut rollouts = Vec::new();
         let mut positions = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
-            match reward_server::input::to_rollout(record, &ids[i]) {
+            match reward_engine::input::to_rollout(record, &ids[i]) {
                 Ok(r) => {
                     positions.push(i);
                     rollouts.push(pb::Rollout {
@@ -364,19 +364,19 @@ impl Bridge {
 }
 
 async fn score_in_process(
-    reward: Arc<reward_server::engine::Reward>,
+    reward: Arc<reward_engine::Reward>,
     records: Vec<Value>,
     budget: Duration,
 ) -> Result<Vec<NovaScore>, String> {
-    use reward_server::engine::{MetricKind, Status};
+    use reward_engine::{MetricKind, Status};
     let deadline = Instant::now() + budget;
     let task = tokio::task::spawn_blocking(move || {
         let mut slots: Vec<Option<NovaScore>> = vec![None; records.len()];
         let mut rollouts = Vec::new();
         let mut positions = Vec::new();
         for (i, record) in records.into_iter().enumerate() {
-            let id = reward_server::input::record_id(&record).unwrap_or_else(|| format!("item-{i}"));
-            match reward_server::input::to_rollout(record, &id) {
+            let id = reward_engine::input::record_id(&record).unwrap_or_else(|| format!("item-{i}"));
+            match reward_engine::input::to_rollout(record, &id) {
                 Ok(r) => {
                     rollouts.push(r);
                     positions.push(i);
