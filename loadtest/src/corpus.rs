@@ -181,9 +181,7 @@ fn format_task(rng: &mut Rng) -> Task {
     let answer = format!("{pct:.1}%");
     Task {
         system: "Think step by step inside <think></think>, then give only the final answer inside <answer></answer>.".into(),
-        prompt: format!(
-            "{company}'s {metric} was ${from} million in 2022 and ${to:.1} million in 2023. By what percent did it change?"
-        ),
+        prompt: format!("{company}'s {metric} was ${from} million in 2022 and ${to:.1} million in 2023. By what percent did it change?"),
         reference: json!({ "answer": answer }),
         answer,
         value: pct,
@@ -201,8 +199,15 @@ fn reasoning(rng: &mut Rng, chars: usize, value: f64) -> String {
         let b = 10 + rng.below(990);
         match rng.below(4) {
             0 => out.push_str(&format!("Step {step}: the difference is {b} - {a} = {}. ", b as i64 - a as i64)),
-            1 => out.push_str(&format!("Step {step}: dividing, {a}/{b} = {:.4}, so the ratio is about {:.2}. ", a as f64 / b as f64, a as f64 / b as f64)),
-            2 => out.push_str(&format!("Let me double-check step {}: the change relative to the base gives {value:.3} percent. ", step.max(2) - 1)),
+            1 => out.push_str(&format!(
+                "Step {step}: dividing, {a}/{b} = {:.4}, so the ratio is about {:.2}. ",
+                a as f64 / b as f64,
+                a as f64 / b as f64
+            )),
+            2 => out.push_str(&format!(
+                "Let me double-check step {}: the change relative to the base gives {value:.3} percent. ",
+                step.max(2) - 1
+            )),
             _ => out.push_str("Wait, I should make sure the base year is the earlier one, since growth is measured from it. "),
         }
         step += 1;
@@ -278,7 +283,7 @@ fn sql_task(rng: &mut Rng) -> Task {
             format!("SELECT {group_col}, COUNT(*) FROM {} GROUP BY {group_col}", t.name),
         ),
         2 => (
-            format!("What is the average {num_col} per {group_col}, highest first?", ),
+            format!("What is the average {num_col} per {group_col}, highest first?",),
             format!("SELECT {group_col}, AVG({num_col}) AS avg_{num_col} FROM {} GROUP BY {group_col} ORDER BY avg_{num_col} DESC", t.name),
         ),
         _ => (
@@ -287,7 +292,8 @@ fn sql_task(rng: &mut Rng) -> Task {
         ),
     };
     Task {
-        system: "You translate questions into SQLite queries. Reason in <think></think>, then give the query in a ```sql code block.".into(),
+        system: "You translate questions into SQLite queries. Reason in <think></think>, then give the query in a ```sql code block."
+            .into(),
         prompt: format!("Database schema:\n{schema}\n\nQuestion: {question}"),
         reference: json!({ "gold_sql": gold, "schema": schema }),
         answer: gold,
@@ -332,7 +338,8 @@ fn sql_completion(rng: &mut Rng, task: &Task) -> String {
 
 const FIRST: [&str; 10] = ["Margit", "Tomas", "Aiko", "Rafael", "Ingrid", "Kwame", "Lucia", "Dmitri", "Saanvi", "Oskar"];
 const LAST: [&str; 10] = ["Olsen", "Brandt", "Tanaka", "Moreno", "Lindqvist", "Mensah", "Ferraro", "Volkov", "Iyer", "Haug"];
-const TOWNS: [&str; 10] = ["Halvard", "Brenmoor", "Ostrava Nova", "Kelderby", "San Aurelio", "Tiverholm", "Marsk", "Dunlow", "Vellan", "Corrin Bay"];
+const TOWNS: [&str; 10] =
+    ["Halvard", "Brenmoor", "Ostrava Nova", "Kelderby", "San Aurelio", "Tiverholm", "Marsk", "Dunlow", "Vellan", "Corrin Bay"];
 const BUILDINGS: [&str; 6] = ["lighthouse", "railway bridge", "town hall", "observatory", "harbour wall", "cathedral"];
 const ADJ: [&str; 6] = ["old", "northern", "great", "iron", "western", "stone"];
 const REFUSAL: &str = "I cannot answer this question based on the provided context.";
@@ -354,7 +361,12 @@ fn sentence(rng: &mut Rng) -> (String, Option<(String, String)>) {
         1 => {
             let n = 1000 + rng.below(90_000);
             let year = 1950 + rng.below(70);
-            (format!("According to the census of {year}, {town} had a population of {n} people, most of them working in fishing and trade."), None)
+            (
+                format!(
+                    "According to the census of {year}, {town} had a population of {n} people, most of them working in fishing and trade."
+                ),
+                None,
+            )
         }
         _ => {
             let km = 5 + rng.below(400);
@@ -391,8 +403,7 @@ fn citations_task(rng: &mut Rng) -> Task {
         let (i, q, a) = rng.pick(&questions).clone();
         (q, a, sentences[i].clone())
     };
-    let reference =
-        if unanswerable { json!({"answer": "", "unanswerable": true}) } else { json!({"answer": answer, "sources": [source]}) };
+    let reference = if unanswerable { json!({"answer": "", "unanswerable": true}) } else { json!({"answer": answer, "sources": [source]}) };
     let others = sentences.iter().filter(|s| **s != source).cloned().collect();
     Task {
         system: "Answer from the context only. Quote the supporting sentences verbatim as sources in the Nova citation format. If the context does not answer the question, say so.".into(),
@@ -493,7 +504,10 @@ mod tests {
         assert!((1600..2600).contains(&median), "median {median}");
         assert!(lens[lens.len() * 99 / 100] > 2 * median, "p99 {}", lens[lens.len() * 99 / 100]);
         assert!(lens.iter().all(|&l| l < 16_000));
-        let right = rollouts.iter().filter(|r| r.completion.ends_with(&format!("<answer>{}</answer>", r.reference["answer"].as_str().unwrap()))).count();
+        let right = rollouts
+            .iter()
+            .filter(|r| r.completion.ends_with(&format!("<answer>{}</answer>", r.reference["answer"].as_str().unwrap())))
+            .count();
         assert!((1100..1500).contains(&right), "{right} right answers of 2000");
     }
 

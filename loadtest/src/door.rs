@@ -97,12 +97,7 @@ impl Door {
             Target::Grpc | Target::GrpcStream => base,
         };
         let batches: Vec<&[Rollout]> = cfg.rollouts.chunks(cfg.batch).filter(|b| b.len() == cfg.batch).collect();
-        anyhow::ensure!(
-            !batches.is_empty(),
-            "the corpus ({} rollouts) is smaller than one batch ({})",
-            cfg.rollouts.len(),
-            cfg.batch
-        );
+        anyhow::ensure!(!batches.is_empty(), "the corpus ({} rollouts) is smaller than one batch ({})", cfg.rollouts.len(), cfg.batch);
         let mut bodies = Vec::new();
         let mut grpc_requests = Vec::new();
         for b in &batches {

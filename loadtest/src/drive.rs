@@ -75,9 +75,7 @@ pub async fn open(door: Arc<Door>, rec: Arc<Recorder>, arrivals: Arrivals, stop:
     // millisecond, which would add up to a millisecond of the generator's own lateness to every
     // latency; a thread's sleep wakes within tens of microseconds of the due time.
     let runtime = tokio::runtime::Handle::current();
-    let calls = tokio::task::spawn_blocking(move || pace(&runtime, door, rec, arrivals, stop))
-        .await
-        .expect("the open-loop pacer panicked");
+    let calls = tokio::task::spawn_blocking(move || pace(&runtime, door, rec, arrivals, stop)).await.expect("the open-loop pacer panicked");
     for call in calls {
         let _ = call.await;
     }

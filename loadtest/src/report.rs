@@ -299,7 +299,14 @@ impl Report {
         let _ = writeln!(out, "{:?} {} reward={} batch={} corpus={:?} seed={}", r.target, r.addr, r.reward, r.batch, r.corpus, r.seed);
         let _ = writeln!(out, "{shape}; {:.2} s", self.elapsed_s);
         let q = &self.requests;
-        let _ = writeln!(out, "requests  sent {}  ok {}  errors {}{}", q.sent, q.ok, q.errors, if q.unsent > 0 { format!("  unsent {}", q.unsent) } else { String::new() });
+        let _ = writeln!(
+            out,
+            "requests  sent {}  ok {}  errors {}{}",
+            q.sent,
+            q.ok,
+            q.errors,
+            if q.unsent > 0 { format!("  unsent {}", q.unsent) } else { String::new() }
+        );
         for (k, n) in &self.errors {
             let _ = writeln!(out, "  error {k}: {n}");
         }
@@ -308,7 +315,8 @@ impl Report {
         for (k, n) in &ro.not_ok_by_status {
             let _ = writeln!(out, "  status {k}: {n}");
         }
-        let _ = writeln!(out, "throughput  {:.1} requests/s  {:.0} rollouts/s", self.throughput.requests_per_s, self.throughput.rollouts_per_s);
+        let _ =
+            writeln!(out, "throughput  {:.1} requests/s  {:.0} rollouts/s", self.throughput.requests_per_s, self.throughput.rollouts_per_s);
         let _ = writeln!(out, "{:<22}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}", "latency (ms)", "p50", "p90", "p99", "p99.9", "max", "mean");
         let mut row = |name: &str, p: &Percentiles| {
             let _ = writeln!(out, "{name:<22}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}{:>9.2}", p.p50, p.p90, p.p99, p.p999, p.max, p.mean);

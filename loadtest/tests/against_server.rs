@@ -14,7 +14,21 @@ const DOORS: [&str; 5] = ["grpc", "grpc-stream", "http", "lambda", "openrlhf"];
 fn counts_add_up_on_every_door() {
     let server = Server::start(&repo_root().join("rewards.toml"), &["--cache-entries", "0"]);
     for door in DOORS {
-        let r = loadtest(&["run", "--target", door, "--addr", server.addr(door), "--reward", "math", "--batch", "8", "-c", "3", "--requests", "25"]);
+        let r = loadtest(&[
+            "run",
+            "--target",
+            door,
+            "--addr",
+            server.addr(door),
+            "--reward",
+            "math",
+            "--batch",
+            "8",
+            "-c",
+            "3",
+            "--requests",
+            "25",
+        ]);
         assert_eq!(n(&r, "requests", "sent"), 25, "{door}: {r:#}");
         assert_eq!(n(&r, "requests", "ok"), 25, "{door}: {r:#}");
         assert_eq!(n(&r, "requests", "errors"), 0, "{door}: {r:#}");
@@ -33,8 +47,21 @@ fn counts_add_up_on_every_door() {
 fn the_citation_corpus_is_what_grounded_answer_expects() {
     let server = Server::start(&repo_root().join("rewards.toml"), &[]);
     let r = loadtest(&[
-        "run", "--target", "lambda", "--addr", &server.http, "--reward", "grounded_answer", "--corpus", "citations",
-        "--batch", "16", "-c", "2", "--requests", "8",
+        "run",
+        "--target",
+        "lambda",
+        "--addr",
+        &server.http,
+        "--reward",
+        "grounded_answer",
+        "--corpus",
+        "citations",
+        "--batch",
+        "16",
+        "-c",
+        "2",
+        "--requests",
+        "8",
     ]);
     assert_eq!(n(&r, "requests", "ok"), 8, "{r:#}");
     // Every rollout has a context in its prompt and a usable reference: none is invalid input.
@@ -52,7 +79,21 @@ fn an_unknown_reward_is_counted_as_not_found_on_every_door() {
         ("openrlhf", "http_404_unknown_reward"),
     ];
     for (door, kind) in kinds {
-        let r = loadtest(&["run", "--target", door, "--addr", server.addr(door), "--reward", "no_such_reward", "--batch", "4", "-c", "2", "--requests", "10"]);
+        let r = loadtest(&[
+            "run",
+            "--target",
+            door,
+            "--addr",
+            server.addr(door),
+            "--reward",
+            "no_such_reward",
+            "--batch",
+            "4",
+            "-c",
+            "2",
+            "--requests",
+            "10",
+        ]);
         assert_eq!(n(&r, "requests", "sent"), 10, "{door}: {r:#}");
         assert_eq!(n(&r, "requests", "ok"), 0, "{door}: {r:#}");
         assert_eq!(n(&r, "requests", "errors"), 10, "{door}: {r:#}");
@@ -73,8 +114,21 @@ fn overload_is_counted_as_its_own_kind_and_counts_still_add_up() {
     );
     for (door, kind) in [("lambda", "http_429_overloaded"), ("grpc", "grpc_resource_exhausted")] {
         let r = loadtest(&[
-            "run", "--target", door, "--addr", server.addr(door), "--reward", "slow", "--fixed-completion", "work 3000",
-            "--batch", "1", "-c", "8", "--requests", "60",
+            "run",
+            "--target",
+            door,
+            "--addr",
+            server.addr(door),
+            "--reward",
+            "slow",
+            "--fixed-completion",
+            "work 3000",
+            "--batch",
+            "1",
+            "-c",
+            "8",
+            "--requests",
+            "60",
         ]);
         let (sent, ok, errors) = (n(&r, "requests", "sent"), n(&r, "requests", "ok"), n(&r, "requests", "errors"));
         assert_eq!(sent, 60, "{door}: {r:#}");
@@ -129,8 +183,23 @@ fn an_rft_step_sends_every_rollout_of_the_step() {
     // 16 prompts x 8 generations = 128 rollouts a step, in calls of 16: 8 calls a step, dealt to
     // 3 workers with at most 2 in flight each.
     let r = loadtest(&[
-        "rft", "--target", "grpc", "--addr", &server.grpc, "--batch", "16", "--global-batch-size", "16",
-        "--number-generation", "8", "--workers", "3", "--in-flight", "2", "--steps", "3",
+        "rft",
+        "--target",
+        "grpc",
+        "--addr",
+        &server.grpc,
+        "--batch",
+        "16",
+        "--global-batch-size",
+        "16",
+        "--number-generation",
+        "8",
+        "--workers",
+        "3",
+        "--in-flight",
+        "2",
+        "--steps",
+        "3",
     ]);
     assert_eq!(n(&r, "requests", "sent"), 24, "{r:#}");
     assert_eq!(n(&r, "requests", "ok"), 24, "{r:#}");

@@ -107,12 +107,13 @@ impl ArtifactCache {
 fn read_trusted(path: &Path) -> Result<Option<Vec<u8>>, String> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err("it is a symlink".into()),
-        Err(e) => return Err(e.to_string()),
-    };
+    let mut file =
+        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err("it is a symlink".into()),
+            Err(e) => return Err(e.to_string()),
+        };
     let meta = file.metadata().map_err(|e| e.to_string())?;
     check_private(&meta)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
@@ -141,11 +142,7 @@ fn check_private(meta: &std::fs::Metadata) -> Result<(), String> {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     let dir = path.parent().context("cache path has no parent")?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), path.file_name().unwrap().to_string_lossy()));
     {
         use std::io::Write;

@@ -110,10 +110,9 @@ impl Rewards {
 
     /// The reward with this name, or an error listing the known ones.
     pub fn get(&self, name: &str) -> Result<&Arc<Reward>, UnknownReward> {
-        self.by_name.get(name).ok_or_else(|| UnknownReward {
-            name: name.to_owned(),
-            known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.by_name
+            .get(name)
+            .ok_or_else(|| UnknownReward { name: name.to_owned(), known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", ") })
     }
 
     /// Every reward, sorted by name.
@@ -155,10 +154,7 @@ impl Loader<'_> {
             bail!("rewards form a cycle: {} -> {name}", stack.join(" -> "));
         }
         let spec = self.specs.get(name).ok_or_else(|| {
-            anyhow!(
-                "reward `{}` names component reward `{name}`, which is not defined",
-                stack.last().map(String::as_str).unwrap_or("?")
-            )
+            anyhow!("reward `{}` names component reward `{name}`, which is not defined", stack.last().map(String::as_str).unwrap_or("?"))
         })?;
         if stack.len() >= MAX_REWARD_DEPTH {
             bail!("rewards nest deeper than {MAX_REWARD_DEPTH} levels: {} -> ... -> {name}", stack[0]);
@@ -250,11 +246,7 @@ impl Loader<'_> {
             "on_error": spec.on_error,
             "fixtures": fixtures.as_ref().map(|f| f.dir().display().to_string()),
         }));
-        let provenance = Arc::new(Provenance {
-            reward: name.to_owned(),
-            plugin_sha256: plugin.sha256().to_owned(),
-            config_hash,
-        });
+        let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
         Ok(Reward {
             name: name.to_owned(),
             description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
@@ -278,7 +270,10 @@ impl Loader<'_> {
         let formula = Formula::parse(formula_text).map_err(|e| anyhow!("`formula`: {e}"))?;
         let mut resolved = Vec::with_capacity(components.len());
         for (alias, target) in components {
-            if alias.is_empty() || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || alias.starts_with(|c: char| c.is_ascii_digit()) {
+            if alias.is_empty()
+                || !alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || alias.starts_with(|c: char| c.is_ascii_digit())
+            {
                 bail!("component alias `{alias}` must be a name usable in the formula (letters, digits, `_`)");
             }
             resolved.push((alias.clone(), self.resolve(target, stack)?));
@@ -293,8 +288,7 @@ impl Loader<'_> {
                 )
             })?;
             if let Some(metric) = &var.metric {
-                check_metric_declared(&resolved[index].1, metric)
-                    .map_err(|e| anyhow!("`formula` names `{var}`: {e}"))?;
+                check_metric_declared(&resolved[index].1, metric).map_err(|e| anyhow!("`formula` names `{var}`: {e}"))?;
             }
             slots.push((index, var.metric.clone()));
         }
@@ -330,11 +324,7 @@ fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
             if declared.is_empty() || declared.iter().any(|m| m == metric) {
                 Ok(())
             } else {
-                Err(format!(
-                    "plugin \"{}\" declares no metric `{metric}` (it declares: {})",
-                    p.plugin.info().name,
-                    declared.join(", ")
-                ))
+                Err(format!("plugin \"{}\" declares no metric `{metric}` (it declares: {})", p.plugin.info().name, declared.join(", ")))
             }
         }
         RewardKind::Composite(_) => Ok(()),

@@ -110,16 +110,15 @@ fn reserve(bytes: u64, name: &str) -> Result<(), String> {
 fn read_regular_file(path: &Path, name: &str) -> Result<Vec<u8>, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let not_regular = || format!("fixture `{name}` is not a regular file (symlinks, directories and special files are not granted)");
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("no fixture `{name}` in the reward's fixtures directory"),
-            // O_NOFOLLOW on a symlink.
-            _ if e.raw_os_error() == Some(libc::ELOOP) => not_regular(),
-            _ => format!("fixture `{name}`: {e}"),
-        })?;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => format!("no fixture `{name}` in the reward's fixtures directory"),
+                // O_NOFOLLOW on a symlink.
+                _ if e.raw_os_error() == Some(libc::ELOOP) => not_regular(),
+                _ => format!("fixture `{name}`: {e}"),
+            },
+        )?;
     let meta = file.metadata().map_err(|e| format!("fixture `{name}`: {e}"))?;
     if !meta.file_type().is_file() {
         return Err(not_regular());
@@ -139,16 +138,8 @@ fn read_regular_file(path: &Path, name: &str) -> Result<Vec<u8>, String> {
 
 /// A fixture name is a plain file name: not empty, not `.` or `..`, no separators, no NUL.
 fn check_name(name: &str) -> Result<(), String> {
-    let plain = !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name.len() <= 255
-        && !name.contains(['/', '\\', '\0']);
-    if plain {
-        Ok(())
-    } else {
-        Err(format!("fixture name {name:?} is not a plain file name (no paths, `..` or separators)"))
-    }
+    let plain = !name.is_empty() && name != "." && name != ".." && name.len() <= 255 && !name.contains(['/', '\\', '\0']);
+    if plain { Ok(()) } else { Err(format!("fixture name {name:?} is not a plain file name (no paths, `..` or separators)")) }
 }
 
 #[cfg(test)]

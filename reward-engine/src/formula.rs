@@ -262,14 +262,8 @@ impl Parser<'_> {
     fn cmp(&mut self) -> Result<Expr, FormulaError> {
         let lhs = self.add()?;
         // Longest operators first, so `<=` is not read as `<`.
-        for (token, op) in [
-            ("<=", BinOp::Le),
-            (">=", BinOp::Ge),
-            ("==", BinOp::Eq),
-            ("!=", BinOp::Ne),
-            ("<", BinOp::Lt),
-            (">", BinOp::Gt),
-        ] {
+        for (token, op) in [("<=", BinOp::Le), (">=", BinOp::Ge), ("==", BinOp::Eq), ("!=", BinOp::Ne), ("<", BinOp::Lt), (">", BinOp::Gt)]
+        {
             if self.eat(token) {
                 return Ok(Expr::Bin(op, Box::new(lhs), Box::new(self.add()?)));
             }
@@ -390,9 +384,7 @@ impl Parser<'_> {
             _ => {
                 // At the name: white space may stand before the `(` (`sqrt (a)`).
                 self.pos = at;
-                return Err(self.error(format!(
-                    "unknown function `{name}` (known: min, max, if, clamp, abs)"
-                )));
+                return Err(self.error(format!("unknown function `{name}` (known: min, max, if, clamp, abs)")));
             }
         };
         let mut args = Vec::new();
@@ -403,7 +395,8 @@ impl Parser<'_> {
                     break;
                 }
                 if !self.eat(",") {
-                    let found = if self.pos >= self.src.len() { "the end of the formula".to_owned() } else { format!("`{}`", self.rest_token()) };
+                    let found =
+                        if self.pos >= self.src.len() { "the end of the formula".to_owned() } else { format!("`{}`", self.rest_token()) };
                     return Err(self.error(format!("expected `,` or `)` in the arguments of `{name}`, found {found}")));
                 }
             }
@@ -426,11 +419,8 @@ mod tests {
 
     fn eval_with(src: &str, bind: &[(&str, f64)]) -> f64 {
         let f = Formula::parse(src).unwrap();
-        let values: Vec<f64> = f
-            .vars()
-            .iter()
-            .map(|v| bind.iter().find(|(n, _)| *n == v.to_string()).unwrap_or_else(|| panic!("unbound {v}")).1)
-            .collect();
+        let values: Vec<f64> =
+            f.vars().iter().map(|v| bind.iter().find(|(n, _)| *n == v.to_string()).unwrap_or_else(|| panic!("unbound {v}")).1).collect();
         f.eval(&values)
     }
 
@@ -471,10 +461,7 @@ mod tests {
         let f = Formula::parse("fmt.tags_in_order * fmt + fmt").unwrap();
         assert_eq!(
             f.vars(),
-            &[
-                VarRef { component: "fmt".into(), metric: Some("tags_in_order".into()) },
-                VarRef { component: "fmt".into(), metric: None }
-            ]
+            &[VarRef { component: "fmt".into(), metric: Some("tags_in_order".into()) }, VarRef { component: "fmt".into(), metric: None }]
         );
     }
 

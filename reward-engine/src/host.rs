@@ -125,12 +125,7 @@ impl HostBuilder {
         spawn_epoch_ticker(&engine, self.epoch_tick);
         let cache = ArtifactCache::new(&engine, self.cache_dir);
         Ok(PluginHost {
-            inner: Arc::new(HostInner {
-                engine,
-                cache,
-                epoch_tick: self.epoch_tick,
-                max_memory_bytes: self.max_memory_bytes,
-            }),
+            inner: Arc::new(HostInner { engine, cache, epoch_tick: self.epoch_tick, max_memory_bytes: self.max_memory_bytes }),
         })
     }
 }

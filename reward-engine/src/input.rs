@@ -52,8 +52,7 @@ pub fn parse_record(raw: &str, fallback_id: &str) -> Result<Rollout, Rejection> 
     {
         return Ok(rollout);
     }
-    let value: Value =
-        serde_json::from_str(raw).map_err(|e| Rejection { id: None, error: err(format!("not valid JSON: {e}")) })?;
+    let value: Value = serde_json::from_str(raw).map_err(|e| Rejection { id: None, error: err(format!("not valid JSON: {e}")) })?;
     let id = record_id(&value);
     to_rollout(value, fallback_id).map_err(|error| Rejection { id, error })
 }
@@ -508,8 +507,7 @@ mod tests {
         // rollout as it stands (or a text that is no array of objects) hands the array back.
         let array = |texts: &[&str]| format!("[{}]", texts.join(",\n "));
         let good = [records[0], records[1], records[5], records[6], records[19]];
-        let expected: Vec<Rollout> =
-            good.iter().enumerate().map(|(i, text)| parse_record(text, &format!("fb-{i}")).unwrap()).collect();
+        let expected: Vec<Rollout> = good.iter().enumerate().map(|(i, text)| parse_record(text, &format!("fb-{i}")).unwrap()).collect();
         assert_eq!(parse_records(&array(&good), "fb"), Some(expected));
         assert_eq!(parse_records(&array(&[]), "fb"), Some(vec![]));
         for bad in [records[3], records[8], records[11], records[17], records[18]] {

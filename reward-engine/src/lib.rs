@@ -31,6 +31,8 @@ pub use host::{DEFAULT_EPOCH_TICK, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYT
 pub use limiter::TABLE_ELEMENT_BYTES;
 pub use limits::*;
 pub use meter::METER_INTERFACE;
-pub use plugin::{CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore};
+pub use plugin::{
+    CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore,
+};
 pub use reward::{OnError, Reward, RewardKind};
 pub use types::{ANSWER_ROLES, AnswerError, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

@@ -10,13 +10,13 @@ use wasmtime::{Store, Trap};
 use super::artifact_cache::sha256_hex;
 use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, wit};
 use super::fixtures::Fixtures;
-use super::limiter::MemoryLimiter;
-use super::meter::{self, METER_INTERFACE, Meter};
 use super::host::HostInner;
+use super::limiter::MemoryLimiter;
 use super::limits::{
     INSTANTIATION_FUEL, Limits, MAX_DECLARED_METRICS, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES,
     MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES, bounded_guest_text,
 };
+use super::meter::{self, METER_INTERFACE, Meter};
 use super::types::{Failure, Metric, MetricKind, Rollout, Status};
 
 /// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
@@ -238,10 +238,8 @@ impl Plugin {
             metered,
             idle: Mutex::new(Vec::new()),
         };
-        let mut live = plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start {
-            origin: origin.into(),
-            message: f.message,
-        })?;
+        let mut live =
+            plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start { origin: origin.into(), message: f.message })?;
         live.store.set_fuel(INSTANTIATION_FUEL).map_err(start_err)?;
         let info = live.plugin.reward_plugin_reward().call_info(&mut live.store).map_err(start_err)?;
         plugin.info = validate_info(info).map_err(|message| LoadError::Start { origin: origin.into(), message })?;
@@ -442,10 +440,8 @@ impl Plugin {
         live.store.set_epoch_deadline(deadline);
         live.store.data_mut().limiter.clear_denial();
         live.store.data_mut().meter.start(rollouts.len(), limits.fuel, deadline);
-        let messages: Vec<Vec<wit::Message<'_>>> = rollouts
-            .iter()
-            .map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect())
-            .collect();
+        let messages: Vec<Vec<wit::Message<'_>>> =
+            rollouts.iter().map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect()).collect();
         let input: Vec<wit::Rollout<'_>> = rollouts
             .iter()
             .zip(&messages)
@@ -489,9 +485,7 @@ impl Plugin {
             }
             Ok(results) if !self.metered => {
                 let instructions = unmetered_instructions();
-                Call::Scored(
-                    results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect(),
-                )
+                Call::Scored(results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect())
             }
             Ok(results) => {
                 let used = live.store.data().meter.done().to_vec();
@@ -531,11 +525,7 @@ impl Plugin {
             return Err(plugin_error(&format!("returned a non-finite score ({})", score.value)));
         }
         if score.metrics.len() > limits.max_metrics {
-            return Err(plugin_error(&format!(
-                "returned {} metrics, more than max_metrics ({})",
-                score.metrics.len(),
-                limits.max_metrics
-            )));
+            return Err(plugin_error(&format!("returned {} metrics, more than max_metrics ({})", score.metrics.len(), limits.max_metrics)));
         }
         if let Some(reason) = &score.reason {
             if reason.len() > limits.max_reason_bytes {
@@ -580,10 +570,9 @@ impl Plugin {
             );
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => Failure::new(
-                Status::Timeout,
-                format!("{label} ran out of fuel after {} instructions (limit `fuel`)", limits.fuel),
-            ),
+            Some(Trap::OutOfFuel) => {
+                Failure::new(Status::Timeout, format!("{label} ran out of fuel after {} instructions (limit `fuel`)", limits.fuel))
+            }
             Some(Trap::Interrupt) => Failure::new(
                 Status::Timeout,
                 format!("{label} passed its wall-clock deadline of {} ms (limit `timeout_ms`)", limits.deadline.as_millis()),
@@ -593,10 +582,9 @@ impl Plugin {
                 Status::PluginError,
                 format!("{label} accessed memory out of bounds (a shadow-stack overflow or a bug in the plugin)"),
             ),
-            Some(Trap::UnreachableCodeReached) => Failure::new(
-                Status::PluginError,
-                format!("{label} panicked or aborted (wasm `unreachable` executed)"),
-            ),
+            Some(Trap::UnreachableCodeReached) => {
+                Failure::new(Status::PluginError, format!("{label} panicked or aborted (wasm `unreachable` executed)"))
+            }
             Some(trap) => Failure::new(Status::PluginError, format!("{label} trapped: {trap}")),
             None => Failure::new(Status::PluginError, format!("{label} failed: {error:#}")),
         }
@@ -644,10 +632,7 @@ fn check_contract(host: &HostInner, component: &Component, origin: &str) -> Resu
     if exports.iter().any(|name| speaks_0_1(name, CONTRACT_INTERFACE)) {
         Ok(())
     } else {
-        Err(LoadError::Contract {
-            origin: origin.into(),
-            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
-        })
+        Err(LoadError::Contract { origin: origin.into(), exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") } })
     }
 }
 
@@ -674,11 +659,7 @@ fn validate_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
         ));
     }
     if info.metrics.len() > MAX_DECLARED_METRICS {
-        return Err(format!(
-            "plugin \"{}\" declares {} metrics (at most {MAX_DECLARED_METRICS})",
-            info.name,
-            info.metrics.len()
-        ));
+        return Err(format!("plugin \"{}\" declares {} metrics (at most {MAX_DECLARED_METRICS})", info.name, info.metrics.len()));
     }
     if let Some(bad) = info.metrics.iter().find(|m| m.is_empty() || m.len() > MAX_METRIC_NAME_BYTES) {
         return Err(format!(

@@ -90,11 +90,7 @@ impl Reward {
     /// [`Reward::score_batch`], checking `cancelled` before each plugin call; rollouts not run
     /// answer `TIMEOUT`. Servers pass "the caller's deadline passed or it hung up".
     pub fn score_batch_until(&self, rollouts: &[Rollout], cancelled: &dyn Fn() -> bool) -> Vec<Scored> {
-        self.evaluate(rollouts, cancelled)
-            .into_iter()
-            .zip(rollouts)
-            .map(|(eval, rollout)| self.finish(&rollout.id, eval))
-            .collect()
+        self.evaluate(rollouts, cancelled).into_iter().zip(rollouts).map(|(eval, rollout)| self.finish(&rollout.id, eval)).collect()
     }
 
     /// A rollout that never reached the plugin (it did not parse): scored by the failure policy.
@@ -109,10 +105,9 @@ impl Reward {
     pub fn data_identity(&self) -> u64 {
         match &self.kind {
             RewardKind::Plugin(p) => p.fixtures.as_ref().map_or(0, |f| f.generation()),
-            RewardKind::Composite(c) => c
-                .components
-                .iter()
-                .fold(0u64, |acc, (_, r)| acc.rotate_left(17) ^ r.data_identity().wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            RewardKind::Composite(c) => {
+                c.components.iter().fold(0u64, |acc, (_, r)| acc.rotate_left(17) ^ r.data_identity().wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            }
         }
     }
 

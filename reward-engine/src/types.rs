@@ -100,14 +100,8 @@ pub enum Status {
 
 impl Status {
     /// Every status, in display order.
-    pub const ALL: [Status; 6] = [
-        Status::Ok,
-        Status::InvalidInput,
-        Status::PluginError,
-        Status::Timeout,
-        Status::OutOfMemory,
-        Status::Internal,
-    ];
+    pub const ALL: [Status; 6] =
+        [Status::Ok, Status::InvalidInput, Status::PluginError, Status::Timeout, Status::OutOfMemory, Status::Internal];
 
     /// The wire name, e.g. `PLUGIN_ERROR`.
     pub fn as_str(self) -> &'static str {

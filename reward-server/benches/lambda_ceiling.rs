@@ -25,23 +25,18 @@ use reward_server::input::{parse_records, to_rollout};
 use reward_server::server::nova;
 use serde_json::Value;
 
-
 const BATCH: usize = 64;
 const CORPUS: usize = 4096;
 /// The `format_numeric` reward of `scripts/bench.sh` (and the config of `format_sandbox`).
 const CONFIG: &str = r#"{"required_tags": ["think", "answer"], "answer_tag": "answer",
     "max_chars": 16000, "reference": {"mode": "numeric", "rel_tol": 1e-3}}"#;
 /// [`CONFIG`] as the TOML of a reward.
-const CONFIG_TOML: &str =
-    r#"{ required_tags = ["think", "answer"], answer_tag = "answer", max_chars = 16000, reference = { mode = "numeric", rel_tol = 1e-3 } }"#;
+const CONFIG_TOML: &str = r#"{ required_tags = ["think", "answer"], answer_tag = "answer", max_chars = 16000, reference = { mode = "numeric", rel_tol = 1e-3 } }"#;
 
 /// The Lambda bodies the load tester sends: its corpus in batches of [`BATCH`], as JSON bytes.
 fn bodies() -> Vec<Vec<u8>> {
     let rollouts = loadtest::corpus::generate(loadtest::corpus::Kind::Format, CORPUS, 8, 1);
-    rollouts
-        .chunks(BATCH)
-        .map(|b| serde_json::to_vec(&b.iter().map(|r| r.to_nova()).collect::<Vec<_>>()).unwrap())
-        .collect()
+    rollouts.chunks(BATCH).map(|b| serde_json::to_vec(&b.iter().map(|r| r.to_nova()).collect::<Vec<_>>()).unwrap()).collect()
 }
 
 /// A rollout in the SDK's types, its strings moved (the completion copied: the SDK's type, like
@@ -70,7 +65,8 @@ fn bench(c: &mut Criterion) {
     // Natively, the rollout's strings move into the SDK's types (no copies).
     let native = |rollouts: Vec<Rollout>| -> Vec<u8> {
         let ids: Vec<String> = rollouts.iter().map(|r| r.id.clone()).collect();
-        let scores = reward_sdk::score_batch::<reward_format::FormatReward>(CONFIG, &rollouts.into_iter().map(into_sdk).collect::<Vec<_>>());
+        let scores =
+            reward_sdk::score_batch::<reward_format::FormatReward>(CONFIG, &rollouts.into_iter().map(into_sdk).collect::<Vec<_>>());
         let scores: Vec<reward_sdk::Score> = scores.into_iter().map(|s| s.expect("native scoring")).collect();
         let kind = |m: &reward_sdk::Metric| if m.kind == reward_sdk::MetricKind::Reward { MetricKind::Reward } else { MetricKind::Metric };
         let answer: Vec<_> = ids

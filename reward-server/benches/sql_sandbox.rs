@@ -22,86 +22,110 @@ const CONFIG: &str = r#"{"data": "fixtures"}"#;
 
 /// (gold, [predictions]): the first two predictions of each are rewrites, the rest near misses.
 const PAIRS: [(&str, [&str; 8]); 8] = [
-    ("SELECT count(*) FROM singer WHERE age > 40", [
-        "SELECT COUNT(1) FROM singer WHERE 40 < age",
-        "SELECT count(singer_id) FROM singer AS s WHERE s.age > 40",
-        "SELECT count(*) FROM singer WHERE age >= 40",
-        "SELECT count(*) FROM singer",
-        "SELECT count(*) FROM singer WHERE age < 40",
-        "SELECT count(DISTINCT age) FROM singer WHERE age > 40",
-        "SELECT count(*) FROM concert",
-        "SELECT 1",
-    ]),
-    ("SELECT name, country FROM singer WHERE age BETWEEN 30 AND 35", [
-        "SELECT name, country FROM singer WHERE age >= 30 AND age <= 35",
-        "SELECT s.name, s.country FROM singer s WHERE s.age BETWEEN 30 AND 35",
-        "SELECT name, country FROM singer WHERE age > 30 AND age < 35",
-        "SELECT name FROM singer WHERE age BETWEEN 30 AND 35",
-        "SELECT name, country FROM singer WHERE age BETWEEN 30 AND 36",
-        "SELECT name, country FROM singer",
-        "SELECT country, name FROM singer WHERE age BETWEEN 31 AND 35",
-        "SELECT name, song_name FROM singer WHERE age BETWEEN 30 AND 35",
-    ]),
-    ("SELECT country, count(*) FROM singer GROUP BY country", [
-        "SELECT country, COUNT(1) FROM singer GROUP BY country",
-        "SELECT s.country, count(s.singer_id) FROM singer AS s GROUP BY s.country",
-        "SELECT country, count(song_name) FROM singer GROUP BY country",
-        "SELECT country, count(*) FROM singer WHERE age > 20 GROUP BY country",
-        "SELECT DISTINCT country FROM singer",
-        "SELECT country, max(age) FROM singer GROUP BY country",
-        "SELECT country, count(*) FROM singer GROUP BY country HAVING count(*) > 100",
-        "SELECT is_male, count(*) FROM singer GROUP BY is_male",
-    ]),
-    ("SELECT name FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2014')", [
-        "SELECT s.name FROM stadium s WHERE EXISTS (SELECT 1 FROM concert c WHERE c.stadium_id = s.stadium_id AND c.year = '2014')",
-        "SELECT DISTINCT stadium.name FROM stadium JOIN concert ON stadium.stadium_id = concert.stadium_id WHERE concert.year = '2014'",
-        "SELECT name FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2015')",
-        "SELECT name FROM stadium WHERE stadium_id NOT IN (SELECT stadium_id FROM concert WHERE year = '2014')",
-        "SELECT stadium.name FROM stadium JOIN concert ON stadium.stadium_id = concert.stadium_id WHERE concert.year = '2014'",
-        "SELECT name FROM stadium",
-        "SELECT location FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2014')",
-        "SELECT name FROM stadium WHERE capacity > 5000",
-    ]),
-    ("SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 7", [
-        "SELECT singer.name FROM singer JOIN singer_in_concert ON singer.singer_id = singer_in_concert.singer_id WHERE singer_in_concert.concert_id = 7",
-        "SELECT s.name FROM singer s, singer_in_concert sc WHERE s.singer_id = sc.singer_id AND sc.concert_id = 7",
-        "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.concert_id = T2.singer_id WHERE T1.concert_id = 7",
-        "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 8",
-        "SELECT DISTINCT T2.country FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 7",
-        "SELECT name FROM singer WHERE singer_id = 7",
-        "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id",
-        "SELECT name FROM singer LIMIT 10",
-    ]),
-    ("SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 5", [
-        "SELECT s.name, s.capacity FROM stadium AS s ORDER BY s.capacity DESC LIMIT 5",
-        "SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 5 OFFSET 0",
-        "SELECT name, capacity FROM stadium ORDER BY capacity ASC LIMIT 5",
-        "SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 4",
-        "SELECT name, capacity FROM stadium ORDER BY average DESC LIMIT 5",
-        "SELECT name, capacity FROM stadium LIMIT 5",
-        "SELECT capacity, name FROM stadium ORDER BY capacity DESC LIMIT 6",
-        "SELECT name, highest FROM stadium ORDER BY capacity DESC LIMIT 5",
-    ]),
-    ("SELECT avg(age), min(age), max(age) FROM singer WHERE country = 'France'", [
-        "SELECT AVG(age), MIN(age), MAX(age) FROM singer WHERE country = 'France'",
-        "SELECT avg(s.age), min(s.age), max(s.age) FROM singer s WHERE 'France' = s.country",
-        "SELECT avg(age), min(age), max(age) FROM singer",
-        "SELECT avg(age), min(age), max(age) FROM singer WHERE country = 'Netherlands'",
-        "SELECT avg(age) FROM singer WHERE country = 'France'",
-        "SELECT sum(age), min(age), max(age) FROM singer WHERE country = 'France'",
-        "SELECT avg(age), min(age), max(age) FROM singer WHERE country <> 'France'",
-        "SELECT count(*), min(age), max(age) FROM singer WHERE country = 'France'",
-    ]),
-    ("SELECT DISTINCT country FROM singer WHERE age > 50", [
-        "SELECT country FROM singer WHERE age > 50 GROUP BY country",
-        "select distinct COUNTRY from SINGER where AGE > 50",
-        "SELECT country FROM singer WHERE age > 50",
-        "SELECT DISTINCT country FROM singer WHERE age >= 50",
-        "SELECT DISTINCT country FROM singer WHERE age < 50",
-        "SELECT DISTINCT country FROM singer",
-        "SELECT DISTINCT name FROM singer WHERE age > 50",
-        "SELECT DISTINCT is_male FROM singer WHERE age > 50",
-    ]),
+    (
+        "SELECT count(*) FROM singer WHERE age > 40",
+        [
+            "SELECT COUNT(1) FROM singer WHERE 40 < age",
+            "SELECT count(singer_id) FROM singer AS s WHERE s.age > 40",
+            "SELECT count(*) FROM singer WHERE age >= 40",
+            "SELECT count(*) FROM singer",
+            "SELECT count(*) FROM singer WHERE age < 40",
+            "SELECT count(DISTINCT age) FROM singer WHERE age > 40",
+            "SELECT count(*) FROM concert",
+            "SELECT 1",
+        ],
+    ),
+    (
+        "SELECT name, country FROM singer WHERE age BETWEEN 30 AND 35",
+        [
+            "SELECT name, country FROM singer WHERE age >= 30 AND age <= 35",
+            "SELECT s.name, s.country FROM singer s WHERE s.age BETWEEN 30 AND 35",
+            "SELECT name, country FROM singer WHERE age > 30 AND age < 35",
+            "SELECT name FROM singer WHERE age BETWEEN 30 AND 35",
+            "SELECT name, country FROM singer WHERE age BETWEEN 30 AND 36",
+            "SELECT name, country FROM singer",
+            "SELECT country, name FROM singer WHERE age BETWEEN 31 AND 35",
+            "SELECT name, song_name FROM singer WHERE age BETWEEN 30 AND 35",
+        ],
+    ),
+    (
+        "SELECT country, count(*) FROM singer GROUP BY country",
+        [
+            "SELECT country, COUNT(1) FROM singer GROUP BY country",
+            "SELECT s.country, count(s.singer_id) FROM singer AS s GROUP BY s.country",
+            "SELECT country, count(song_name) FROM singer GROUP BY country",
+            "SELECT country, count(*) FROM singer WHERE age > 20 GROUP BY country",
+            "SELECT DISTINCT country FROM singer",
+            "SELECT country, max(age) FROM singer GROUP BY country",
+            "SELECT country, count(*) FROM singer GROUP BY country HAVING count(*) > 100",
+            "SELECT is_male, count(*) FROM singer GROUP BY is_male",
+        ],
+    ),
+    (
+        "SELECT name FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2014')",
+        [
+            "SELECT s.name FROM stadium s WHERE EXISTS (SELECT 1 FROM concert c WHERE c.stadium_id = s.stadium_id AND c.year = '2014')",
+            "SELECT DISTINCT stadium.name FROM stadium JOIN concert ON stadium.stadium_id = concert.stadium_id WHERE concert.year = '2014'",
+            "SELECT name FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2015')",
+            "SELECT name FROM stadium WHERE stadium_id NOT IN (SELECT stadium_id FROM concert WHERE year = '2014')",
+            "SELECT stadium.name FROM stadium JOIN concert ON stadium.stadium_id = concert.stadium_id WHERE concert.year = '2014'",
+            "SELECT name FROM stadium",
+            "SELECT location FROM stadium WHERE stadium_id IN (SELECT stadium_id FROM concert WHERE year = '2014')",
+            "SELECT name FROM stadium WHERE capacity > 5000",
+        ],
+    ),
+    (
+        "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 7",
+        [
+            "SELECT singer.name FROM singer JOIN singer_in_concert ON singer.singer_id = singer_in_concert.singer_id WHERE singer_in_concert.concert_id = 7",
+            "SELECT s.name FROM singer s, singer_in_concert sc WHERE s.singer_id = sc.singer_id AND sc.concert_id = 7",
+            "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.concert_id = T2.singer_id WHERE T1.concert_id = 7",
+            "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 8",
+            "SELECT DISTINCT T2.country FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id WHERE T1.concert_id = 7",
+            "SELECT name FROM singer WHERE singer_id = 7",
+            "SELECT T2.name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id",
+            "SELECT name FROM singer LIMIT 10",
+        ],
+    ),
+    (
+        "SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 5",
+        [
+            "SELECT s.name, s.capacity FROM stadium AS s ORDER BY s.capacity DESC LIMIT 5",
+            "SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 5 OFFSET 0",
+            "SELECT name, capacity FROM stadium ORDER BY capacity ASC LIMIT 5",
+            "SELECT name, capacity FROM stadium ORDER BY capacity DESC LIMIT 4",
+            "SELECT name, capacity FROM stadium ORDER BY average DESC LIMIT 5",
+            "SELECT name, capacity FROM stadium LIMIT 5",
+            "SELECT capacity, name FROM stadium ORDER BY capacity DESC LIMIT 6",
+            "SELECT name, highest FROM stadium ORDER BY capacity DESC LIMIT 5",
+        ],
+    ),
+    (
+        "SELECT avg(age), min(age), max(age) FROM singer WHERE country = 'France'",
+        [
+            "SELECT AVG(age), MIN(age), MAX(age) FROM singer WHERE country = 'France'",
+            "SELECT avg(s.age), min(s.age), max(s.age) FROM singer s WHERE 'France' = s.country",
+            "SELECT avg(age), min(age), max(age) FROM singer",
+            "SELECT avg(age), min(age), max(age) FROM singer WHERE country = 'Netherlands'",
+            "SELECT avg(age) FROM singer WHERE country = 'France'",
+            "SELECT sum(age), min(age), max(age) FROM singer WHERE country = 'France'",
+            "SELECT avg(age), min(age), max(age) FROM singer WHERE country <> 'France'",
+            "SELECT count(*), min(age), max(age) FROM singer WHERE country = 'France'",
+        ],
+    ),
+    (
+        "SELECT DISTINCT country FROM singer WHERE age > 50",
+        [
+            "SELECT country FROM singer WHERE age > 50 GROUP BY country",
+            "select distinct COUNTRY from SINGER where AGE > 50",
+            "SELECT country FROM singer WHERE age > 50",
+            "SELECT DISTINCT country FROM singer WHERE age >= 50",
+            "SELECT DISTINCT country FROM singer WHERE age < 50",
+            "SELECT DISTINCT country FROM singer",
+            "SELECT DISTINCT name FROM singer WHERE age > 50",
+            "SELECT DISTINCT is_male FROM singer WHERE age > 50",
+        ],
+    ),
 ];
 
 /// A deterministic generator (64-bit LCG), so the database is the same on every run.
@@ -125,16 +149,35 @@ fn database_script() -> String {
     for i in 1..=40 {
         let capacity = 1_000 + rng.below(60_000);
         let lowest = 100 + rng.below(900);
-        writeln!(sql, "INSERT INTO stadium VALUES ({i}, 'Town {i}', 'Park {i}', {capacity}, {}, {lowest}, {});", lowest + 2_000, lowest + 500).unwrap();
+        writeln!(
+            sql,
+            "INSERT INTO stadium VALUES ({i}, 'Town {i}', 'Park {i}', {capacity}, {}, {lowest}, {});",
+            lowest + 2_000,
+            lowest + 500
+        )
+        .unwrap();
     }
     for i in 1..=1_500 {
         let country = countries[rng.below(countries.len() as u64) as usize];
         let song = if rng.below(10) == 0 { "NULL".to_owned() } else { format!("'{} {}'", words[rng.below(10) as usize], i) };
         let male = if rng.below(2) == 0 { "T" } else { "F" };
-        writeln!(sql, "INSERT INTO singer VALUES ({i}, 'Singer {i}', '{country}', {song}, '{}', {}, '{male}');", 1980 + rng.below(40), 18 + rng.below(50)).unwrap();
+        writeln!(
+            sql,
+            "INSERT INTO singer VALUES ({i}, 'Singer {i}', '{country}', {song}, '{}', {}, '{male}');",
+            1980 + rng.below(40),
+            18 + rng.below(50)
+        )
+        .unwrap();
     }
     for i in 1..=400 {
-        writeln!(sql, "INSERT INTO concert VALUES ({i}, 'Concert {i}', 'Theme {}', {}, '{}');", rng.below(50), 1 + rng.below(40), 2010 + rng.below(8)).unwrap();
+        writeln!(
+            sql,
+            "INSERT INTO concert VALUES ({i}, 'Concert {i}', 'Theme {}', {}, '{}');",
+            rng.below(50),
+            1 + rng.below(40),
+            2010 + rng.below(8)
+        )
+        .unwrap();
     }
     for _ in 0..4_000 {
         writeln!(sql, "INSERT OR IGNORE INTO singer_in_concert VALUES ({}, {});", 1 + rng.below(400), 1 + rng.below(1_500)).unwrap();

@@ -45,9 +45,7 @@ fn per_rollout(mut f: impl FnMut()) -> f64 {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
     let host = HostBuilder::new().cache_dir(Some(root.join("target/test-artifact-cache"))).build().unwrap();
-    let load = |name: &str| {
-        host.load_file(&root.join(format!("target/plugins/{name}.wasm"))).expect("run scripts/build-plugins.sh first")
-    };
+    let load = |name: &str| host.load_file(&root.join(format!("target/plugins/{name}.wasm"))).expect("run scripts/build-plugins.sh first");
     let (guest, format) = (load("limits-guest"), load("format"));
     let reused = Limits { instance_reuse: u32::MAX, ..Limits::default() };
     let fresh = Limits { instance_reuse: 1, ..Limits::default() };

@@ -329,10 +329,9 @@ fn list(args: CommonArgs) -> Result<ExitCode> {
     for reward in rewards.iter() {
         let what = match &reward.kind {
             RewardKind::Plugin(p) => format!("plugin {} {}", p.plugin.info().name, p.plugin.info().version),
-            RewardKind::Composite(c) => format!(
-                "composite of {}",
-                c.components.iter().map(|(a, r)| format!("{a}={}", r.name)).collect::<Vec<_>>().join(", ")
-            ),
+            RewardKind::Composite(c) => {
+                format!("composite of {}", c.components.iter().map(|(a, r)| format!("{a}={}", r.name)).collect::<Vec<_>>().join(", "))
+            }
         };
         println!(
             "{}\t{what}\ton_error={:?}\tplugin_sha256={}\tconfig_hash={}\t{}",

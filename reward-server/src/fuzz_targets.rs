@@ -36,8 +36,8 @@ use serde_json::value::RawValue;
 use crate::config::Rewards;
 use crate::engine::formula::{Formula, MAX_FORMULA_BYTES, MAX_FORMULA_DEPTH};
 use crate::engine::{
-    ANSWER_ROLES, HostBuilder, Limits, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, Message, Metric, MetricKind, Plugin, PluginHost, PluginScore,
-    Reward, Rollout, Status, bounded_guest_text,
+    ANSWER_ROLES, HostBuilder, Limits, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, Message, Metric, MetricKind, Plugin, PluginHost,
+    PluginScore, Reward, Rollout, Status, bounded_guest_text,
 };
 use crate::input;
 use crate::offline::{self, RunError, ScoreJob};
@@ -767,8 +767,16 @@ impl Reader<'_> {
 
 /// One `result<score, rollout-error>` as the guest lays it out, before it is encoded.
 enum AnswerItem {
-    Score { value: f64, metrics: Vec<(Vec<u8>, f64, u8)>, reason: Option<Vec<u8>>, reason_tag: u8 },
-    Refusal { tag: u8, message: Vec<u8> },
+    Score {
+        value: f64,
+        metrics: Vec<(Vec<u8>, f64, u8)>,
+        reason: Option<Vec<u8>>,
+        reason_tag: u8,
+    },
+    Refusal {
+        tag: u8,
+        message: Vec<u8>,
+    },
     /// A result whose discriminant is neither 0 nor 1.
     BadTag(u8),
 }
@@ -865,11 +873,7 @@ fn expected_outcome(item: &AnswerItem, limits: &Limits) -> Option<Result<PluginS
                 || kept.len() > limits.max_metrics
                 || reason.as_ref().is_some_and(|r| r.len() > limits.max_reason_bytes)
                 || kept.iter().any(|m| m.name.is_empty() || m.name.len() > MAX_METRIC_NAME_BYTES || !m.value.is_finite());
-            if refused {
-                Err((Status::PluginError, String::new()))
-            } else {
-                Ok(PluginScore { value: *value, metrics: kept, reason })
-            }
+            if refused { Err((Status::PluginError, String::new())) } else { Ok(PluginScore { value: *value, metrics: kept, reason }) }
         }
     })
 }

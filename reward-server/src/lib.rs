@@ -5,8 +5,9 @@
 /// The engine (its own crate, `reward-engine`), under the name the server's modules use.
 pub use reward_engine as engine;
 pub use reward_engine::{config, input};
-#[doc(hidden)] pub mod fuzz_targets;
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod offline;
 pub mod server;
 pub mod wire;

@@ -78,10 +78,7 @@ pub enum RunError {
 
 fn kept_note(kept: Option<&Path>) -> String {
     match kept {
-        Some(p) => format!(
-            "\nthe lines written so far are kept in {}: run the same command with --resume to continue",
-            p.display()
-        ),
+        Some(p) => format!("\nthe lines written so far are kept in {}: run the same command with --resume to continue", p.display()),
         None => String::new(),
     }
 }
@@ -343,7 +340,9 @@ impl Output {
         let path = job.output.as_deref().filter(|p| p.as_os_str() != "-");
         let Some(path) = path.filter(|p| !is_stream(p)) else {
             if job.resume {
-                return usage("--resume needs an --output file (standard output, pipes and devices have no partial file to continue)".into());
+                return usage(
+                    "--resume needs an --output file (standard output, pipes and devices have no partial file to continue)".into(),
+                );
             }
             let (writer, id, name): (Box<dyn Write>, _, _) = match path {
                 None => {
@@ -355,10 +354,7 @@ impl Output {
                 }
                 Some(p) => {
                     // Appending: `/dev/stdout` redirected with `>>` to a file keeps what it holds.
-                    let file = OpenOptions::new()
-                        .append(true)
-                        .open(p)
-                        .map_err(|e| io(e, format!("opening output {}", p.display())))?;
+                    let file = OpenOptions::new().append(true).open(p).map_err(|e| io(e, format!("opening output {}", p.display())))?;
                     let id = file.metadata().ok().as_ref().and_then(FileId::of);
                     (Box::new(file), id, format!("--output {}", p.display()))
                 }
@@ -653,10 +649,7 @@ fn score_chunk(reward: &Reward, chunk: Vec<(usize, Line)>) -> Vec<(usize, Scored
 
 fn decode_line(line: usize, buf: &[u8], len: usize, cap: usize) -> Line {
     if len > cap {
-        return Line::Bad(Failure::new(
-            Status::InvalidInput,
-            format!("line {line}: {len} bytes, more than --max-line-bytes ({cap})"),
-        ));
+        return Line::Bad(Failure::new(Status::InvalidInput, format!("line {line}: {len} bytes, more than --max-line-bytes ({cap})")));
     }
     let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
     let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);

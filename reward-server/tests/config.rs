@@ -129,9 +129,8 @@ fn composite_errors_name_the_problem() {
 
 #[test]
 fn cycles_are_refused() {
-    let err = load_err(
-        "[rewards.a]\ncomponents = { x = \"b\" }\nformula = \"x\"\n[rewards.b]\ncomponents = { y = \"a\" }\nformula = \"y\"\n",
-    );
+    let err =
+        load_err("[rewards.a]\ncomponents = { x = \"b\" }\nformula = \"x\"\n[rewards.b]\ncomponents = { y = \"a\" }\nformula = \"y\"\n");
     assert!(err.contains("rewards form a cycle: a -> b -> a"), "{err}");
 }
 
@@ -155,8 +154,7 @@ fn composites_combine_scores_and_metrics_and_propagate_failures() {
 
 #[test]
 fn a_non_finite_formula_result_is_a_plugin_error() {
-    let rewards =
-        load(&format!("{LENGTH}[rewards.ratio]\ncomponents = {{ len = \"length\" }}\nformula = \"1 / (len - 2)\"\n")).unwrap();
+    let rewards = load(&format!("{LENGTH}[rewards.ratio]\ncomponents = {{ len = \"length\" }}\nformula = \"1 / (len - 2)\"\n")).unwrap();
     let scored = rewards.get("ratio").unwrap().score_batch(&[rollout("x", "ab")]);
     assert_eq!(scored[0].status, Status::PluginError);
     assert!(scored[0].error.as_deref().unwrap().contains("gave inf (division by zero?)"), "{:?}", scored[0].error);

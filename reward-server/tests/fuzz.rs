@@ -35,10 +35,8 @@ fn root() -> PathBuf {
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = root().join("tests/fuzz-corpus").join(target);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
     files.sort();
     let inputs: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(!inputs.is_empty(), "{} holds no seeds", dir.display());
@@ -99,36 +97,124 @@ fn format_of(target: &str) -> Format {
 fn dictionary(format: Format) -> &'static [&'static [u8]] {
     match format {
         Format::Json => &[
-            b"\"messages\"", b"\"role\"", b"\"content\"", b"\"assistant\"", b"\"nova_assistant\"", b"\"user\"", b"\"type\"",
-            b"\"text\"", b"\"image\"", b"\"reference_answer\"", b"\"metadata\"", b"\"completion\"", b"\"prompt\"",
-            b"\"reference\"", b"\"id\"", b"\"query\"", b"\"prompts\"", b"\"labels\"", b"\"reward\"", b"\"rollouts\"",
-            b"\"echo\"", b"\"ANS:\"", b"null", b"true", b"false", b"[]", b"{}", b"\"\"", b":", b",", b"\n", b"\r\n",
-            b"{\"role\": \"assistant\", \"content\": \"x\"}", b"{\"type\": \"text\", \"text\": \"t\"}",
+            b"\"messages\"",
+            b"\"role\"",
+            b"\"content\"",
+            b"\"assistant\"",
+            b"\"nova_assistant\"",
+            b"\"user\"",
+            b"\"type\"",
+            b"\"text\"",
+            b"\"image\"",
+            b"\"reference_answer\"",
+            b"\"metadata\"",
+            b"\"completion\"",
+            b"\"prompt\"",
+            b"\"reference\"",
+            b"\"id\"",
+            b"\"query\"",
+            b"\"prompts\"",
+            b"\"labels\"",
+            b"\"reward\"",
+            b"\"rollouts\"",
+            b"\"echo\"",
+            b"\"ANS:\"",
+            b"null",
+            b"true",
+            b"false",
+            b"[]",
+            b"{}",
+            b"\"\"",
+            b":",
+            b",",
+            b"\n",
+            b"\r\n",
+            b"{\"role\": \"assistant\", \"content\": \"x\"}",
+            b"{\"type\": \"text\", \"text\": \"t\"}",
         ],
         Format::Toml => &[
-            b"[rewards.", b"[rewards.a]\n", b"[rewards.b]\n", b"plugin = \"echo\"\n", b"plugin = \"echo.wasm\"\n",
-            b"components = { a = \"b\" }\n", b"components = { x = \"echo\" }\n", b"formula = \"a\"\n", b"formula = \"",
-            b"limits = { fuel = ", b"timeout_ms = ", b"memory_mib = ", b"instance_reuse = ", b"max_metrics = ",
-            b"max_reason_bytes = ", b"on_error = \"abstain\"\n", b"on_error = \"fail\"\n", b"fixtures = \"fixtures\"\n",
-            b"config = ", b"description = ", b"plugin_dir = \"target\"\n", b"18446744073709551615", b"9223372036854775807",
-            b"0", b"-1", b"inf", b"nan", b"1e308", b"[[", b"]]", b"{ ", b" }", b"\"\"\"", b"'''", b"\n", b"=",
+            b"[rewards.",
+            b"[rewards.a]\n",
+            b"[rewards.b]\n",
+            b"plugin = \"echo\"\n",
+            b"plugin = \"echo.wasm\"\n",
+            b"components = { a = \"b\" }\n",
+            b"components = { x = \"echo\" }\n",
+            b"formula = \"a\"\n",
+            b"formula = \"",
+            b"limits = { fuel = ",
+            b"timeout_ms = ",
+            b"memory_mib = ",
+            b"instance_reuse = ",
+            b"max_metrics = ",
+            b"max_reason_bytes = ",
+            b"on_error = \"abstain\"\n",
+            b"on_error = \"fail\"\n",
+            b"fixtures = \"fixtures\"\n",
+            b"config = ",
+            b"description = ",
+            b"plugin_dir = \"target\"\n",
+            b"18446744073709551615",
+            b"9223372036854775807",
+            b"0",
+            b"-1",
+            b"inf",
+            b"nan",
+            b"1e308",
+            b"[[",
+            b"]]",
+            b"{ ",
+            b" }",
+            b"\"\"\"",
+            b"'''",
+            b"\n",
+            b"=",
         ],
         Format::Formula => &[
-            b"if(", b"min(", b"max(", b"clamp(", b"abs(", b"&&", b"||", b"!", b"!=", b">=", b"<=", b"==", b"<", b">", b"+",
-            b"-", b"*", b"/", b"(", b")", b",", b".", b"a", b"b.m", b"fmt", b"correct", b"1e308", b"1e-320", b"0.5", b"1.5e1",
-            b"e", b"E-", b"_", b" ",
+            b"if(", b"min(", b"max(", b"clamp(", b"abs(", b"&&", b"||", b"!", b"!=", b">=", b"<=", b"==", b"<", b">", b"+", b"-", b"*",
+            b"/", b"(", b")", b",", b".", b"a", b"b.m", b"fmt", b"correct", b"1e308", b"1e-320", b"0.5", b"1.5e1", b"e", b"E-", b"_", b" ",
         ],
         Format::Binary => &[
-            b"\x0a", b"\x12", b"\x1a", b"\x22", b"\x2a", b"\x08", b"\x10", b"\x00", b"\xff", b"\x7f", b"\x80",
-            b"\xff\xff\xff\xff\x0f", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
-            b"\x12\x00", b"\x0a\x09assistant", b"\x00\x00\x00\x00\x00\x00\xf0\x7f", b"\x00\x00\x00\x00\x00\x00\xf8\x7f",
+            b"\x0a",
+            b"\x12",
+            b"\x1a",
+            b"\x22",
+            b"\x2a",
+            b"\x08",
+            b"\x10",
+            b"\x00",
+            b"\xff",
+            b"\x7f",
+            b"\x80",
+            b"\xff\xff\xff\xff\x0f",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+            b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
+            b"\x12\x00",
+            b"\x0a\x09assistant",
+            b"\x00\x00\x00\x00\x00\x00\xf0\x7f",
+            b"\x00\x00\x00\x00\x00\x00\xf8\x7f",
         ],
     }
 }
 
 const NUMBERS: &[&str] = &[
-    "1e999999", "-1e309", "123456789012345678901234567890", "0.00000000000000000000000000000000000001", "-0", "1.7976931348623157e308",
-    "18446744073709551616", "9007199254740993", "-9223372036854775809", "1e-400", "NaN", "Infinity", "0x10", "01", "1.", ".5", "1e",
+    "1e999999",
+    "-1e309",
+    "123456789012345678901234567890",
+    "0.00000000000000000000000000000000000001",
+    "-0",
+    "1.7976931348623157e308",
+    "18446744073709551616",
+    "9007199254740993",
+    "-9223372036854775809",
+    "1e-400",
+    "NaN",
+    "Infinity",
+    "0x10",
+    "01",
+    "1.",
+    ".5",
+    "1e",
 ];
 const VALUES: &[&str] = &["null", "true", "0", "-1.5", "\"s\"", "[]", "{}", "[1, 2]", "{\"a\": 1}", "\"\"", "[{}]", "[[]]"];
 const BAD_BYTES: &[&[u8]] = &[b"\x80", b"\xc3", b"\xed\xa0\x80", b"\xff", b"\xf4\x90\x80\x80", b"\x00", b"\xef\xbb\xbf"];
@@ -376,11 +462,8 @@ fn run_target(name: &'static str) {
             slowest = (took, input.to_vec());
         }
         if let Err(panic) = outcome {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message =
+                panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
             let hash = input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
             let path = save(name, &format!("crash-{hash:016x}"), input);
             panic!("fuzz {name}: {what} crashed: {message}\ninput ({} bytes, saved as {}): {}", input.len(), path.display(), show(input));
@@ -503,7 +586,10 @@ fn component_chain(n: usize, bottom_first: bool) -> String {
 fn shared_components(depth: usize) -> String {
     let mut text = String::new();
     for level in 0..depth {
-        text.push_str(&format!("[rewards.d{level:03}]\ncomponents = {{ a = \"d{0:03}\", b = \"d{0:03}\" }}\nformula = \"a + b\"\n", level + 1));
+        text.push_str(&format!(
+            "[rewards.d{level:03}]\ncomponents = {{ a = \"d{0:03}\", b = \"d{0:03}\" }}\nformula = \"a + b\"\n",
+            level + 1
+        ));
     }
     text.push_str(&format!("[rewards.d{depth:03}]\nplugin = \"echo\"\n"));
     text
@@ -733,11 +819,19 @@ mod seeds {
         // Crashes found (see the `r16_` tests) and inputs near them.
         write(dir, "formula", "crash-clamp-bounds", b"\x0eclamp(a * 3, a, 1)");
         write(dir, "formula", "crash-call-after-a-unicode-space", b"\ta\xe1\x9a\x80(\x9aa\t\xe1-a\x80-<=(a");
-        write(dir, "lambda", "crash-message-as-a-list", b"{\"messages\":\r\r\r\r\r[\n\r\r\r\r[\n\r\n\"assistant\"\n\r\n]\r\n\n\r\n]\r\r\r}");
+        write(
+            dir,
+            "lambda",
+            "crash-message-as-a-list",
+            b"{\"messages\":\r\r\r\r\r[\n\r\r\r\r[\n\r\n\"assistant\"\n\r\n]\r\n\n\r\n]\r\r\r}",
+        );
         write(dir, "openrlhf", "a-list-body", b"[[]]");
         write(dir, "openrlhf", "a-list-body-with-prompts", br#"[["q a"], ["q "]]"#);
         write(dir, "formula", "crash-char-boundary", format!("\0a{}", "é".repeat(2048)).as_bytes());
-        let formula = format!("[rewards.length]\nplugin = \"echo\"\n[rewards.c]\ncomponents = {{ a = \"length\" }}\nformula = \"a{}\"\n", "é".repeat(2048));
+        let formula = format!(
+            "[rewards.length]\nplugin = \"echo\"\n[rewards.c]\ncomponents = {{ a = \"length\" }}\nformula = \"a{}\"\n",
+            "é".repeat(2048)
+        );
         write(dir, "rewards_config", "crash-formula-char-boundary", formula.as_bytes());
         write(dir, "rewards_config", "crash-component-chain", super::component_chain(2500, false).as_bytes());
         write(dir, "rewards_config", "crash-component-chain-bottom-first", super::component_chain(2500, true).as_bytes());
@@ -745,6 +839,11 @@ mod seeds {
         write(dir, "rewards_config", "shared-components-10", super::shared_components(10).as_bytes());
         let surrogate = br#"[{"id": "a", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "cnullontent": "4\u0000\ud800", "extra": 1}], "task": "m"}]"#;
         write(dir, "lambda", "crash-lone-surrogate-in-a-message-key", surrogate);
-        write(dir, "openrlhf", "crash-lone-surrogate-in-an-unknown-key", br#"{"query": ["q a", "q b"], "prompti": ["\ud800q "], "labels": [{"answer": 1}, null]}"#);
+        write(
+            dir,
+            "openrlhf",
+            "crash-lone-surrogate-in-an-unknown-key",
+            br#"{"query": ["q a", "q b"], "prompti": ["\ud800q "], "labels": [{"answer": 1}, null]}"#,
+        );
     }
 }

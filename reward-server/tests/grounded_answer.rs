@@ -51,7 +51,12 @@ fn cases() -> Vec<(Value, std::ops::RangeInclusive<f64>)> {
         // A real context sentence that does not support the answer: only the format is paid.
         (item("wrong-source", who, &nova_answer("Margit Olsen", &[OTHER_SOURCE]), gold.clone()), 0.1..=0.1),
         (
-            item("paraphrased-source", who, &nova_answer("Margit Olsen", &["Margit Olsen, an engineer, built it over six years."]), gold.clone()),
+            item(
+                "paraphrased-source",
+                who,
+                &nova_answer("Margit Olsen", &["Margit Olsen, an engineer, built it over six years."]),
+                gold.clone(),
+            ),
             0.0..=0.2,
         ),
         (item("whole-context-as-source", who, &nova_answer("Margit Olsen", &[CONTEXT]), gold.clone()), 0.0..=0.2),
@@ -74,12 +79,8 @@ fn cases() -> Vec<(Value, std::ops::RangeInclusive<f64>)> {
 }
 
 async fn lambda(server: &Server, event: &Value) -> Vec<Value> {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/rewards/grounded_answer/lambda", server.http))
-        .json(event)
-        .send()
-        .await
-        .unwrap();
+    let response =
+        reqwest::Client::new().post(format!("{}/v1/rewards/grounded_answer/lambda", server.http)).json(event).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     response.json::<Vec<Value>>().await.unwrap()
 }
@@ -155,8 +156,7 @@ fn offline_scoring_agrees_with_the_server() {
         .status()
         .unwrap();
     assert!(status.success());
-    let scored: Vec<Value> =
-        std::fs::read_to_string(&output).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let scored: Vec<Value> = std::fs::read_to_string(&output).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(scored.len(), cases().len());
     for ((sent, expected), got) in cases().iter().zip(&scored) {
         assert_eq!(got["id"], sent["id"]);

@@ -57,9 +57,7 @@ async fn nova_lambda_variants_answer_in_order_with_real_ids() {
     assert_eq!(scores[1], 1.0);
     assert!((scores[2] - 0.1).abs() < 1e-9, "format ok, wrong answer: {}", scores[2]);
     assert_eq!(scores[3], 0.0);
-    let metric = |i: usize, name: &str| {
-        items[i]["metrics_list"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned()
-    };
+    let metric = |i: usize, name: &str| items[i]["metrics_list"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned();
     assert_eq!(metric(0, "correct").unwrap()["type"], "Reward");
     assert_eq!(metric(0, "correct.numeric_tier").unwrap()["type"], "Metric");
     assert!(metric(0, "reward_error").is_none());
@@ -216,7 +214,10 @@ async fn an_expired_deadline_is_answered_and_its_work_dropped() {
 #[tokio::test]
 async fn overload_is_refused_at_once_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--workers", "1", "--max-inflight-rollouts", "8", "--max-rollouts-per-request", "8"]);
+    let server = Server::start(
+        &guest_config(dir.path(), "guest", SLOW_LIMITS),
+        &["--workers", "1", "--max-inflight-rollouts", "8", "--max-rollouts-per-request", "8"],
+    );
     let slow = json!({"reward": "guest", "rollouts": (0..8).map(|i| json!({"id": format!("s{i}"), "completion": "work 20000"})).collect::<Vec<_>>()});
     let url = format!("{}/v1/score", server.http);
     let first = tokio::spawn({
@@ -282,8 +283,7 @@ async fn unknown_reward_names_create_no_metric_series() {
     // One unknown name per door first, so the fixed `(unknown)` series exist before the count.
     let (status, _, _) = post(&server, "/v1/rewards/warm-up-name/lambda", body).await;
     assert_eq!(status, 404);
-    let (status, _, _) =
-        post(&server, "/v1/score", r#"{"reward":"warm-up","rollouts":[{"prompt":"p","completion":"c"}]}"#).await;
+    let (status, _, _) = post(&server, "/v1/score", r#"{"reward":"warm-up","rollouts":[{"prompt":"p","completion":"c"}]}"#).await;
     assert_eq!(status, 404);
     let before = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap().lines().count();
     for i in 0..50 {
@@ -312,7 +312,6 @@ async fn post_at_once(url: &str, body: &str, n: usize) -> Vec<u16> {
     }
     calls.join_all().await
 }
-
 
 /// A body of tiny records over the rollout cap is refused for its count before any record is
 /// read: it once raised the server's peak memory from 88 MB to 573 MB (a 60 MB body of 392k

@@ -48,11 +48,8 @@ async fn sigterm_during_a_burst_answers_every_accepted_request() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
-        let inflight: f64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("reward_inflight_rollouts "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0);
+        let inflight: f64 =
+            text.lines().find_map(|l| l.strip_prefix("reward_inflight_rollouts ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
         if inflight >= 64.0 {
             break;
         }
@@ -193,11 +190,8 @@ async fn grpc_score_list_and_health() {
 
     let channel = tonic::transport::Channel::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-    let status = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "reward.v1.RewardService".into() })
-        .await
-        .unwrap()
-        .into_inner();
+    let status =
+        health.check(tonic_health::pb::HealthCheckRequest { service: "reward.v1.RewardService".into() }).await.unwrap().into_inner();
     assert_eq!(status.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
 }
 
@@ -232,8 +226,10 @@ async fn grpc_stream_answers_each_message_before_the_next_is_sent() {
 #[tokio::test]
 async fn grpc_auth_and_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let server =
-        Server::start(&guest_config(dir.path(), "guest", SLOW_LIMITS), &["--auth-token", "tok", "--workers", "1", "--request-timeout-ms", "300"]);
+    let server = Server::start(
+        &guest_config(dir.path(), "guest", SLOW_LIMITS),
+        &["--auth-token", "tok", "--workers", "1", "--request-timeout-ms", "300"],
+    );
     let mut client = grpc_client(&server).await;
     let request = || pb::ScoreRequest { reward: "guest".into(), rollouts: vec![rollout("a", "abc", "")] };
     let err = client.score(request()).await.unwrap_err();
@@ -286,7 +282,10 @@ async fn a_rotated_token_file_takes_over_without_a_restart() {
     // Emptying the file keeps the last good token: auth never opens by accident.
     std::fs::write(&token_file, "").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(client.score(tonic::Request::new(pb::ScoreRequest { reward: "guest".into(), rollouts: vec![] })).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert_eq!(
+        client.score(tonic::Request::new(pb::ScoreRequest { reward: "guest".into(), rollouts: vec![] })).await.unwrap_err().code(),
+        tonic::Code::Unauthenticated
+    );
     assert!(client.score(call("new-token")).await.is_ok());
     let http = reqwest::Client::new()
         .post(format!("{}/v1/score", server.http))
@@ -353,7 +352,10 @@ fn percent_decoded(s: &str) -> String {
 async fn a_grpc_message_of_too_many_rollouts_is_refused_before_it_is_decoded() {
     let server = Server::start(&repo_root().join("rewards.toml"), &[]);
     let mut client = grpc_client(&server).await;
-    client.score(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("w", "<answer>1</answer>", "1")] }).await.unwrap();
+    client
+        .score(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("w", "<answer>1</answer>", "1")] })
+        .await
+        .unwrap();
     let pid = server.pid();
     let base_peak = vm_bytes(pid, "VmHWM");
 
@@ -437,10 +439,8 @@ async fn a_stream_client_that_stops_reading_releases_its_admission() {
     let started = Instant::now();
     let mut refused = 0;
     loop {
-        let request = pb::ScoreRequest {
-            reward: "guest".into(),
-            rollouts: (0..512).map(|i| rollout(&format!("p{i}"), "abc", "null")).collect(),
-        };
+        let request =
+            pb::ScoreRequest { reward: "guest".into(), rollouts: (0..512).map(|i| rollout(&format!("p{i}"), "abc", "null")).collect() };
         match client.score(request).await {
             Ok(answer) => {
                 assert_eq!(answer.into_inner().results.len(), 512);
@@ -467,9 +467,7 @@ async fn an_idle_open_stream_does_not_hold_the_drain() {
     let mut client = grpc_client(&server).await;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let mut answers = client.score_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
-    tx.send(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("a", "<answer>7</answer>", "7")] })
-        .await
-        .unwrap();
+    tx.send(pb::ScoreRequest { reward: "numeric_answer".into(), rollouts: vec![rollout("a", "<answer>7</answer>", "7")] }).await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(10), answers.message()).await.unwrap().unwrap().unwrap();
     assert_eq!(first.score, Some(1.0));
     // The stream stays open (tx alive), idle, and this client does not even read the server's

@@ -165,8 +165,7 @@ fn reused_instances_survive_traps_of_their_neighbours() {
     let rollouts: Vec<_> = inputs.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
     for round in 0..3 {
         let outcomes = guest().score("{}", &rollouts, &limits);
-        let statuses: Vec<Status> =
-            outcomes.iter().map(|o| o.result.as_ref().map(|_| Status::Ok).unwrap_or_else(|f| f.status)).collect();
+        let statuses: Vec<Status> = outcomes.iter().map(|o| o.result.as_ref().map(|_| Status::Ok).unwrap_or_else(|f| f.status)).collect();
         assert_eq!(
             statuses,
             [Status::Ok, Status::PluginError, Status::Ok, Status::Timeout, Status::Ok, Status::OutOfMemory, Status::Ok],
@@ -185,8 +184,7 @@ fn batches_longer_than_a_chunk_keep_order_and_exact_budgets() {
     let limits = Limits { instance_reuse: 1, ..test_limits() };
     let n = 3 * reward_server::engine::CHUNK + 5;
     let trap_at = [reward_server::engine::CHUNK + 3, 2 * reward_server::engine::CHUNK];
-    let texts: Vec<String> =
-        (0..n).map(|i| if trap_at.contains(&i) { "loop".to_owned() } else { "x".repeat(i + 1) }).collect();
+    let texts: Vec<String> = (0..n).map(|i| if trap_at.contains(&i) { "loop".to_owned() } else { "x".repeat(i + 1) }).collect();
     let rollouts: Vec<_> = texts.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
     let outcomes = guest().score("{}", &rollouts, &limits);
     assert_eq!(outcomes.len(), n);
@@ -217,8 +215,7 @@ fn the_same_batch_reports_the_same_instructions_every_time() {
     // second and third runs do, and must still cut (and count) exactly as the first.
     let plugin = host().load_file(&plugin_path("limits-guest")).unwrap();
     let limits = Limits { instance_reuse: 1, ..test_limits() };
-    let texts: Vec<String> =
-        (0..40).map(|i| if i % 7 == 3 { "work 2".to_owned() } else { "y".repeat(1 + i * 13 % 50) }).collect();
+    let texts: Vec<String> = (0..40).map(|i| if i % 7 == 3 { "work 2".to_owned() } else { "y".repeat(1 + i * 13 % 50) }).collect();
     let rollouts: Vec<_> = texts.iter().enumerate().map(|(i, t)| rollout(&i.to_string(), t)).collect();
     let counts = || -> Vec<u64> { plugin.score("{}", &rollouts, &limits).iter().map(|o| o.instructions).collect() };
     let first = counts();

@@ -16,9 +16,15 @@ struct Run {
 }
 
 fn config(dir: &std::path::Path, on_error: &str) -> std::path::PathBuf {
-    guest_config(dir, "length", &format!("on_error = \"{on_error}\"
+    guest_config(
+        dir,
+        "length",
+        &format!(
+            "on_error = \"{on_error}\"
 limits = {{ fuel = 20_000_000 }}
-"))
+"
+        ),
+    )
 }
 
 fn score(input: &[u8], on_error: &str, extra: &[&str]) -> Run {
@@ -49,7 +55,9 @@ fn score(input: &[u8], on_error: &str, extra: &[&str]) -> Run {
 /// Good lines in both shapes, and every kind of bad line, in one file.
 fn mixed_input() -> Vec<u8> {
     let mut input = Vec::new();
-    input.extend_from_slice(br#"{"id":"nova-1","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"hello"}],"reference_answer":"x"}"#);
+    input.extend_from_slice(
+        br#"{"id":"nova-1","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"hello"}],"reference_answer":"x"}"#,
+    );
     input.push(b'\n');
     input.extend_from_slice(br#"{"id":"plain-1","prompt":"q","completion":"abc"}"#);
     input.push(b'\n');
@@ -207,10 +215,7 @@ fn usage_errors_name_the_problem() {
 /// `score` in `dir` with the `length` reward (config in `dir`), without input or output yet.
 fn score_cmd(dir: &Path, on_error: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_reward-server"));
-    cmd.args(["score", "--reward", "length", "--no-progress", "--config"])
-        .arg(config(dir, on_error))
-        .arg("--cache-dir")
-        .arg(cache_dir());
+    cmd.args(["score", "--reward", "length", "--no-progress", "--config"]).arg(config(dir, on_error)).arg("--cache-dir").arg(cache_dir());
     cmd
 }
 
@@ -263,12 +268,8 @@ fn an_output_that_is_the_input_is_refused_and_the_input_kept() {
     let out = score_cmd(dir.path(), "zero").arg("-i").arg(&input).stdout(appended).output().unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("standard output is the same file as --input {}", input.display())), "{}", stderr(&out));
-    let out = score_cmd(dir.path(), "zero")
-        .args(["-i", "-", "-o"])
-        .arg(&hardlink)
-        .stdin(std::fs::File::open(&input).unwrap())
-        .output()
-        .unwrap();
+    let out =
+        score_cmd(dir.path(), "zero").args(["-i", "-", "-o"]).arg(&hardlink).stdin(std::fs::File::open(&input).unwrap()).output().unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert_eq!(std::fs::read(&input).unwrap(), mixed_input());
     // The input given as the partial file of the output.
@@ -440,7 +441,14 @@ fn resume_refuses_a_partial_from_another_input_or_reward() {
     let other = dir.path().join("other.jsonl");
     std::fs::write(&other, String::from_utf8_lossy(&mixed_input()).replace("plain-1", "plain-2")).unwrap();
     let err = resume(&other, "zero", &full[..five_lines]);
-    assert!(err.contains(&format!("line 2 of {} has id \"plain-1\" but line 2 of --input {} has id \"plain-2\"", partial.display(), other.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "line 2 of {} has id \"plain-1\" but line 2 of --input {} has id \"plain-2\"",
+            partial.display(),
+            other.display()
+        )),
+        "{err}"
+    );
     // Ids are line numbers when the input has none: a shorter input is caught by the count.
     let short = dir.path().join("short.jsonl");
     std::fs::write(&short, &mixed_input()[..mixed_input().iter().position(|b| *b == b'\n').unwrap() + 1]).unwrap();

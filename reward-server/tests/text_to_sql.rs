@@ -92,8 +92,11 @@ async fn schema_only_rollouts_on_the_builtin_reward() {
     };
     let response: Vec<Value> = reqwest::Client::new()
         .post(format!("{}/v1/rewards/text_to_sql/lambda", server.http))
-        .json(&json!([item("same", "SELECT COUNT(head_id) FROM head WHERE 56 < age"), item("near-miss", "SELECT count(*) FROM head WHERE age >= 56"),
-                      item("constant", "SELECT 3")]))
+        .json(&json!([
+            item("same", "SELECT COUNT(head_id) FROM head WHERE 56 < age"),
+            item("near-miss", "SELECT count(*) FROM head WHERE age >= 56"),
+            item("constant", "SELECT 3")
+        ]))
         .send()
         .await
         .unwrap()

@@ -17,14 +17,47 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, both signed by it.
 fn make_certs(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca"]);
+    openssl(
+        dir,
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca"],
+    );
     std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n").unwrap();
     std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
     for who in ["server", "client"] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{who}.key"), "-out", &format!("{who}.csr"), "-subj", &format!("/CN={who}")]);
         openssl(
             dir,
-            &["x509", "-req", "-in", &format!("{who}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{who}.pem"), "-days", "2", "-extfile", &format!("{who}.ext")],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{who}.key"),
+                "-out",
+                &format!("{who}.csr"),
+                "-subj",
+                &format!("/CN={who}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{who}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{who}.pem"),
+                "-days",
+                "2",
+                "-extfile",
+                &format!("{who}.ext"),
+            ],
         );
     }
 }
@@ -35,17 +68,16 @@ fn curl(dir: &Path, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-const EVENT: &str = r#"[{"id":"t1","messages":[{"role":"assistant","content":"<think>x</think><answer>4</answer>"}],"reference_answer":4}]"#;
+const EVENT: &str =
+    r#"[{"id":"t1","messages":[{"role":"assistant","content":"<think>x</think><answer>4</answer>"}],"reference_answer":4}]"#;
 
 #[tokio::test]
 async fn https_and_grpc_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     make_certs(dir.path());
     let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
-    let server = Server::start(
-        &repo_root().join("rewards.toml"),
-        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
-    );
+    let server =
+        Server::start(&repo_root().join("rewards.toml"), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
     assert!(server.http.starts_with("https://"), "{}", server.http);
     let (code, body) = curl(dir.path(), &["--cacert", "ca.pem", &format!("{}/healthz", server.http)]);
     assert_eq!((code, body.as_str()), (0, "ok"));
@@ -148,7 +180,23 @@ async fn a_rotated_certificate_reaches_new_connections_and_a_broken_one_keeps_th
     openssl(new.path(), &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=rotated"]);
     openssl(
         new.path(),
-        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
     );
     let live = tempfile::tempdir().unwrap();
     let (cert, key) = (live.path().join("tls.crt"), live.path().join("tls.key"));
@@ -202,7 +250,16 @@ async fn a_rotated_client_ca_is_required_of_new_connections() {
     let p = |f: &str| old.path().join(f).to_str().unwrap().to_owned();
     let server = Server::start(
         &repo_root().join("rewards.toml"),
-        &["--tls-cert", &p("server.pem"), "--tls-key", &p("server.key"), "--tls-client-ca", client_ca.to_str().unwrap(), "--watch-interval-ms", WATCH_MS],
+        &[
+            "--tls-cert",
+            &p("server.pem"),
+            "--tls-key",
+            &p("server.key"),
+            "--tls-client-ca",
+            client_ca.to_str().unwrap(),
+            "--watch-interval-ms",
+            WATCH_MS,
+        ],
     );
     let url = format!("{}/healthz", server.http);
     // The server's own certificate stays the old CA's; only the client CA rotates.

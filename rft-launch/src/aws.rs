@@ -118,7 +118,8 @@ pub async fn load_credentials(http: &reqwest::Client) -> Result<Credentials> {
             bail!("credential_process of profile {profile} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         let v: Value = serde_json::from_slice(&out.stdout).context("credential_process printed no JSON")?;
-        return from_json(&v, "SessionToken").ok_or_else(|| anyhow!("credential_process of profile {profile}: no AccessKeyId/SecretAccessKey"));
+        return from_json(&v, "SessionToken")
+            .ok_or_else(|| anyhow!("credential_process of profile {profile}: no AccessKeyId/SecretAccessKey"));
     }
     let container_url = env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
         .or_else(|| env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").map(|p| format!("http://169.254.170.2{p}")));
@@ -385,8 +386,7 @@ pub fn signed_request(
     let body = req.body_bytes();
     let mut headers = req.headers.clone();
     headers.push(("host".into(), host));
-    let signed =
-        sign(creds, region, req.service.signing_name(), req.method, url.path(), url.query().unwrap_or(""), &headers, &body, now);
+    let signed = sign(creds, region, req.service.signing_name(), req.method, url.path(), url.query().unwrap_or(""), &headers, &body, now);
     Ok((url, headers, body, signed))
 }
 
@@ -418,9 +418,9 @@ impl Executor {
         let http = reqwest::Client::builder().build().context("building the HTTP client")?;
         let creds = load_credentials(&http).await?;
         let record = match record {
-            Some(p) => Some(
-                std::fs::OpenOptions::new().create(true).append(true).open(&p).with_context(|| format!("opening {}", p.display()))?,
-            ),
+            Some(p) => {
+                Some(std::fs::OpenOptions::new().create(true).append(true).open(&p).with_context(|| format!("opening {}", p.display()))?)
+            }
             None => None,
         };
         Ok(Executor { http, region, endpoint_url, creds, record })

@@ -134,7 +134,9 @@ impl Bridge {
         let reward = get(ENV_REWARD).with_context(|| format!("{ENV_REWARD} is not set"))?;
         let token = match (get(ENV_TOKEN), get(ENV_TOKEN_FILE)) {
             (Some(t), _) => Some(t),
-            (None, Some(f)) => Some(std::fs::read_to_string(&f).with_context(|| format!("{ENV_TOKEN_FILE}={f:?}: unreadable"))?.trim().to_owned()),
+            (None, Some(f)) => {
+                Some(std::fs::read_to_string(&f).with_context(|| format!("{ENV_TOKEN_FILE}={f:?}: unreadable"))?.trim().to_owned())
+            }
             (None, None) => None,
         };
         let on_failure = match get(ENV_ON_ERROR).as_deref() {
@@ -196,16 +198,17 @@ impl Bridge {
             obj @ Value::Object(_) => vec![obj],
             _ => return Err(BridgeError::BadRequest("expected a JSON array of rollouts (or one rollout object)".into())),
         };
-        let ids: Vec<String> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| reward_engine::input::record_id(r).unwrap_or_else(|| format!("item-{i}")))
-            .collect();
+        let ids: Vec<String> =
+            records.iter().enumerate().map(|(i, r)| reward_engine::input::record_id(r).unwrap_or_else(|| format!("item-{i}"))).collect();
         // A deadline already past on arrival never comes from Lambda (it would have stopped the
         // sandbox): the runtime gave none or a bogus one (cargo lambda's emulator). Assume 30 s.
         let now = SystemTime::now();
         let deadline = if deadline <= now {
-            tracing::warn!(deadline_ms = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64, "deadline already past on arrival: assuming {} s", ASSUMED_TIMEOUT.as_secs());
+            tracing::warn!(
+                deadline_ms = deadline.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64,
+                "deadline already past on arrival: assuming {} s",
+                ASSUMED_TIMEOUT.as_secs()
+            );
             now + ASSUMED_TIMEOUT
         } else {
             deadline
@@ -363,11 +366,7 @@ impl Bridge {
     }
 }
 
-async fn score_in_process(
-    reward: Arc<reward_engine::Reward>,
-    records: Vec<Value>,
-    budget: Duration,
-) -> Result<Vec<NovaScore>, String> {
+async fn score_in_process(reward: Arc<reward_engine::Reward>, records: Vec<Value>, budget: Duration) -> Result<Vec<NovaScore>, String> {
     use reward_engine::{MetricKind, Status};
     let deadline = Instant::now() + budget;
     let task = tokio::task::spawn_blocking(move || {

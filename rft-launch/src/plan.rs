@@ -229,7 +229,9 @@ impl Plan {
                     Step::WaitFunctionActive { get_config, timeout } => json!({
                         "wait_until_active": {"poll": get_config.describe(s), "timeout_s": timeout.as_secs()}
                     }),
-                    Step::Run { program, args, .. } => json!({"run": {"program": program, "args": args, "shell": shell_line(program, args)}}),
+                    Step::Run { program, args, .. } => {
+                        json!({"run": {"program": program, "args": args, "shell": shell_line(program, args)}})
+                    }
                     Step::Print(text) => json!({"print": text}),
                 })
                 .collect(),
@@ -286,11 +288,7 @@ pub fn redact_text(s: &str, secrets: &[String]) -> String {
 
 /// A command line a POSIX shell reads back as `program args...`.
 pub fn shell_line(program: &str, args: &[String]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().map(String::as_str))
-        .map(shell_quote)
-        .collect::<Vec<_>>()
-        .join(" ")
+    std::iter::once(program).chain(args.iter().map(String::as_str)).map(shell_quote).collect::<Vec<_>>().join(" ")
 }
 
 fn shell_quote(s: &str) -> String {

@@ -234,10 +234,7 @@ fn hyperpod_recipe(lora: bool) -> Node {
                             "rewards",
                             Node::map([(
                                 "api_endpoint",
-                                Node::map([
-                                    ("lambda_arn", s("${oc.select:run.reward_lambda_arn}")),
-                                    ("lambda_concurrency_limit", i(100)),
-                                ]),
+                                Node::map([("lambda_arn", s("${oc.select:run.reward_lambda_arn}")), ("lambda_concurrency_limit", i(100))]),
                             )]),
                         ),
                     ]),
@@ -328,14 +325,7 @@ pub const SMTJ_RFT_IMAGE_TAG: &str = "SM-TJ-RFT-V2-latest";
 /// there instead: `<recipe>.sm_jobs.container_image.prod.<region>`.
 pub fn smtj_image(recipe: &RecipeInfo, region: &str, regional_parameters: Option<&serde_json::Value>) -> Option<String> {
     if let Some(p) = regional_parameters {
-        return p
-            .get(recipe.name)?
-            .get("sm_jobs")?
-            .get("container_image")?
-            .get("prod")?
-            .get(region)?
-            .as_str()
-            .map(str::to_owned);
+        return p.get(recipe.name)?.get("sm_jobs")?.get("container_image")?.get("prod")?.get(region)?.as_str().map(str::to_owned);
     }
     if recipe.platform != Platform::Smtj {
         return None;

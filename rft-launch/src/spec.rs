@@ -69,20 +69,24 @@ fn arn(field: &str, v: &str, service: &str) -> Result<()> {
     if parts.len() == 6 && parts[0] == "arn" && parts[2] == service && !parts[5].is_empty() {
         Ok(())
     } else {
-        Err(SpecError { field: field.into(), message: format!(" = {v:?} is not an ARN of {service}: expected arn:PARTITION:{service}:REGION:ACCOUNT:...") })
+        Err(SpecError {
+            field: field.into(),
+            message: format!(" = {v:?} is not an ARN of {service}: expected arn:PARTITION:{service}:REGION:ACCOUNT:..."),
+        })
     }
 }
 
 /// SageMaker and Bedrock job names: 1 to 63 characters, `[a-zA-Z0-9](-*[a-zA-Z0-9])*`.
 fn job_name(field: &str, v: &str) -> Result<()> {
-    let ok = (1..=63).contains(&v.len())
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !v.starts_with('-')
-        && !v.ends_with('-');
+    let ok =
+        (1..=63).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !v.starts_with('-') && !v.ends_with('-');
     if ok {
         Ok(())
     } else {
-        Err(SpecError { field: field.into(), message: format!(" = {v:?} is not a valid job name: 1 to 63 of [a-zA-Z0-9-], starting and ending alphanumeric") })
+        Err(SpecError {
+            field: field.into(),
+            message: format!(" = {v:?} is not a valid job name: 1 to 63 of [a-zA-Z0-9-], starting and ending alphanumeric"),
+        })
     }
 }
 
@@ -98,7 +102,9 @@ fn custom_model_name(field: &str, v: &str) -> Result<()> {
     } else {
         Err(SpecError {
             field: field.into(),
-            message: format!(" = {v:?} is not a valid custom model name: 1 to 63 of [a-zA-Z0-9_-], starting alphanumeric, no two of _ - in a row"),
+            message: format!(
+                " = {v:?} is not a valid custom model name: 1 to 63 of [a-zA-Z0-9_-], starting alphanumeric, no two of _ - in a row"
+            ),
         })
     }
 }
@@ -628,7 +634,10 @@ impl Spec {
             custom_model_name("bedrock.custom_model_name", &b.custom_model_name)?;
             b.hyperparameters.validate()?;
             if b.subnet_ids.is_empty() != b.security_group_ids.is_empty() {
-                return Err(SpecError::new("bedrock.security_group_ids", "subnet_ids and security_group_ids go together (both or neither)"));
+                return Err(SpecError::new(
+                    "bedrock.security_group_ids",
+                    "subnet_ids and security_group_ids go together (both or neither)",
+                ));
             }
         }
         Ok(())
@@ -667,12 +676,9 @@ impl Spec {
             return Ok(a.clone());
         }
         match (&self.bridge, &self.aws.account_id) {
-            (Some(b), Some(account)) => Ok(format!(
-                "arn:{}:lambda:{}:{account}:function:{}",
-                self.aws.partition,
-                self.region()?,
-                b.function_name
-            )),
+            (Some(b), Some(account)) => {
+                Ok(format!("arn:{}:lambda:{}:{account}:function:{}", self.aws.partition, self.region()?, b.function_name))
+            }
             _ => Err(SpecError::new(
                 "job.reward_lambda_arn",
                 "not set, and cannot be derived (needs [bridge].function_name and aws.account_id)",
@@ -720,7 +726,8 @@ mod tests {
         for ok in ["low", "high", "none"] {
             Spec::from_toml(&BASE.replace("model_type", &format!("reasoning_effort = \"{ok}\"\nmodel_type"))).unwrap().validate().unwrap();
         }
-        let err = Spec::from_toml(&BASE.replace("model_type", "reasoning_effort = \"medium\"\nmodel_type")).unwrap().validate().unwrap_err();
+        let err =
+            Spec::from_toml(&BASE.replace("model_type", "reasoning_effort = \"medium\"\nmodel_type")).unwrap().validate().unwrap_err();
         assert_eq!(err.to_string(), "recipe.reasoning_effort = \"medium\" is not allowed: one of low | high | none");
     }
 
@@ -754,18 +761,19 @@ mod tests {
 
     #[test]
     fn bedrock_ranges() {
-        let bedrock = |hp: &str| {
-            check(&format!(
-                "[bedrock]\nbase_model = \"m\"\ncustom_model_name = \"c\"\n[bedrock.hyperparameters]\n{hp}"
-            ))
-        };
+        let bedrock =
+            |hp: &str| check(&format!("[bedrock]\nbase_model = \"m\"\ncustom_model_name = \"c\"\n[bedrock.hyperparameters]\n{hp}"));
         let full = "batch_size = 16\nepoch_count = 1\nlearning_rate = 1e-7\ntraining_sample_per_prompt = 2\neval_interval = 1\nreasoning_effort = \"low\"";
         bedrock(full).unwrap();
         for (from, to, field) in [
             ("batch_size = 16", "batch_size = 513", "batch_size = 513 is out of range: allowed 16..=512"),
             ("epoch_count = 1", "epoch_count = 51", "epoch_count = 51 is out of range: allowed 1..=50"),
             ("learning_rate = 1e-7", "learning_rate = 0.01", "learning_rate = 0.01 is out of range: allowed 0.0000001..=0.001"),
-            ("training_sample_per_prompt = 2", "training_sample_per_prompt = 1", "training_sample_per_prompt = 1 is out of range: allowed 2..=16"),
+            (
+                "training_sample_per_prompt = 2",
+                "training_sample_per_prompt = 1",
+                "training_sample_per_prompt = 1 is out of range: allowed 2..=16",
+            ),
             ("eval_interval = 1", "eval_interval = 0", "eval_interval = 0 is out of range: allowed 1..=100"),
             ("\"low\"", "\"extreme\"", "reasoning_effort = \"extreme\" is not allowed: one of low | medium | high"),
         ] {
@@ -777,12 +785,14 @@ mod tests {
     #[test]
     fn bridge_name_without_sagemaker_loads() {
         // The rule is HyperPod's (see BRIDGE_NAME_MARKER); `job hyperpod` checks it.
-        check("[bridge]\nfunction_name = \"reward-bridge\"\nrole_arn = \"arn:aws:iam::123456789012:role/l\"\nbinary = \"bootstrap\"").unwrap();
+        check("[bridge]\nfunction_name = \"reward-bridge\"\nrole_arn = \"arn:aws:iam::123456789012:role/l\"\nbinary = \"bootstrap\"")
+            .unwrap();
     }
 
     #[test]
     fn cross_field_checks() {
-        let err = Spec::from_toml(&BASE.replace("model_type", "max_new_tokens = 20000\nmax_length = 16384\nmodel_type")).unwrap().validate();
+        let err =
+            Spec::from_toml(&BASE.replace("model_type", "max_new_tokens = 20000\nmax_length = 16384\nmodel_type")).unwrap().validate();
         assert_eq!(err.unwrap_err().field, "recipe.max_new_tokens");
     }
 

@@ -159,10 +159,7 @@ mod tests {
 
     #[test]
     fn block_yaml_and_dotted_keys() {
-        let n = Node::map([
-            ("run", Node::map([("name", Node::s("a \"b\"")), ("replicas", Node::Int(2))])),
-            ("lr", Node::Float(1e-5)),
-        ]);
+        let n = Node::map([("run", Node::map([("name", Node::s("a \"b\"")), ("replicas", Node::Int(2))])), ("lr", Node::Float(1e-5))]);
         assert_eq!(n.to_yaml(), "run:\n  name: \"a \\\"b\\\"\"\n  replicas: 2\nlr: 1.0e-5\n");
         let flat: Vec<String> = n.flatten("recipes").into_iter().map(|(k, _)| k).collect();
         assert_eq!(flat, ["recipes.run.name", "recipes.run.replicas", "recipes.lr"]);

@@ -161,10 +161,8 @@ async fn a_batch_is_forwarded_over_grpc() {
 
 #[tokio::test]
 async fn a_batch_is_scored_in_process_without_a_server() {
-    let lambda = Lambda::start(&[
-        ("REWARD_CONFIG", repo_root().join("rewards.toml").display().to_string()),
-        ("REWARD_NAME", "math".into()),
-    ]);
+    let lambda =
+        Lambda::start(&[("REWARD_CONFIG", repo_root().join("rewards.toml").display().to_string()), ("REWARD_NAME", "math".into())]);
     let (status, body) = lambda.invoke(batch().to_string()).await;
     assert_eq!(status, 200, "{body}");
     assert_scored(&serde_json::from_str(&body).unwrap());

@@ -32,12 +32,10 @@ impl Moto {
 
     /// An unsigned call; moto picks the service from the credential scope of the authorization.
     async fn call(&self, service: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, String) {
-        let mut req = reqwest::Client::new()
-            .request(method.parse().unwrap(), format!("{}{path}", self.url))
-            .header(
-                "authorization",
-                format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
-            );
+        let mut req = reqwest::Client::new().request(method.parse().unwrap(), format!("{}{path}", self.url)).header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        );
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -149,11 +147,7 @@ fn ok(out: &Output) -> String {
 }
 
 fn sent(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join("sent.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(dir.join("sent.jsonl")).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn ops(sent: &[Value]) -> Vec<&str> {
@@ -251,7 +245,13 @@ async fn smtj_uploads_the_recipe_and_creates_the_training_job() {
 
     // The training job as SageMaker stored it.
     let (status, body) = moto
-        .call("sagemaker", "POST", "/", &[("x-amz-target", "SageMaker.DescribeTrainingJob"), ("content-type", "application/x-amz-json-1.1")], Some(json!({"TrainingJobName": "rft-math-1"})))
+        .call(
+            "sagemaker",
+            "POST",
+            "/",
+            &[("x-amz-target", "SageMaker.DescribeTrainingJob"), ("content-type", "application/x-amz-json-1.1")],
+            Some(json!({"TrainingJobName": "rft-math-1"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let job: Value = serde_json::from_str(&body).unwrap();
@@ -265,8 +265,14 @@ async fn smtj_uploads_the_recipe_and_creates_the_training_job() {
     );
     let channels: Vec<&str> = job["InputDataConfig"].as_array().unwrap().iter().map(|c| c["ChannelName"].as_str().unwrap()).collect();
     assert_eq!(channels, ["recipe", "train", "validation"]);
-    assert_eq!(job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"], "s3://rft-bucket/output/rft-math-1/recipe/rft-math-1.yaml");
-    assert_eq!(job["AlgorithmSpecification"]["TrainingImage"], "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-V2-latest");
+    assert_eq!(
+        job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"],
+        "s3://rft-bucket/output/rft-math-1/recipe/rft-math-1.yaml"
+    );
+    assert_eq!(
+        job["AlgorithmSpecification"]["TrainingImage"],
+        "708977205387.dkr.ecr.us-east-1.amazonaws.com/nova-fine-tune-repo:SM-TJ-RFT-V2-latest"
+    );
     assert_eq!(job["ResourceConfig"]["InstanceCount"], 2);
 
     // status and stop go through the launcher too.
@@ -376,7 +382,8 @@ fn hyperpod_takes_the_real_job_name_and_the_namespace_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let bin = fake_hyperpod(dir.path());
     let spec = spec(dir.path(), "http://127.0.0.1:9", |t| {
-        no_validation_data(t).replace("[hyperpod]\n", &format!("[hyperpod]\nnamespace = \"rft-team\"\ncli = {:?}\n", bin.join("hyperpod").to_str().unwrap()))
+        no_validation_data(t)
+            .replace("[hyperpod]\n", &format!("[hyperpod]\nnamespace = \"rft-team\"\ncli = {:?}\n", bin.join("hyperpod").to_str().unwrap()))
     });
     let out = ok(&launch(dir.path(), &spec, &["job", "hyperpod"]));
     assert!(out.contains("HyperPod job name: rft-math-1-q7z2k"), "{out}");
@@ -398,14 +405,42 @@ async fn invalid_specs_fail_before_any_call() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     for (tweak, args, expected) in [
-        (("global_batch_size = 64", "global_batch_size = 8"), &["job", "smtj"][..], "recipe.global_batch_size = 8 is out of range: allowed 16..=128 (recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)"),
-        (("global_batch_size = 64", "global_batch_size = 512"), &["job", "hyperpod"][..], "recipe.global_batch_size = 512 is out of range: allowed 16..=256 (recipe nova_lite_2_0_p5_gpu_rft)"),
-        (("reasoning_effort = \"high\"", "reasoning_effort = \"medium\""), &["job", "smtj"][..], "recipe.reasoning_effort = \"medium\" is not allowed: one of low | high | none"),
-        (("epoch_count = 2", "epoch_count = 80"), &["job", "bedrock"][..], "bedrock.hyperparameters.epoch_count = 80 is out of range: allowed 1..=50"),
-        (("reasoning_effort = \"medium\"", "reasoning_effort = \"max\""), &["job", "bedrock"][..], "bedrock.hyperparameters.reasoning_effort = \"max\" is not allowed: one of low | medium | high"),
+        (
+            ("global_batch_size = 64", "global_batch_size = 8"),
+            &["job", "smtj"][..],
+            "recipe.global_batch_size = 8 is out of range: allowed 16..=128 (recipe nova_lite_v2_smtj_p5_p5en_gpu_lora_rft)",
+        ),
+        (
+            ("global_batch_size = 64", "global_batch_size = 512"),
+            &["job", "hyperpod"][..],
+            "recipe.global_batch_size = 512 is out of range: allowed 16..=256 (recipe nova_lite_2_0_p5_gpu_rft)",
+        ),
+        (
+            ("reasoning_effort = \"high\"", "reasoning_effort = \"medium\""),
+            &["job", "smtj"][..],
+            "recipe.reasoning_effort = \"medium\" is not allowed: one of low | high | none",
+        ),
+        (
+            ("epoch_count = 2", "epoch_count = 80"),
+            &["job", "bedrock"][..],
+            "bedrock.hyperparameters.epoch_count = 80 is out of range: allowed 1..=50",
+        ),
+        (
+            ("reasoning_effort = \"medium\"", "reasoning_effort = \"max\""),
+            &["job", "bedrock"][..],
+            "bedrock.hyperparameters.reasoning_effort = \"max\" is not allowed: one of low | medium | high",
+        ),
         (("timeout_s = 900", "timeout_s = 901"), &["bridge", "deploy"][..], "bridge.timeout_s = 901 is out of range: allowed 1..=900"),
-        (("SageMaker-reward-bridge\"", "reward-bridge\""), &["job", "hyperpod"][..], "job.reward_lambda_arn: function \"reward-bridge\" must contain \"SageMaker\""),
-        (("learning_rate = 7e-7", "learning_rate = 0.1"), &["job", "hyperpod"][..], "recipe.learning_rate = 0.1 is out of range: allowed 0.00000001..=0.001 (recipe nova_lite_2_0_p5_gpu_rft)"),
+        (
+            ("SageMaker-reward-bridge\"", "reward-bridge\""),
+            &["job", "hyperpod"][..],
+            "job.reward_lambda_arn: function \"reward-bridge\" must contain \"SageMaker\"",
+        ),
+        (
+            ("learning_rate = 7e-7", "learning_rate = 0.1"),
+            &["job", "hyperpod"][..],
+            "recipe.learning_rate = 0.1 is out of range: allowed 0.00000001..=0.001 (recipe nova_lite_2_0_p5_gpu_rft)",
+        ),
     ] {
         let hyperpod = args[1] == "hyperpod";
         let spec = spec(dir.path(), &moto.url, |t| {
@@ -420,7 +455,13 @@ async fn invalid_specs_fail_before_any_call() {
     }
     // Nothing reached the emulator either.
     let (_, body) = moto
-        .call("sagemaker", "POST", "/", &[("x-amz-target", "SageMaker.ListTrainingJobs"), ("content-type", "application/x-amz-json-1.1")], Some(json!({})))
+        .call(
+            "sagemaker",
+            "POST",
+            "/",
+            &[("x-amz-target", "SageMaker.ListTrainingJobs"), ("content-type", "application/x-amz-json-1.1")],
+            Some(json!({})),
+        )
         .await;
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["TrainingJobSummaries"], json!([]), "{body}");
     let (_, body) = moto.call("lambda", "GET", "/2015-03-31/functions", &[], None).await;

@@ -157,7 +157,12 @@ fn hyperpod_overrides_compose_with_every_hyperpod_recipe_through_hydra() {
                 "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-reward-bridge"
             );
             if what == "every value" {
-                assert_eq!(overrides.len(), if info.lora { 25 } else { 23 }, "{}: every value set, and instance_type: {overrides:?}", info.name);
+                assert_eq!(
+                    overrides.len(),
+                    if info.lora { 25 } else { 23 },
+                    "{}: every value set, and instance_type: {overrides:?}",
+                    info.name
+                );
                 assert_eq!(overrides.contains_key("recipes.training_config.trainer.peft.lora_tuning.alpha"), info.lora);
             }
             composed += 1;
@@ -217,7 +222,10 @@ fn smtj_writes_the_published_recipe_with_the_spec_on_it() {
     for info in RECIPES.iter().filter(|r| r.platform == Platform::Smtj) {
         let peft = if info.lora { "lora" } else { "none" };
         let base = example().replace("[recipe]\n", &format!("[recipe]\npeft = \"{peft}\"\n"));
-        for (what, text) in [("the example", base.clone()), ("every value", with_recipe_values(&example(), &every_value(Platform::Smtj, info.lora)).replace("replicas = 8\n", ""))] {
+        for (what, text) in [
+            ("the example", base.clone()),
+            ("every value", with_recipe_values(&example(), &every_value(Platform::Smtj, info.lora)).replace("replicas = 8\n", "")),
+        ] {
             let plan = dry_run(dir.path(), &text, &["job", "smtj"]).unwrap_or_else(|e| panic!("{} / {what}: {e}", info.name));
             let yaml = smtj_recipe_of(&plan);
             assert!(yaml.contains(&format!("from recipe {}", info.name)), "{yaml}");
@@ -230,8 +238,13 @@ fn smtj_writes_the_published_recipe_with_the_spec_on_it() {
             assert_eq!(keys(&written), keys(&published), "{} / {what}: the published recipe's keys, no more, no fewer", info.name);
             // Set by the launcher or the spec; everything else is the published value.
             let spec = Spec::from_toml(&text).unwrap();
-            let set = rft_launch::job::recipe_overrides(&spec, info, "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-reward-bridge", Some(written["run.replicas"].as_i64().unwrap()))
-                .unwrap();
+            let set = rft_launch::job::recipe_overrides(
+                &spec,
+                info,
+                "arn:aws:lambda:us-east-1:123456789012:function:SageMaker-reward-bridge",
+                Some(written["run.replicas"].as_i64().unwrap()),
+            )
+            .unwrap();
             for (k, v) in &published {
                 match set.iter().find(|(key, _)| key == k) {
                     Some((_, node)) => assert_eq!(&written[k], &node.to_json(), "{} / {what}: {k}", info.name),
@@ -366,9 +379,7 @@ fn smtj_images_are_the_published_ones_of_every_region() {
         for (region, uri) in &published {
             assert_eq!(smtj_image(info, region, None).as_deref(), uri.as_str(), "{} {region}", info.name);
             assert_eq!(smtj_image(info, region, Some(&regional)).as_deref(), uri.as_str(), "{} {region}", info.name);
-            let text = example()
-                .replace("us-east-1", region)
-                .replace("[smtj]\n", &format!("[smtj]\nrecipe = \"{}\"\n", info.name));
+            let text = example().replace("us-east-1", region).replace("[smtj]\n", &format!("[smtj]\nrecipe = \"{}\"\n", info.name));
             let plan = dry_run(dir.path(), &text, &["job", "smtj"]).unwrap();
             assert_eq!(plan[1]["body"]["AlgorithmSpecification"]["TrainingImage"], *uri, "{} {region}", info.name);
             checked += 1;
@@ -381,7 +392,9 @@ fn smtj_images_are_the_published_ones_of_every_region() {
     let e = dry_run(dir.path(), &example().replace("us-east-1", "eu-west-1"), &["job", "smtj"]).unwrap_err();
     assert!(e.contains("smtj.image_uri: required in eu-west-1") && e.contains("us-east-1, us-west-2, ap-northeast-1"), "{e}");
     // With the published file given, the image is read from it.
-    let text = example().replace("us-east-1", "us-west-2").replace("[smtj]\n", &format!("[smtj]\nregional_parameters = {:?}\n", path.to_str().unwrap()));
+    let text = example()
+        .replace("us-east-1", "us-west-2")
+        .replace("[smtj]\n", &format!("[smtj]\nregional_parameters = {:?}\n", path.to_str().unwrap()));
     let plan = dry_run(dir.path(), &text, &["job", "smtj"]).unwrap();
     assert!(plan[1]["body"]["AlgorithmSpecification"]["TrainingImage"].as_str().unwrap().ends_with(":SM-TJ-RFT-V2-latest"));
     eprintln!("{checked} published SMTJ images checked");

@@ -82,17 +82,8 @@ fn every_vector_of_the_sigv4_test_suite() {
             headers.push(("X-Amz-Security-Token".into(), token.to_owned()));
         }
         let date = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-date")).unwrap().1.clone();
-        let sig = signature(
-            &creds(None),
-            "us-east-1",
-            "service",
-            &method,
-            &path,
-            &query,
-            &headers,
-            &hex::encode(Sha256::digest(&body)),
-            &date,
-        );
+        let sig =
+            signature(&creds(None), "us-east-1", "service", &method, &path, &query, &headers, &hex::encode(Sha256::digest(&body)), &date);
         let name = stem.file_name().unwrap().to_string_lossy().into_owned();
         if sig.canonical_request != read("creq") {
             failed.push(format!("{name}: canonical request\n{}\n--- expected\n{}", sig.canonical_request, read("creq")));
@@ -113,7 +104,17 @@ fn sign_adds_the_session_token_as_the_suite_does() {
     let sreq = std::fs::read_to_string(stem.with_extension("sreq")).unwrap();
     let token = sreq.lines().find_map(|l| l.strip_prefix("X-Amz-Security-Token:")).unwrap();
     let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-    let h = rft_launch::aws::sign(&creds(Some(token)), "us-east-1", "service", "GET", "/", "", &[("Host".into(), "example.amazonaws.com".into())], b"", t);
+    let h = rft_launch::aws::sign(
+        &creds(Some(token)),
+        "us-east-1",
+        "service",
+        "GET",
+        "/",
+        "",
+        &[("Host".into(), "example.amazonaws.com".into())],
+        b"",
+        t,
+    );
     let auth = &h.iter().find(|(k, _)| k == "authorization").unwrap().1;
     assert_eq!(auth, &std::fs::read_to_string(stem.with_extension("authz")).unwrap().trim_end());
 }

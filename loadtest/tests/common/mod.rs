@@ -51,11 +51,7 @@ impl Server {
     pub fn start(config: &Path, extra: &[&str]) -> Server {
         let flags: Vec<&str> = ["--watch-interval-ms", "0"].into_iter().chain(extra.iter().copied()).collect();
         let process = ServerProcess::start(&server_bin(), config, &repo_root().join("target/test-artifact-cache"), &flags);
-        Server {
-            grpc: process.grpc_addr.clone(),
-            http: process.http_url.trim_start_matches("http://").to_owned(),
-            _process: process,
-        }
+        Server { grpc: process.grpc_addr.clone(), http: process.http_url.trim_start_matches("http://").to_owned(), _process: process }
     }
 
     /// The address for a door: gRPC or HTTP.
@@ -66,13 +62,10 @@ impl Server {
 
 /// Runs `loadtest ARGS --json -` and returns the report; panics (with its stderr) if it fails.
 pub fn loadtest(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_loadtest"))
-        .args(args)
-        .args(["--json", "-", "--quiet"])
-        .output()
-        .expect("running loadtest");
+    let out = Command::new(env!("CARGO_BIN_EXE_loadtest")).args(args).args(["--json", "-", "--quiet"]).output().expect("running loadtest");
     assert!(out.status.success(), "loadtest {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("loadtest printed no JSON report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("loadtest printed no JSON report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// `report[a][b]` as u64.

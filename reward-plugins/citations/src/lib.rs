@@ -461,9 +461,10 @@ fn parse_gold(rollout: &Rollout) -> Result<Gold, RolloutError> {
 /// or `reference.context`, as configured.
 fn find_context<'a>(c: &CitationsConfig, rollout: &'a Rollout, gold: &'a Gold) -> Result<&'a str, RolloutError> {
     let from_prompt = || {
-        let turns = rollout.messages.len().saturating_sub(usize::from(
-            rollout.messages.last().is_some_and(|m| m.content == rollout.completion && m.role != "user"),
-        ));
+        let turns = rollout
+            .messages
+            .len()
+            .saturating_sub(usize::from(rollout.messages.last().is_some_and(|m| m.content == rollout.completion && m.role != "user")));
         rollout.messages[..turns].iter().filter(|m| !m.role.ends_with("assistant")).find_map(|m| {
             let s = &m.content;
             let open = memchr::memmem::find(s.as_bytes(), c.context_tag.open().as_bytes())?;
@@ -480,11 +481,7 @@ fn find_context<'a>(c: &CitationsConfig, rollout: &'a Rollout, gold: &'a Gold) -
     let where_ = match c.context_from {
         ContextFrom::Prompt => format!("a {}…{} block in the prompt", c.context_tag.open(), c.context_tag.close()),
         ContextFrom::Reference => "reference.context".into(),
-        ContextFrom::Auto => format!(
-            "a {}…{} block in the prompt, or reference.context",
-            c.context_tag.open(),
-            c.context_tag.close()
-        ),
+        ContextFrom::Auto => format!("a {}…{} block in the prompt, or reference.context", c.context_tag.open(), c.context_tag.close()),
     };
     match found {
         Some(t) if !t.trim().is_empty() => Ok(t),
@@ -698,17 +695,9 @@ fn score(c: &CitationsConfig, rollout: &Rollout) -> Result<Score, RolloutError> 
     if refused || gold.unanswerable == Some(true) {
         let (value, correct, why) = match (refused, gold.unanswerable) {
             (true, Some(true)) if stats.n == 0 => (c.refusal_credit.refused_unanswerable, 1.0, "refused an unanswerable question"),
-            (true, Some(true)) => (
-                c.refusal_credit.refused_with_sources,
-                1.0,
-                "refused an unanswerable question but cited sources",
-            ),
+            (true, Some(true)) => (c.refusal_credit.refused_with_sources, 1.0, "refused an unanswerable question but cited sources"),
             (true, Some(false)) => (c.refusal_credit.refused_answerable, 0.0, "refused an answerable question"),
-            (true, _) => (
-                c.refusal_credit.refused_answerable,
-                0.0,
-                "refused, but the reference does not mark the question unanswerable",
-            ),
+            (true, _) => (c.refusal_credit.refused_answerable, 0.0, "refused, but the reference does not mark the question unanswerable"),
             (false, _) => (c.refusal_credit.answered_unanswerable, 0.0, "answered an unanswerable question"),
         };
         s = s.reward("refusal_correct", correct).metric("num_sources", stats.n as f64);

@@ -22,9 +22,7 @@ const S_KEEPER: &str = "The last resident keeper, Arne Vik, left the station in 
 const REFUSAL: &str = "I cannot answer this question based on the provided context.";
 
 fn prompt(context: &str, question: &str) -> String {
-    format!(
-        "Answer from the context only, quoting your sources.\n<context>\n{context}\n</context>\nQuestion: {question}"
-    )
+    format!("Answer from the context only, quoting your sources.\n<context>\n{context}\n</context>\nQuestion: {question}")
 }
 
 fn rollout_with(prompt_text: &str, completion: &str, reference: &str) -> Rollout {
@@ -211,9 +209,15 @@ fn malformed_parts_are_invalid() {
     let g = gold("Margit Olsen", &[S_BUILT]);
     for (completion, why) in [
         (format!("<answer>Margit Olsen <source>{S_BUILT}</source></answer>"), "outside"),
-        (format!("<answer><answer_part><text>Margit Olsen</text><sources><source>{S_BUILT}</sources></answer_part></answer>"), "not closed"),
+        (
+            format!("<answer><answer_part><text>Margit Olsen</text><sources><source>{S_BUILT}</sources></answer_part></answer>"),
+            "not closed",
+        ),
         (format!("<answer><answer_part><sources><source>{S_BUILT}</source></sources></answer_part></answer>"), "expected <text>"),
-        (format!("<answer><answer_part><text>Margit</text>junk<sources><source>{S_BUILT}</source></sources></answer_part></answer>"), "unexpected"),
+        (
+            format!("<answer><answer_part><text>Margit</text>junk<sources><source>{S_BUILT}</source></sources></answer_part></answer>"),
+            "unexpected",
+        ),
         ("<answer><answer_part><text>Margit Olsen</text></answer_part></answer>".into(), "no sources"),
         ("<answer>Margit Olsen</answer>".into(), "no sources"),
     ] {
@@ -237,7 +241,11 @@ fn refusing_an_unanswerable_question_scores_one() {
         close(m(&s, "refusal_correct"), 1.0);
     }
     // SQuAD v2 spelling of the flag, and a refusal with different case and punctuation.
-    let s = scored("{}", "<answer>i cannot answer this question based on the provided context</answer>", r#"{"answers": [], "is_impossible": true}"#);
+    let s = scored(
+        "{}",
+        "<answer>i cannot answer this question based on the provided context</answer>",
+        r#"{"answers": [], "is_impossible": true}"#,
+    );
     close(s.value, 1.0);
 }
 
@@ -267,7 +275,8 @@ fn refusing_an_answerable_question_scores_zero() {
     close(m(&s, "refusal_correct"), 0.0);
     assert!(s.reason.unwrap().contains("refused an answerable"));
     // Configurable.
-    let s = scored(r#"{"refusal_credit": {"refused_answerable": 0.1}}"#, &format!("<answer>{REFUSAL}</answer>"), &gold("Margit Olsen", &[]));
+    let s =
+        scored(r#"{"refusal_credit": {"refused_answerable": 0.1}}"#, &format!("<answer>{REFUSAL}</answer>"), &gold("Margit Olsen", &[]));
     close(s.value, 0.1);
 }
 
@@ -357,7 +366,8 @@ fn citing_the_whole_context_scores_low() {
     let s = scored("{}", &nova(&[("Margit Olsen", &[&two])]), &gold("Margit Olsen", &[S_BUILT]));
     close(m(&s, "citation_precision"), 1.0);
     // ... three are not.
-    let three = format!("{S_LOCATION} {S_BUILT} The tower is 38 metres tall, and its lamp could originally be seen from 22 nautical miles away.");
+    let three =
+        format!("{S_LOCATION} {S_BUILT} The tower is 38 metres tall, and its lamp could originally be seen from 22 nautical miles away.");
     let s = scored("{}", &nova(&[("Margit Olsen", &[&three])]), &gold("Margit Olsen", &[S_BUILT]));
     close(m(&s, "citation_precision"), 0.0);
 }
@@ -560,7 +570,11 @@ fn numbered_passages() {
     let s = run(config, passage_rollout(PASSAGES, "1987 [3]", reference)).unwrap();
     close(m(&s, "citation_recall"), 0.0);
     // Gold sources as sentences work too.
-    let s = run(config, passage_rollout(PASSAGES, "1987 [1, 2]", r#"{"answer": "1987", "sources": ["The Halvard Lighthouse was automated in 1987"]}"#)).unwrap();
+    let s = run(
+        config,
+        passage_rollout(PASSAGES, "1987 [1, 2]", r#"{"answer": "1987", "sources": ["The Halvard Lighthouse was automated in 1987"]}"#),
+    )
+    .unwrap();
     close(m(&s, "citation_recall"), 1.0);
     // Every passage: over-citation.
     let s = run(config, passage_rollout(PASSAGES, "1987 [1][2][3][4][5]", reference)).unwrap();
@@ -678,8 +692,8 @@ fn ungrounded_answers_can_be_paid_when_configured() {
 /// About `bytes` of varied prose with the three sentences planted in it.
 fn long_context(bytes: usize) -> String {
     let words = [
-        "harbour", "pilot", "signal", "tide", "channel", "beacon", "fog", "horn", "reef", "granite", "keeper",
-        "lantern", "storm", "coast", "village", "ferry", "net", "boat", "winter", "summer", "north", "island",
+        "harbour", "pilot", "signal", "tide", "channel", "beacon", "fog", "horn", "reef", "granite", "keeper", "lantern", "storm", "coast",
+        "village", "ferry", "net", "boat", "winter", "summer", "north", "island",
     ];
     let mut out = String::new();
     let mut i = 0usize;
@@ -740,8 +754,7 @@ fn timing_20kb_context_three_sources() {
         ("one fuzzy, cached context", [fuzzy, S_LOCATION, S_KEEPER], false),
         ("exact, new context each rollout", [S_BUILT, S_LOCATION, S_KEEPER], true),
     ] {
-        let completion =
-            nova(&[("Margit Olsen", &[sources[0]]), ("The Tessel estuary", &[sources[1]]), ("Arne Vik", &[sources[2]])]);
+        let completion = nova(&[("Margit Olsen", &[sources[0]]), ("The Tessel estuary", &[sources[1]]), ("Arne Vik", &[sources[2]])]);
         let n = 2000;
         let rollouts: Vec<Rollout> = (0..n)
             .map(|i| {

@@ -236,8 +236,7 @@ impl Context {
         anchors.sort_unstable();
         anchors.truncate(MAX_ANCHORS);
         // Unknown quote tokens get ids no context token has.
-        let mut q: Vec<u32> =
-            qids.iter().enumerate().map(|(j, id)| id.unwrap_or(u32::MAX - j as u32)).collect();
+        let mut q: Vec<u32> = qids.iter().enumerate().map(|(j, id)| id.unwrap_or(u32::MAX - j as u32)).collect();
         q.sort_unstable();
         let mut best: Option<Found> = None;
         let mut tried: Vec<usize> = Vec::new();
@@ -271,8 +270,7 @@ impl Context {
         }
         let mut cache = self.ngrams.borrow_mut();
         let set = cache.get_or_insert_with(|| self.ids.windows(n).map(hash_ids).collect());
-        let ids: Vec<u32> =
-            text_tokens.iter().map(|t| self.vocab.get(t.as_str()).copied().unwrap_or(u32::MAX)).collect();
+        let ids: Vec<u32> = text_tokens.iter().map(|t| self.vocab.get(t.as_str()).copied().unwrap_or(u32::MAX)).collect();
         let mut covered = vec![false; ids.len()];
         for (i, w) in ids.windows(n).enumerate() {
             if !w.contains(&u32::MAX) && set.contains(&hash_ids(w)) {

@@ -88,10 +88,7 @@ struct TextTarget {
 
 impl TextTarget {
     fn new(check: &ReferenceCheck, text: &str) -> TextTarget {
-        TextTarget {
-            number: extract::parse_number(text),
-            normalized: extract::normalize_text_with(text, lowercase(check)),
-        }
+        TextTarget { number: extract::parse_number(text), normalized: extract::normalize_text_with(text, lowercase(check)) }
     }
 }
 
@@ -136,9 +133,7 @@ pub(crate) fn prepare(check: &ReferenceCheck, rollout: &Rollout) -> Result<Prepa
 fn resolve_reference<'a>(check: &'a ReferenceCheck, rollout: &Rollout) -> Result<Expected<'a>, RolloutError> {
     let value = rollout.reference_json()?;
     match value {
-        Value::Null => Err(RolloutError::InvalidInput(
-            "reference is missing (null): the format reward's reference check needs one".into(),
-        )),
+        Value::Null => Err(RolloutError::InvalidInput("reference is missing (null): the format reward's reference check needs one".into())),
         Value::Object(_) if check.field.as_deref() == Some(WHOLE_REFERENCE) => Ok(Expected { value, field: None }),
         Value::Object(mut map) => {
             let key = match check.field.as_deref() {
@@ -146,16 +141,12 @@ fn resolve_reference<'a>(check: &'a ReferenceCheck, rollout: &Rollout) -> Result
                 Some(f) => {
                     return Err(RolloutError::InvalidInput(format!("reference has no field `{f}` (reference.field)")));
                 }
-                None => DEFAULT_REFERENCE_FIELDS
-                    .iter()
-                    .copied()
-                    .find(|k| map.get(*k).is_some_and(|v| !v.is_null()))
-                    .ok_or_else(|| {
-                        RolloutError::InvalidInput(format!(
-                            "reference has none of the fields {}; set reference.field",
-                            DEFAULT_REFERENCE_FIELDS.join(", ")
-                        ))
-                    })?,
+                None => DEFAULT_REFERENCE_FIELDS.iter().copied().find(|k| map.get(*k).is_some_and(|v| !v.is_null())).ok_or_else(|| {
+                    RolloutError::InvalidInput(format!(
+                        "reference has none of the fields {}; set reference.field",
+                        DEFAULT_REFERENCE_FIELDS.join(", ")
+                    ))
+                })?,
             };
             let value = map.remove(key).unwrap_or(Value::Null);
             let expected = Expected { value, field: Some(key) };
@@ -176,18 +167,10 @@ fn reference_text<'v>(s: &'v str, expected: &Expected<'_>) -> Result<std::borrow
 }
 
 /// Appends the targets of `value` (mode `exact`), in the order they are tried.
-fn exact_targets(
-    check: &ReferenceCheck,
-    value: &Value,
-    expected: &Expected<'_>,
-    out: &mut Vec<Result<ExactTarget, RolloutError>>,
-) {
+fn exact_targets(check: &ReferenceCheck, value: &Value, expected: &Expected<'_>, out: &mut Vec<Result<ExactTarget, RolloutError>>) {
     let target = match value {
         Value::String(s) => reference_text(s, expected).map(|r| ExactTarget::Text(TextTarget::new(check, &r))),
-        Value::Number(n) => Ok(ExactTarget::Number {
-            value: n.as_f64().unwrap_or(f64::NAN),
-            text: TextTarget::new(check, &n.to_string()),
-        }),
+        Value::Number(n) => Ok(ExactTarget::Number { value: n.as_f64().unwrap_or(f64::NAN), text: TextTarget::new(check, &n.to_string()) }),
         Value::Bool(b) => Ok(ExactTarget::Text(TextTarget::new(check, if *b { "true" } else { "false" }))),
         // Any of several acceptable answers.
         Value::Array(items) => {
@@ -234,12 +217,9 @@ fn reference_number(value: &Value, expected: &Expected<'_>) -> Result<ParsedNumb
         },
         Value::String(s) => {
             let text = reference_text(s, expected)?;
-            extract::parse_number_detail(&text)
-                .ok_or_else(|| expected.invalid(format_args!("is not a number: {}", crate::Quoted(s))))
+            extract::parse_number_detail(&text).ok_or_else(|| expected.invalid(format_args!("is not a number: {}", crate::Quoted(s))))
         }
-        other => {
-            Err(expected.invalid(format_args!("is not a number (mode \"numeric\"): {}", crate::QuotedJson(other))))
-        }
+        other => Err(expected.invalid(format_args!("is not a number (mode \"numeric\"): {}", crate::QuotedJson(other)))),
     }
 }
 
@@ -319,9 +299,7 @@ fn exact(check: &ReferenceCheck, answer: &str, target: &ExactTarget, side: &mut 
         ExactTarget::Number { value, text } => {
             answer_number(answer, side).is_some_and(|a| same_number(a, *value)) || text_equal(check, answer, text, side)
         }
-        ExactTarget::Json(value) => {
-            serde_json::from_str::<Value>(extract::strip_code_fence(answer)).is_ok_and(|a| json_equal(&a, value))
-        }
+        ExactTarget::Json(value) => serde_json::from_str::<Value>(extract::strip_code_fence(answer)).is_ok_and(|a| json_equal(&a, value)),
     }
 }
 
@@ -337,8 +315,7 @@ fn text_equal(check: &ReferenceCheck, answer: &str, reference: &TextTarget, side
     }
     // A reference that is all punctuation would match any answer that is too.
     !reference.normalized.is_empty()
-        && *side.normalized.get_or_insert_with(|| extract::normalize_text_with(answer, lowercase(check)))
-            == reference.normalized
+        && *side.normalized.get_or_insert_with(|| extract::normalize_text_with(answer, lowercase(check))) == reference.normalized
 }
 
 fn numeric(check: &ReferenceCheck, a: &ParsedNumber, r: &ParsedNumber) -> Tier {
@@ -392,9 +369,7 @@ fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
-        }
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w))),
         _ => a == b,
     }
 }

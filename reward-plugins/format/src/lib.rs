@@ -179,10 +179,7 @@ impl FormatConfig {
 
     fn weights(&self) -> (f64, f64) {
         let w = self.weights.as_ref();
-        (
-            w.and_then(|w| w.format).unwrap_or(DEFAULT_WEIGHT_FORMAT),
-            w.and_then(|w| w.answer).unwrap_or(DEFAULT_WEIGHT_ANSWER),
-        )
+        (w.and_then(|w| w.format).unwrap_or(DEFAULT_WEIGHT_FORMAT), w.and_then(|w| w.answer).unwrap_or(DEFAULT_WEIGHT_ANSWER))
     }
 
     fn gate(&self) -> bool {
@@ -286,9 +283,7 @@ impl ReferenceCheck {
             }
         }
         let c = &self.credit;
-        for (field, value) in
-            [("exact", c.exact), ("absolute", c.absolute), ("relative", c.relative), ("percent", c.percent)]
-        {
+        for (field, value) in [("exact", c.exact), ("absolute", c.absolute), ("relative", c.relative), ("percent", c.percent)] {
             if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
                 return Err(format!("reference.credit.{field} must be between 0 and 1, got {v}"));
             }
@@ -323,8 +318,7 @@ impl Reward for FormatReward {
         PluginInfo {
             name: "format".into(),
             version: VERSION.into(),
-            description: "format checks (tags, JSON, patterns, length) and reference matching (exact or numeric)"
-                .into(),
+            description: "format checks (tags, JSON, patterns, length) and reference matching (exact or numeric)".into(),
             metrics: METRICS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }
@@ -440,8 +434,7 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
     let (min, max) = (c.min_chars(), c.max_chars());
     let long_enough = has_chars(body, min);
     // A char is 1 to 4 bytes: most texts are decided by their byte length without counting.
-    let short_enough =
-        max.is_none_or(|max| body.len() <= max || (body.len() <= max.saturating_mul(4) && body.chars().count() <= max));
+    let short_enough = max.is_none_or(|max| body.len() <= max || (body.len() <= max.saturating_mul(4) && body.chars().count() <= max));
     let length_ok = long_enough && short_enough;
     if !long_enough {
         reasons.add(format_args!("length_ok: {} chars, min_chars is {min}", body.chars().count()));
@@ -537,14 +530,10 @@ fn score(c: &FormatConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
             }
             match (answer, tier) {
                 (None, _) => {}
-                (Some(a), Tier::Wrong) => reasons.add(format_args!(
-                    "answer_correct: got {}, expected {}",
-                    Quoted(a),
-                    QuotedJson(&prepared.value)
-                )),
-                (Some(_), tier) if credit < 1.0 => {
-                    reasons.add(format_args!("answer_correct: {} match, credit {credit}", tier.name()))
+                (Some(a), Tier::Wrong) => {
+                    reasons.add(format_args!("answer_correct: got {}, expected {}", Quoted(a), QuotedJson(&prepared.value)))
                 }
+                (Some(_), tier) if credit < 1.0 => reasons.add(format_args!("answer_correct: {} match, credit {credit}", tier.name())),
                 _ => {}
             }
             let paid = if gate && !format_ok { 0.0 } else { credit };

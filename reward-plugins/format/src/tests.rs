@@ -8,8 +8,7 @@ use reward_sdk::{Message, MetricKind, Rollout, RolloutError, Score};
 use crate::FormatReward;
 
 const R1: &str = r#"{"required_tags": ["think", "answer"], "answer_tag": "answer"}"#;
-const R1_NUMERIC: &str =
-    r#"{"required_tags": ["think", "answer"], "answer_tag": "answer", "reference": {"mode": "numeric"}}"#;
+const R1_NUMERIC: &str = r#"{"required_tags": ["think", "answer"], "answer_tag": "answer", "reference": {"mode": "numeric"}}"#;
 const AUTO_NUMERIC: &str = r#"{"reference": {"mode": "numeric"}}"#;
 const AUTO_EXACT: &str = r#"{"reference": {}}"#;
 
@@ -111,16 +110,10 @@ fn config_errors_name_the_field() {
         (r#"{"answer_tag": "my answer"}"#, "answer_tag: \"my answer\" is not a tag name"),
         (r#"{"reference": {"mode": "numeric", "abs_tol": -1e-6}}"#, "reference.abs_tol must be a finite number >= 0"),
         (r#"{"reference": {"mode": "numeric", "rel_tol": -0.1}}"#, "reference.rel_tol must be a finite number >= 0"),
-        (
-            r#"{"reference": {"mode": "numeric", "credit": {"percent": 2}}}"#,
-            "reference.credit.percent must be between 0 and 1",
-        ),
+        (r#"{"reference": {"mode": "numeric", "credit": {"percent": 2}}}"#, "reference.credit.percent must be between 0 and 1"),
         (r#"{"reference": {"abs_tol": 0.1}}"#, "reference.abs_tol applies only to mode \"numeric\""),
         (r#"{"reference": {"credit": {"percent": 0.2}}}"#, "reference.credit.percent applies only to mode \"numeric\""),
-        (
-            r#"{"reference": {"mode": "numeric", "case_sensitive": true}}"#,
-            "reference.case_sensitive applies only to mode \"exact\"",
-        ),
+        (r#"{"reference": {"mode": "numeric", "case_sensitive": true}}"#, "reference.case_sensitive applies only to mode \"exact\""),
         (r#"{"reference": {"field": ""}}"#, "reference.field must not be empty"),
         (r#"{"weights": {"answer": 1}}"#, "weights only apply with a reference"),
         (r#"{"gate": false}"#, "gate only applies with a reference"),
@@ -135,8 +128,7 @@ fn config_errors_name_the_field() {
 
 #[test]
 fn a_bad_config_fails_every_rollout_of_the_batch() {
-    let results =
-        reward_sdk::score_batch::<FormatReward>(r#"{"must_match": ["("]}"#, &[rollout("a", ""), rollout("b", "")]);
+    let results = reward_sdk::score_batch::<FormatReward>(r#"{"must_match": ["("]}"#, &[rollout("a", ""), rollout("b", "")]);
     assert_eq!(results.len(), 2);
     for r in results {
         assert!(matches!(r, Err(RolloutError::Failed(ref m)) if m.contains("must_match[0]")), "{r:?}");
@@ -190,13 +182,8 @@ fn r1_style_completions() {
     let good = "<think>\nThe user asks for 6 * 7. 6 * 7 = 42.\n</think>\n<answer>42</answer>";
     let s = scored(R1_NUMERIC, good, "42");
     assert_eq!(s.value, 1.0, "{}", reason(&s));
-    for (name, value) in [
-        ("tags_in_order", 1.0),
-        ("answer_found", 1.0),
-        ("format_ok", 1.0),
-        ("answer_correct", 1.0),
-        ("numeric_tier", 4.0),
-    ] {
+    for (name, value) in [("tags_in_order", 1.0), ("answer_found", 1.0), ("format_ok", 1.0), ("answer_correct", 1.0), ("numeric_tier", 4.0)]
+    {
         assert_eq!(s.get(name), Some(value), "{name}");
     }
     assert_eq!(reason(&s), "format ok, answer correct");
@@ -250,8 +237,7 @@ fn answer_tag_alone_requires_the_answer() {
 #[test]
 fn json_answers() {
     let config = r#"{"answer_tag": "answer", "json": {"required_keys": ["tool", "args"]}}"#;
-    let fenced =
-        "<think>search</think>\n<answer>\n```json\n{\"tool\": \"search\", \"args\": {\"q\": \"rust\"}}\n```\n</answer>";
+    let fenced = "<think>search</think>\n<answer>\n```json\n{\"tool\": \"search\", \"args\": {\"q\": \"rust\"}}\n```\n</answer>";
     assert_eq!(scored(config, fenced, "").get("json_valid"), Some(1.0));
     assert_eq!(scored(config, "<answer>{\"tool\": \"x\", \"args\": []}</answer>", "").value, 1.0);
     let cases: &[(&str, &str)] = &[
@@ -286,8 +272,7 @@ fn json_reference_compares_structure() {
 
 #[test]
 fn patterns() {
-    let config =
-        r#"{"must_match": ["(?s)^<think>.*</think>", "Answer:"], "must_not_match": ["(?i)as an ai", "\\?\\?\\?"]}"#;
+    let config = r#"{"must_match": ["(?s)^<think>.*</think>", "Answer:"], "must_not_match": ["(?i)as an ai", "\\?\\?\\?"]}"#;
     assert_eq!(scored(config, "<think>x</think>\nAnswer: 4", "").value, 1.0);
     let s = scored(config, "Answer: 4", "");
     assert_eq!((s.value, s.get("must_match"), s.get("must_not_match")), (0.0, Some(0.0), Some(1.0)));
@@ -527,11 +512,7 @@ fn hack_empty_completion() {
 
 #[test]
 fn hack_tags_with_nothing_inside() {
-    for completion in [
-        "<think></think><answer></answer>",
-        "<think> </think>\n<answer>\n</answer>",
-        "<think>.</think><answer> </answer>",
-    ] {
+    for completion in ["<think></think><answer></answer>", "<think> </think>\n<answer>\n</answer>", "<think>.</think><answer> </answer>"] {
         let s = scored(R1_NUMERIC, completion, "42");
         assert_eq!(s.value, 0.0, "{completion:?}");
         assert_eq!(s.get("answer_found"), Some(0.0), "{completion:?}");
@@ -627,11 +608,7 @@ fn fixture_batch() {
         "reference": {"mode": "numeric", "field": "answer"}, "weights": {"format": 0.1, "answer": 0.9}}"#;
     let fixtures: &[(&str, &str, f64)] = &[
         // (completion, reference, score)
-        (
-            "<think>Revenue grew from 80 to 90: 10/80 = 0.125.</think>\n<answer>12.5%</answer>",
-            r#"{"answer": "12.5%"}"#,
-            1.0,
-        ),
+        ("<think>Revenue grew from 80 to 90: 10/80 = 0.125.</think>\n<answer>12.5%</answer>", r#"{"answer": "12.5%"}"#, 1.0),
         ("<think>10/80</think>\n<answer>12.5</answer>", r#"{"answer": "0.125"}"#, 0.1 + 0.9 * 0.5),
         ("<think>10/80</think>\n<answer>0.13</answer>", r#"{"answer": 0.125}"#, 0.1),
         ("<answer>0.125</answer>", r#"{"answer": 0.125}"#, 0.0),
@@ -694,8 +671,7 @@ fn readme_example() {
         let s = scored(config, completion, reference);
         assert!((s.value - want).abs() < 1e-12, "{completion}: {} ({})", s.value, reason(&s));
     }
-    let format_only =
-        r#"{"answer_tag": "answer", "json": {"required_keys": ["tool", "args"]}, "must_not_match": ["(?i)as an ai"]}"#;
+    let format_only = r#"{"answer_tag": "answer", "json": {"required_keys": ["tool", "args"]}, "must_not_match": ["(?i)as an ai"]}"#;
     assert_eq!(scored(format_only, r#"<answer>{"tool": "t", "args": {}}</answer>"#, "").value, 1.0);
     assert_eq!(scored(format_only, r#"As an AI: <answer>{"tool": "t", "args": {}}</answer>"#, "").value, 0.0);
 }

@@ -286,36 +286,23 @@ impl<'a> Checker<'a> {
                 }
             }
             (Answer::Assign(v, gv), Answer::Equation(e)) => match &**gv {
-                Answer::Scalar(a) => self.proportional(
-                    Fx::VarMinus(Which::Gold, v, a.root, a.signs),
-                    Fx::Expr(Which::Pred, *e, 0),
-                    false,
-                ),
+                Answer::Scalar(a) => self.proportional(Fx::VarMinus(Which::Gold, v, a.root, a.signs), Fx::Expr(Which::Pred, *e, 0), false),
                 _ => differ(Rule::Structure, "an assignment against an equation"),
             },
             (Answer::Equation(e), Answer::Assign(w, pv)) => match &**pv {
-                Answer::Scalar(b) => self.proportional(
-                    Fx::Expr(Which::Gold, *e, 0),
-                    Fx::VarMinus(Which::Pred, w, b.root, b.signs),
-                    false,
-                ),
+                Answer::Scalar(b) => self.proportional(Fx::Expr(Which::Gold, *e, 0), Fx::VarMinus(Which::Pred, w, b.root, b.signs), false),
                 _ => differ(Rule::Structure, "an equation against an assignment"),
             },
             (Answer::Assign(_, gv), other) => self.compare(gv, other),
             (other, Answer::Assign(_, pv)) => self.compare(other, pv),
             (Answer::Text(_), _) | (_, Answer::Text(_)) => {
-                let same = self.gold.text == self.pred.text
-                    || (self.gold.text.replace(' ', "") == self.pred.text.replace(' ', ""));
+                let same = self.gold.text == self.pred.text || (self.gold.text.replace(' ', "") == self.pred.text.replace(' ', ""));
                 if same { Ok(Verdict::Equal(Rule::Text)) } else { differ(Rule::Text, "different text") }
             }
             (Answer::Scalar(a), Answer::Scalar(b)) => self.scalars(a, b),
             // `3` against `\{3\}`, or against the list `3, 3` (a double root).
-            (Answer::Scalar(_), Answer::Set(items) | Answer::List(items)) => {
-                self.unordered(std::slice::from_ref(g), items)
-            }
-            (Answer::Set(items) | Answer::List(items), Answer::Scalar(_)) => {
-                self.unordered(items, std::slice::from_ref(p))
-            }
+            (Answer::Scalar(_), Answer::Set(items) | Answer::List(items)) => self.unordered(std::slice::from_ref(g), items),
+            (Answer::Set(items) | Answer::List(items), Answer::Scalar(_)) => self.unordered(items, std::slice::from_ref(p)),
             (Answer::Set(a) | Answer::List(a), Answer::Set(b) | Answer::List(b)) => self.unordered(a, b),
             (Answer::Tuple(a, da), Answer::Tuple(b, db)) => {
                 if a.len() != b.len() {
@@ -335,8 +322,7 @@ impl<'a> Checker<'a> {
                 self.ordered(a, b)
             }
             (Answer::Interval(a), Answer::Interval(b)) => self.intervals(a, b),
-            (Answer::Interval(i), Answer::Tuple(items, Delim::Paren))
-            | (Answer::Tuple(items, Delim::Paren), Answer::Interval(i))
+            (Answer::Interval(i), Answer::Tuple(items, Delim::Paren)) | (Answer::Tuple(items, Delim::Paren), Answer::Interval(i))
                 if items.len() == 2 =>
             {
                 if i.lo_closed || i.hi_closed {
@@ -531,9 +517,7 @@ impl<'a> Checker<'a> {
                 }
             }
             if defined < MIN_DEFINED_POINTS {
-                return Err(CompareError::Undecided(format!(
-                    "both sides are defined at only {defined} of {POINTS} test points"
-                )));
+                return Err(CompareError::Undecided(format!("both sides are defined at only {defined} of {POINTS} test points")));
             }
             return Ok(Verdict::Equal(Rule::Identity));
         }
@@ -588,9 +572,7 @@ impl<'a> Checker<'a> {
                 if diff.to_f64().abs() > tol.rel_tol * xq.to_f64().abs() * TOL_SLACK {
                     return false;
                 }
-                !tol.rounding
-                    || xq.to_places(k, true).is_ok_and(|r| r == *d)
-                    || xq.to_places(k, false).is_ok_and(|t| t == *d)
+                !tol.rounding || xq.to_places(k, true).is_ok_and(|r| r == *d) || xq.to_places(k, false).is_ok_and(|t| t == *d)
             }
             Val::Surd(_) | Val::Approx(_) => {
                 let Some(a) = x.to_approx() else { return false };
@@ -654,9 +636,7 @@ impl<'a> Checker<'a> {
             }
         }
         if defined < MIN_DEFINED_POINTS {
-            return Err(CompareError::Undecided(format!(
-                "both sides are defined at only {defined} of {POINTS} test points"
-            )));
+            return Err(CompareError::Undecided(format!("both sides are defined at only {defined} of {POINTS} test points")));
         }
         Ok(Verdict::Equal(Rule::Identity))
     }

@@ -359,14 +359,7 @@ struct Lexer<'a> {
 
 /// The tokens of `text`.
 pub fn lex(text: &str) -> Result<Vec<Token>, LexError> {
-    let mut lx = Lexer {
-        s: text,
-        b: text.as_bytes(),
-        i: 0,
-        out: Vec::with_capacity(text.len() / 2 + 1),
-        space: false,
-        depth: 0,
-    };
+    let mut lx = Lexer { s: text, b: text.as_bytes(), i: 0, out: Vec::with_capacity(text.len() / 2 + 1), space: false, depth: 0 };
     lx.run()?;
     Ok(lx.out)
 }

@@ -210,9 +210,7 @@ impl MathConfig {
                     content.map(|a| Cow::Borrowed(extract::refine_answer(a)))
                 }
                 Source::Boxed => last_boxed_any(region),
-                Source::Marker => {
-                    extract::after_answer_marker(region).map(|a| Cow::Borrowed(extract::refine_answer(a)))
-                }
+                Source::Marker => extract::after_answer_marker(region).map(|a| Cow::Borrowed(extract::refine_answer(a))),
                 Source::Text => {
                     let t = region.trim();
                     (t.len() <= self.max_answer_bytes()).then_some(Cow::Borrowed(t))
@@ -322,10 +320,7 @@ fn prepare_golds(c: &MathConfig, rollout: &Rollout) -> Result<Vec<Gold>, Rollout
                     .find(|k| map.get(**k).is_some_and(|v| !v.is_null()))
                     .map(|k| (*k).to_owned())
                     .ok_or_else(|| {
-                        invalid(format!(
-                            "reference has none of the fields {}; set reference.field",
-                            DEFAULT_REFERENCE_FIELDS.join(", ")
-                        ))
+                        invalid(format!("reference has none of the fields {}; set reference.field", DEFAULT_REFERENCE_FIELDS.join(", ")))
                     })?,
             };
             (map.remove(&key).unwrap_or(Value::Null), Some(key))
@@ -404,10 +399,9 @@ pub fn same_text_key(text: &str) -> String {
             continue;
         }
         if b[i] == b'\\' {
-            let skip = ["\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ "].iter().find(|p| {
-                rest.starts_with(**p)
-                    && !(p.len() > 2 && rest[p.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
-            });
+            let skip = ["\\left", "\\right", "\\displaystyle", "\\!", "\\,", "\\;", "\\:", "\\ "]
+                .iter()
+                .find(|p| rest.starts_with(**p) && !(p.len() > 2 && rest[p.len()..].starts_with(|c: char| c.is_ascii_alphabetic())));
             if let Some(p) = skip {
                 i += p.len();
                 pending_space = true;
@@ -435,9 +429,7 @@ fn push_spaced(out: &mut String, pending: &mut bool, s: &str) {
     // Spaces the reader gives meaning to stay: between letters or digits (`2 1/2`), and after a
     // comma (`1,000` is a number, `1, 000` a list).
     let last = out.chars().last();
-    if *pending
-        && (last.is_some_and(|c| c.is_alphanumeric()) && s.chars().next().is_some_and(|c| c.is_alphanumeric())
-            || last == Some(','))
+    if *pending && (last.is_some_and(|c| c.is_alphanumeric()) && s.chars().next().is_some_and(|c| c.is_alphanumeric()) || last == Some(','))
     {
         out.push(' ');
     }
@@ -505,14 +497,8 @@ fn judge(c: &MathConfig, golds: &[Gold], completion: &str) -> Result<Outcome, Ro
         });
     };
     let answer = answer.trim();
-    let outcome = |pred_parsed, equivalent, rule: f64, reason: String| Outcome {
-        found: true,
-        gold_parsed,
-        pred_parsed,
-        equivalent,
-        rule,
-        reason,
-    };
+    let outcome =
+        |pred_parsed, equivalent, rule: f64, reason: String| Outcome { found: true, gold_parsed, pred_parsed, equivalent, rule, reason };
     let max = c.max_answer_bytes();
     if answer.len() > max {
         let r = Refusal::TooLong { len: answer.len(), max };

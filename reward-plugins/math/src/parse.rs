@@ -241,8 +241,7 @@ pub fn parse(text: &str) -> PResult<Parsed> {
 }
 
 /// Phrases that name the empty set.
-const EMPTY_PHRASES: &[&str] =
-    &["no solution", "no solutions", "no real solutions", "no real solution", "empty set", "the empty set"];
+const EMPTY_PHRASES: &[&str] = &["no solution", "no solutions", "no real solutions", "no real solution", "empty set", "the empty set"];
 
 /// Phrases that name every real number.
 const REALS_PHRASES: &[&str] = &["all real numbers", "all reals", "every real number", "all real x"];
@@ -267,22 +266,8 @@ fn comma_groups(toks: &[Token]) -> Vec<bool> {
     let mut stack: Vec<usize> = Vec::new();
     for (i, t) in toks.iter().enumerate() {
         match t.tok {
-            Tok::LParen
-            | Tok::LBrack
-            | Tok::LBrace
-            | Tok::LSet
-            | Tok::LAngle
-            | Tok::LFloor
-            | Tok::LCeil
-            | Tok::Begin(_) => stack.push(i),
-            Tok::RParen
-            | Tok::RBrack
-            | Tok::RBrace
-            | Tok::RSet
-            | Tok::RAngle
-            | Tok::RFloor
-            | Tok::RCeil
-            | Tok::End(_) => {
+            Tok::LParen | Tok::LBrack | Tok::LBrace | Tok::LSet | Tok::LAngle | Tok::LFloor | Tok::LCeil | Tok::Begin(_) => stack.push(i),
+            Tok::RParen | Tok::RBrack | Tok::RBrace | Tok::RSet | Tok::RAngle | Tok::RFloor | Tok::RCeil | Tok::End(_) => {
                 stack.pop();
             }
             Tok::Comma | Tok::Semi => {
@@ -597,11 +582,7 @@ impl<'t> Parser<'t> {
         let (op1, middle) = chain.pop().expect("two relations");
         let ascending = matches!(op1, Tok::Lt | Tok::Le) && matches!(op2, Tok::Lt | Tok::Le);
         let descending = matches!(op1, Tok::Gt | Tok::Ge) && matches!(op2, Tok::Gt | Tok::Ge);
-        if lone_var(self, &middle).is_some()
-            && constant(self, &first)
-            && constant(self, &c)
-            && (ascending || descending)
-        {
+        if lone_var(self, &middle).is_some() && constant(self, &first) && constant(self, &c) && (ascending || descending) {
             let (lo, hi, lo_op, hi_op) = if ascending { (first, c, op1, op2) } else { (c, first, op2, op1) };
             return Ok(Answer::Interval(Interval {
                 lo,
@@ -1051,8 +1032,7 @@ impl<'t> Parser<'t> {
             match item {
                 Answer::Scalar(s) => out.extend((0..variants).map(|signs| with_signs(&s, signs))),
                 Answer::Assign(v, value) => match *value {
-                    Answer::Scalar(s) => out
-                        .extend((0..variants).map(|signs| Answer::Assign(v.clone(), Box::new(with_signs(&s, signs))))),
+                    Answer::Scalar(s) => out.extend((0..variants).map(|signs| Answer::Assign(v.clone(), Box::new(with_signs(&s, signs))))),
                     _ => return syntax("± inside a structure"),
                 },
                 _ => return syntax("± inside a structure"),
@@ -1137,17 +1117,11 @@ mod tests {
         assert!(matches!(answer("1, 2, 3"), Answer::List(v) if v.len() == 3));
         assert!(matches!(answer("(-\\infty, 1) \\cup (2, \\infty)"), Answer::Union(v) if v.len() == 2));
         assert!(matches!(answer("\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"), Answer::Matrix { rows: 2, cols: 1, .. }));
-        assert!(matches!(
-            answer("\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}"),
-            Answer::Matrix { rows: 2, cols: 2, .. }
-        ));
+        assert!(matches!(answer("\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}"), Answer::Matrix { rows: 2, cols: 2, .. }));
         assert!(matches!(answer("x = 2"), Answer::Assign(v, _) if &*v == "x"));
         assert!(matches!(answer("x + y = 2"), Answer::Equation(_)));
         assert!(matches!(answer("x \\ge 2"), Answer::Interval(Interval { lo_closed: true, .. })));
-        assert!(matches!(
-            answer("-1 < x \\le 2"),
-            Answer::Interval(Interval { lo_closed: false, hi_closed: true, .. })
-        ));
+        assert!(matches!(answer("-1 < x \\le 2"), Answer::Interval(Interval { lo_closed: false, hi_closed: true, .. })));
         assert!(matches!(answer("y > 2x"), Answer::Relation(_, Strictness::Strict)));
         assert!(matches!(answer("\\text{Monday}"), Answer::Text(t) if t == "monday"));
         assert!(matches!(answer("1 \\pm \\sqrt{2}"), Answer::List(v) if v.len() == 2));

@@ -84,11 +84,6 @@ fn labelled_pairs_agree_with_no_false_equivalence() {
     for f in &false_equivalences {
         println!("  FALSE EQUIVALENCE: {f}");
     }
-    assert!(
-        false_equivalences.is_empty(),
-        "{} false equivalences:\n{}",
-        false_equivalences.len(),
-        false_equivalences.join("\n")
-    );
+    assert!(false_equivalences.is_empty(), "{} false equivalences:\n{}", false_equivalences.len(), false_equivalences.join("\n"));
     assert!(agreement >= MIN_AGREEMENT, "agreement {agreement:.3} is below {MIN_AGREEMENT}");
 }

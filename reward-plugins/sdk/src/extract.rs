@@ -485,10 +485,7 @@ fn tag_problem(text: &str, tags: &[Tag]) -> TagError {
     if let Some(i) = counts.iter().position(|c| c.opened == 0 && c.closed == 0) {
         return problem(i, TagProblem::Missing);
     }
-    if let Some(i) = counts
-        .iter()
-        .position(|c| c.opened == 0 || c.closed == 0 || c.opened != c.closed || c.first_close < c.first_open)
-    {
+    if let Some(i) = counts.iter().position(|c| c.opened == 0 || c.closed == 0 || c.opened != c.closed || c.first_close < c.first_open) {
         return problem(i, TagProblem::Unclosed);
     }
     if let Some(i) = counts.iter().position(|c| c.opened > 1 || c.closed > 1) {
@@ -512,8 +509,7 @@ fn tag_error(tags: &[Tag], i: usize, problem: TagProblem, (opened, closed): (usi
 pub fn last_tag_content<'a>(text: &'a str, tag: &Tag) -> Option<&'a str> {
     let (open, close) = (tag.open(), tag.close());
     type Search = fn(&str, &str) -> Option<usize>;
-    let (find, rfind): (Search, Search) =
-        if tag.plain { (find_unique_lead, rfind_unique_lead) } else { (find_str, rfind_str) };
+    let (find, rfind): (Search, Search) = if tag.plain { (find_unique_lead, rfind_unique_lead) } else { (find_str, rfind_str) };
     // Each search window ends where the previous (later) opening tag starts, so the windows are
     // disjoint and the whole search is linear.
     let mut end = text.len();
@@ -977,11 +973,7 @@ pub fn after_answer_marker(text: &str) -> Option<&str> {
 /// most short answers (`42`, `12.5%`) are ruled out in one search.
 fn may_have_marker(text: &str) -> bool {
     let b = text.as_bytes();
-    if b.len() < SHORT {
-        b.iter().any(|c| matches!(c, b'#' | b'a' | b'A'))
-    } else {
-        memchr::memchr3(b'#', b'a', b'A', b).is_some()
-    }
+    if b.len() < SHORT { b.iter().any(|c| matches!(c, b'#' | b'a' | b'A')) } else { memchr::memchr3(b'#', b'a', b'A', b).is_some() }
 }
 
 /// `Some(answer)` for the last line marker (the answer `None` when nothing follows it), `None`
@@ -1472,10 +1464,8 @@ fn parse_plain_number(text: &str) -> Option<Option<ParsedNumber>> {
 /// of ten between 10^-22 and 10^22): one multiplication or division then rounds correctly, so this
 /// is the value `str::parse` gives for those digits, without the parsing. `None` otherwise.
 fn exact_operands(mantissa: u64, exp: i32) -> Option<f64> {
-    const POW10: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-        1e20, 1e21, 1e22,
-    ];
+    const POW10: [f64; 23] =
+        [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
     if mantissa > 1 << 53 {
         return None;
     }
@@ -1699,8 +1689,8 @@ impl<'a> NumberParser<'a> {
     /// Eats `word` (ASCII case-insensitive) when it is not followed by a letter.
     fn eat_word(&mut self, word: &str) -> bool {
         let rest = self.rest();
-        let matches = rest.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word))
-            && !rest[word.len()..].starts_with(char::is_alphabetic);
+        let matches =
+            rest.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word)) && !rest[word.len()..].starts_with(char::is_alphabetic);
         if matches {
             self.i += word.len();
         }
@@ -1725,10 +1715,8 @@ impl<'a> NumberParser<'a> {
             // Thousands groups: `,ddd` not followed by another digit.
             loop {
                 let b = self.rest().as_bytes();
-                let group = b.len() >= 4
-                    && b[0] == b','
-                    && b[1..4].iter().all(u8::is_ascii_digit)
-                    && !b.get(4).is_some_and(u8::is_ascii_digit);
+                let group =
+                    b.len() >= 4 && b[0] == b',' && b[1..4].iter().all(u8::is_ascii_digit) && !b.get(4).is_some_and(u8::is_ascii_digit);
                 if !group {
                     break;
                 }
@@ -1808,11 +1796,9 @@ impl<'a> NumberParser<'a> {
         self.skip_ws();
         // Every word eaten here starts with an ASCII letter.
         let letter = |p: &Self| p.rest().as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
-        let mut percent =
-            self.eat(&['%']) || (letter(&self) && (self.eat_word("percent") || self.eat_word("per cent")));
+        let mut percent = self.eat(&['%']) || (letter(&self) && (self.eat_word("percent") || self.eat_word("per cent")));
         self.skip_ws();
-        let scale =
-            if letter(&self) { SCALE_WORDS.iter().find(|(w, _)| self.eat_word(w)).map_or(0, |&(_, e)| e) } else { 0 };
+        let scale = if letter(&self) { SCALE_WORDS.iter().find(|(w, _)| self.eat_word(w)).map_or(0, |&(_, e)| e) } else { 0 };
         if paren {
             self.skip_ws();
             self.eat(CURRENCIES);
@@ -1944,10 +1930,7 @@ mod tests {
         assert_eq!(problem("<think>w<answer>42</answer>"), Err(("think".into(), TagProblem::Unclosed)));
         assert_eq!(problem("<think>w</think><answer>42"), Err(("answer".into(), TagProblem::Unclosed)));
         assert_eq!(problem("</think>w<think><answer>1</answer>"), Err(("think".into(), TagProblem::Unclosed)));
-        assert_eq!(
-            problem("<think>w</think><answer>1</answer><answer>2</answer>"),
-            Err(("answer".into(), TagProblem::Repeated))
-        );
+        assert_eq!(problem("<think>w</think><answer>1</answer><answer>2</answer>"), Err(("answer".into(), TagProblem::Repeated)));
         assert_eq!(problem("<answer>1</answer><think>w</think>"), Err(("answer".into(), TagProblem::OutOfOrder)));
         assert_eq!(problem("<think>w<answer>1</answer></think>"), Err(("answer".into(), TagProblem::OutOfOrder)));
         assert_eq!(problem("<think> \n </think><answer>1</answer>"), Err(("think".into(), TagProblem::Empty)));
@@ -1962,12 +1945,7 @@ mod tests {
         let events: Vec<_> = tag_events("x<a>1</a><b></b><c>", &t).map(|e| (e.tag, e.edge, e.start, e.end)).collect();
         assert_eq!(
             events,
-            vec![
-                (0, TagEdge::Open, 1, 4),
-                (0, TagEdge::Close, 5, 9),
-                (1, TagEdge::Open, 9, 12),
-                (1, TagEdge::Close, 12, 16)
-            ]
+            vec![(0, TagEdge::Open, 1, 4), (0, TagEdge::Close, 5, 9), (1, TagEdge::Open, 9, 12), (1, TagEdge::Close, 12, 16)]
         );
     }
 

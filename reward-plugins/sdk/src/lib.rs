@@ -72,8 +72,7 @@ fn parse_json_field(what: &str, text: &str) -> Result<serde_json::Value, Rollout
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    serde_json::from_str(text)
-        .map_err(|e| RolloutError::InvalidInput(format!("{what} is not valid JSON: {e}")))
+    serde_json::from_str(text).map_err(|e| RolloutError::InvalidInput(format!("{what} is not valid JSON: {e}")))
 }
 
 /// Whether a metric is paid to the model or only reported.
@@ -181,8 +180,7 @@ pub trait Reward: 'static {
 /// Parses and validates a config, as the host's load-time check does.
 pub fn check_config<R: Reward>(config: &str) -> Result<R::Config, String> {
     let text = if config.trim().is_empty() { "{}" } else { config };
-    let parsed: R::Config =
-        serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
+    let parsed: R::Config = serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
     R::validate(&parsed)?;
     Ok(parsed)
 }
@@ -221,10 +219,7 @@ fn score_batch_metered<R: Reward>(
                 }
             }
         }
-        let parsed = cache
-            .as_ref()
-            .and_then(|(_, p)| p.downcast_ref::<R::Config>())
-            .expect("config cached just above");
+        let parsed = cache.as_ref().and_then(|(_, p)| p.downcast_ref::<R::Config>()).expect("config cached just above");
         rollouts.iter().enumerate().map(|(i, r)| around(index(i), &mut || R::score(parsed, r))).collect()
     })
 }
@@ -348,7 +343,7 @@ macro_rules! export_reward {
                     $crate::guest::score::<$reward>(config, rollouts)
                 }
             }
-            $crate::bindings::export!(__RewardExport with_types_in $crate::bindings);
+    $crate::bindings::export!(__RewardExport with_types_in $crate::bindings);
         };
     };
 }

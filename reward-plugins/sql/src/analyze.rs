@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, GroupByExpr, OrderByKind, Query, SelectItem, SetExpr, Statement, Value,
-    visit_expressions, visit_relations,
+    BinaryOperator, Expr, GroupByExpr, OrderByKind, Query, SelectItem, SetExpr, Statement, Value, visit_expressions, visit_relations,
 };
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::keywords::Keyword;
@@ -263,9 +262,7 @@ pub fn literals(stmts: &[Statement], columns: &BTreeSet<String>) -> BTreeMap<Str
         match e {
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => n.parse().ok().map(Literal::Number),
-                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
-                    Some(Literal::Text { value: s.clone(), like })
-                }
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Some(Literal::Text { value: s.clone(), like }),
                 _ => None,
             },
             Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr } => match expr.as_ref() {

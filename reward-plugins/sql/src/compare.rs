@@ -114,8 +114,7 @@ fn testsuite(g: &[Vec<Key>], p: &[Vec<Key>], width: usize, ordered: bool) -> boo
     };
     let gold_cols: Vec<Vec<Key>> = (0..width).map(|c| column(g, c)).collect();
     let pred_cols: Vec<Vec<Key>> = (0..width).map(|c| column(p, c)).collect();
-    let candidates: Vec<Vec<usize>> =
-        gold_cols.iter().map(|gc| (0..width).filter(|&j| &pred_cols[j] == gc).collect()).collect();
+    let candidates: Vec<Vec<usize>> = gold_cols.iter().map(|gc| (0..width).filter(|&j| &pred_cols[j] == gc).collect()).collect();
     if candidates.iter().any(Vec::is_empty) {
         return false;
     }
@@ -163,5 +162,11 @@ fn search(
 
 /// A short description of a result, for reasons: `3 rows x 2 columns`.
 pub fn describe(r: &Rows) -> String {
-    format!("{} row{} x {} column{}", r.rows.len(), if r.rows.len() == 1 { "" } else { "s" }, r.columns, if r.columns == 1 { "" } else { "s" })
+    format!(
+        "{} row{} x {} column{}",
+        r.rows.len(),
+        if r.rows.len() == 1 { "" } else { "s" },
+        r.columns,
+        if r.columns == 1 { "" } else { "s" }
+    )
 }

@@ -10,9 +10,9 @@
 //! progress handler stands in for fuel.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
@@ -157,11 +157,7 @@ impl Db {
     /// Runs one query under `limits`.
     pub fn query(&self, sql: &str, limits: &QueryLimits) -> Result<Rows, ExecError> {
         if sql.len() > limits.max_sql_bytes {
-            return Err(ExecError::Refused(format!(
-                "query is {} bytes, over the cap of {}",
-                sql.len(),
-                limits.max_sql_bytes
-            )));
+            return Err(ExecError::Refused(format!("query is {} bytes, over the cap of {}", sql.len(), limits.max_sql_bytes)));
         }
         let want = (limits.max_sql_bytes, limits.max_expr_depth);
         if self.limits_set.get() != Some(want) {

@@ -27,9 +27,9 @@ pub mod synth;
 mod host;
 
 pub use compare::Mode;
-use exec::{Db, QueryLimits, Rows};
 #[cfg(not(target_arch = "wasm32"))]
 use exec::ExecError;
+use exec::{Db, QueryLimits, Rows};
 
 /// The sql reward.
 pub struct SqlReward;
@@ -38,8 +38,7 @@ pub struct SqlReward;
 pub const VERSION: &str = "0.1.0";
 
 /// Every metric the reward emits, in order.
-pub const METRICS: [&str; 6] =
-    ["format_ok", "parses", "executes", "result_match", "structural_similarity", "databases"];
+pub const METRICS: [&str; 6] = ["format_ok", "parses", "executes", "result_match", "structural_similarity", "databases"];
 
 /// Keys of the reference that may hold the gold SQL, in the order they are tried.
 pub const GOLD_KEYS: [&str; 4] = ["gold_sql", "sql", "query", "answer"];
@@ -327,20 +326,14 @@ fn reference(r: &Rollout) -> Result<Reference, RolloutError> {
         Value::Object(map) => {
             let gold = GOLD_KEYS.iter().find_map(|k| map.get(*k).and_then(|v| v.as_str()).filter(|s| !s.trim().is_empty()));
             let Some(gold) = gold else {
-                return Err(invalid(format!(
-                    "reference has no gold SQL (looked for a non-empty string under {})",
-                    GOLD_KEYS.join(", ")
-                )));
+                return Err(invalid(format!("reference has no gold SQL (looked for a non-empty string under {})", GOLD_KEYS.join(", "))));
             };
             let db_id = DB_KEYS.iter().find_map(|k| map.get(*k).and_then(|v| v.as_str())).map(str::to_owned);
             let schema = SCHEMA_KEYS.iter().find_map(|k| map.get(*k).and_then(text));
             Ok(Reference { gold: gold.to_owned(), db_id, schema })
         }
         Value::Null => Err(invalid("no reference: the gold SQL is required")),
-        _ => Err(invalid(format!(
-            "reference must be the gold SQL or an object with one of {}",
-            GOLD_KEYS.join(", ")
-        ))),
+        _ => Err(invalid(format!("reference must be the gold SQL or an object with one of {}", GOLD_KEYS.join(", ")))),
     }
 }
 
@@ -488,7 +481,8 @@ fn synth_set(c: &SqlConfig, ddl: &str, gold: &str) -> Result<Rc<DbSet>, String> 
             }
             Err(_) => Default::default(),
         };
-        let dbs = schema.synthesise(spec, &literals, &conditions).map_err(|e| Rc::new(format!("cannot synthesise data for the schema: {e}")))?;
+        let dbs =
+            schema.synthesise(spec, &literals, &conditions).map_err(|e| Rc::new(format!("cannot synthesise data for the schema: {e}")))?;
         let names = (0..dbs.len()).map(|i| format!("synthesised database {}", i + 1)).collect();
         Ok(Rc::new(DbSet { key: format!("synth:{key:016x}"), names, dbs }))
     });
@@ -514,9 +508,7 @@ pub fn find_sql(completion: &str, format: AnswerFormat, answer_tag: &str) -> Opt
             .last()
             .map(|b| b.body.trim().to_owned())
     };
-    let tag = || {
-        extract::last_tag_content(&text, &Tag::new(answer_tag)).map(|t| extract::strip_code_fence(t).trim().to_owned())
-    };
+    let tag = || extract::last_tag_content(&text, &Tag::new(answer_tag)).map(|t| extract::strip_code_fence(t).trim().to_owned());
     let bare = || {
         let t = text.trim();
         let first: String = t.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
@@ -570,8 +562,7 @@ fn score(c: &SqlConfig, r: &Rollout) -> Result<Score, RolloutError> {
     let gold_limits = QueryLimits { max_sql_bytes: limits.max_sql_bytes.max(gold.len()), ..limits };
     let mut golds = Vec::with_capacity(set.dbs.len());
     for i in 0..set.dbs.len() {
-        let g = gold_rows(&set, i, gold, &gold_limits)
-            .map_err(|e| invalid(format!("gold SQL fails on {}: {e}", set.names[i])))?;
+        let g = gold_rows(&set, i, gold, &gold_limits).map_err(|e| invalid(format!("gold SQL fails on {}: {e}", set.names[i])))?;
         golds.push(g);
     }
     let info = cached(&GOLD_INFO, MAX_CACHED_GOLD, gold.to_owned(), || {
@@ -700,7 +691,10 @@ mod tests {
         assert_eq!(find_sql(fence, AnswerFormat::Bare, "answer"), None);
         assert_eq!(find_sql("```python\nprint(1)\n```", AnswerFormat::CodeFence, "answer"), None);
         assert_eq!(find_sql("<sql>SELECT 2</sql>", AnswerFormat::AnswerTag, "sql").as_deref(), Some("SELECT 2"));
-        assert_eq!(find_sql("with x as (select 1) select * from x", AnswerFormat::Any, "answer").as_deref(), Some("with x as (select 1) select * from x"));
+        assert_eq!(
+            find_sql("with x as (select 1) select * from x", AnswerFormat::Any, "answer").as_deref(),
+            Some("with x as (select 1) select * from x")
+        );
         assert_eq!(find_sql("<think>SELECT 9</think>", AnswerFormat::Any, "answer"), None);
     }
 }

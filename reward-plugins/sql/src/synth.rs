@@ -120,10 +120,8 @@ impl Schema {
             return Err(format!("schema is {} bytes, over the cap of {MAX_SCHEMA_BYTES}", ddl.len()));
         }
         let conn = create(ddl)?;
-        let names: Vec<String> = query_strings(
-            &conn,
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
-        )?;
+        let names: Vec<String> =
+            query_strings(&conn, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")?;
         if names.is_empty() {
             return Err("schema creates no table".into());
         }
@@ -145,7 +143,8 @@ impl Schema {
             for c in rows {
                 columns.push(c.map_err(|e| e.to_string())?);
             }
-            let mut stmt = conn.prepare("SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list(?1)").map_err(|e| e.to_string())?;
+            let mut stmt =
+                conn.prepare("SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list(?1)").map_err(|e| e.to_string())?;
             let fks = stmt
                 .query_map([&name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
                 .map_err(|e| e.to_string())?;
@@ -171,12 +170,7 @@ impl Schema {
     /// rows for each conjunction of the gold's filters that names its columns (see
     /// [`Schema::targeted_rows`]), so that each comparison is exercised at its boundary by rows
     /// that pass the rest of the filter.
-    pub fn synthesise(
-        &self,
-        spec: Spec,
-        literals: &BTreeMap<String, Vec<Literal>>,
-        conditions: &Conditions,
-    ) -> Result<Vec<Db>, String> {
+    pub fn synthesise(&self, spec: Spec, literals: &BTreeMap<String, Vec<Literal>>, conditions: &Conditions) -> Result<Vec<Db>, String> {
         (0..spec.databases)
             .map(|i| {
                 let conn = create(&self.ddl)?;
@@ -208,12 +202,8 @@ impl Schema {
         for &ti in &order {
             let t = &self.tables[ti];
             let cols: Vec<String> = t.columns.iter().map(|c| quote(&c.name)).collect();
-            let sql = format!(
-                "INSERT OR IGNORE INTO {} ({}) VALUES ({})",
-                quote(&t.name),
-                cols.join(", "),
-                vec!["?"; cols.len()].join(", ")
-            );
+            let sql =
+                format!("INSERT OR IGNORE INTO {} ({}) VALUES ({})", quote(&t.name), cols.join(", "), vec!["?"; cols.len()].join(", "));
             let mut stmt = conn.prepare(&sql).map_err(|e| format!("table {}: {e}", t.name))?;
             let single_pk = t.columns.iter().filter(|c| c.pk).count() == 1;
             let mut made: Vec<Vec<Value>> = Vec::with_capacity(rows);
@@ -235,9 +225,7 @@ impl Schema {
                         pk_value(c, row, lits)
                     } else if let Some(v) = c.references.as_ref().and_then(|(rt, rc)| {
                         let key = (rt.to_lowercase(), rc.clone().unwrap_or_default().to_lowercase());
-                        let pool = values.get(&key).or_else(|| {
-                            values.iter().find(|((t, _), _)| *t == key.0).map(|(_, v)| v)
-                        })?;
+                        let pool = values.get(&key).or_else(|| values.iter().find(|((t, _), _)| *t == key.0).map(|(_, v)| v))?;
                         if pool.is_empty() || (!c.not_null && rng.chance(0.08)) {
                             return Some(Value::Null);
                         }
@@ -411,7 +399,11 @@ impl Schema {
                         // Isolated: the value next to the boundary, so that a near miss
                         // refusing it refuses every row.
                         let edge = (isolation != Isolation::None)
-                            .then(|| on_c.iter().filter_map(|a| passing_edge(c.affinity, a)).find(|v| on_c.iter().all(|a| passes(c.affinity, v, a))))
+                            .then(|| {
+                                on_c.iter()
+                                    .filter_map(|a| passing_edge(c.affinity, a))
+                                    .find(|v| on_c.iter().all(|a| passes(c.affinity, v, a)))
+                            })
                             .flatten();
                         match edge {
                             Some(v) => v,
@@ -529,11 +521,7 @@ fn create(ddl: &str) -> Result<Connection, String> {
         | AuthAction::Select
         | AuthAction::Function { function_name: _ }
         | AuthAction::Reindex { .. } => Authorization::Allow,
-        AuthAction::Pragma { pragma_name, .. }
-            if ["table_info", "foreign_key_list"].contains(&pragma_name) =>
-        {
-            Authorization::Allow
-        }
+        AuthAction::Pragma { pragma_name, .. } if ["table_info", "foreign_key_list"].contains(&pragma_name) => Authorization::Allow,
         _ => Authorization::Deny,
     }))
     .map_err(|e| e.to_string())?;

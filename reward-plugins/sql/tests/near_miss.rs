@@ -34,9 +34,42 @@ impl Rng {
 }
 
 const COLUMNS: &[&str] = &[
-    "year", "points", "team", "chassis", "engine", "rank", "player", "position", "school", "round", "pick", "country",
-    "score", "attendance", "date", "opponent", "result", "week", "venue", "crowd", "laps", "grid", "driver", "gold",
-    "silver", "bronze", "total", "nation", "election", "votes", "party", "district", "wins", "losses", "goals", "height",
+    "year",
+    "points",
+    "team",
+    "chassis",
+    "engine",
+    "rank",
+    "player",
+    "position",
+    "school",
+    "round",
+    "pick",
+    "country",
+    "score",
+    "attendance",
+    "date",
+    "opponent",
+    "result",
+    "week",
+    "venue",
+    "crowd",
+    "laps",
+    "grid",
+    "driver",
+    "gold",
+    "silver",
+    "bronze",
+    "total",
+    "nation",
+    "election",
+    "votes",
+    "party",
+    "district",
+    "wins",
+    "losses",
+    "goals",
+    "height",
 ];
 const WORDS: &[&str] = &["ferrari", "lotus", "Brazil", "canada", "John Smith", "W", "L", "guard", "home", "away", "Ohio", "march"];
 
@@ -266,8 +299,7 @@ fn equivalent_by_rule(gold: &str, m: &Mutant) -> Option<&'static str> {
 /// Equivalent rewrites of a gold: each must still match.
 fn rewrites(sql: &str) -> Vec<String> {
     // Keywords and identifiers in lower case (string literals kept), strings single-quoted.
-    let lower: Vec<String> =
-        sql.split(' ').map(|t| if t.contains(['"', '\'']) { t.replace('"', "'") } else { t.to_lowercase() }).collect();
+    let lower: Vec<String> = sql.split(' ').map(|t| if t.contains(['"', '\'']) { t.replace('"', "'") } else { t.to_lowercase() }).collect();
     let mut out = vec![sql.to_owned(), lower.join(" ")];
     // `col op lit` written `lit op' col`.
     let toks: Vec<&str> = sql.split(' ').collect();
@@ -281,7 +313,9 @@ fn rewrites(sql: &str) -> Vec<String> {
     let mut flipped = false;
     let mut i = 1;
     while i + 1 < toks.len() {
-        let whole = |t: &str| is_number(t) || (t.len() >= 2 && (t.starts_with('\'') && t.ends_with('\'') || t.starts_with('"') && t.ends_with('"')));
+        let whole = |t: &str| {
+            is_number(t) || (t.len() >= 2 && (t.starts_with('\'') && t.ends_with('\'') || t.starts_with('"') && t.ends_with('"')))
+        };
         if let Some(f) = flip(toks[i])
             && !toks[i - 1].ends_with(')')
             && whole(toks[i + 1])
@@ -378,12 +412,17 @@ fn run(config: &str) -> Tally {
 fn generated_set_is_large_and_varied() {
     let gs = golds();
     assert!(gs.len() >= 200);
-    for needle in [" = ", " > ", " < ", " AND ", " OR ", "COUNT(", "SUM(", "AVG(", "MIN(", "MAX(", "GROUP BY", "ORDER BY", "LIMIT", " JOIN ", "DISTINCT"] {
+    for needle in [
+        " = ", " > ", " < ", " AND ", " OR ", "COUNT(", "SUM(", "AVG(", "MIN(", "MAX(", "GROUP BY", "ORDER BY", "LIMIT", " JOIN ",
+        "DISTINCT",
+    ] {
         let n = gs.iter().filter(|g| g.sql.contains(needle)).count();
         assert!(n >= 10, "only {n} golds use {needle:?}");
     }
     // Schema-only data: every column is VARCHAR.
-    assert!(gs.iter().all(|g| g.context.split(['(', ',', ')']).filter(|c| c.contains(' ') && !c.contains("CREATE")).all(|c| c.trim().ends_with("VARCHAR"))));
+    assert!(gs.iter().all(|g| {
+        g.context.split(['(', ',', ')']).filter(|c| c.contains(' ') && !c.contains("CREATE")).all(|c| c.trim().ends_with("VARCHAR"))
+    }));
 }
 
 #[test]

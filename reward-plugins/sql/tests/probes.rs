@@ -143,7 +143,10 @@ fn rows_and_output_bytes_are_capped() {
     let fits = scored(cfg, rollout("q", &fenced("SELECT * FROM stadium LIMIT 5"), &json!({"gold_sql": gold, "db_id": "concert_singer"})));
     assert_eq!(fits.get("executes"), Some(1.0));
     let cfg = r#"{"limits": {"max_output_bytes": 1000}}"#;
-    let big = scored(cfg, rollout("q", &fenced("SELECT printf('%.500c', 'x'), printf('%.600c', 'y')"), &json!({"gold_sql": gold, "db_id": "concert_singer"})));
+    let big = scored(
+        cfg,
+        rollout("q", &fenced("SELECT printf('%.500c', 'x'), printf('%.600c', 'y')"), &json!({"gold_sql": gold, "db_id": "concert_singer"})),
+    );
     assert_eq!(big.get("executes"), Some(0.0));
     assert!(big.reason.as_deref().unwrap().contains("bytes"), "{:?}", big.reason);
 }
@@ -300,7 +303,14 @@ fn comparison_modes() {
     // Integer 1 equals real 1.0; NULL equals NULL; rounding is optional.
     assert_eq!(s("{}", "SELECT 1, NULL FROM employees LIMIT 1", "SELECT 1.0, NULL FROM employees LIMIT 1"), 1.0);
     assert_eq!(s("{}", "SELECT avg(salary) FROM employees WHERE dept_id = 10", "SELECT 91666.67 FROM employees LIMIT 1"), 0.0);
-    assert_eq!(s(r#"{"float_decimals": 2, "require_data_read": false}"#, "SELECT avg(salary) FROM employees WHERE dept_id = 10", "SELECT 91666.67"), 1.0);
+    assert_eq!(
+        s(
+            r#"{"float_decimals": 2, "require_data_read": false}"#,
+            "SELECT avg(salary) FROM employees WHERE dept_id = 10",
+            "SELECT 91666.67"
+        ),
+        1.0
+    );
 }
 
 #[test]
@@ -315,7 +325,10 @@ fn row_order_counts_only_when_the_gold_orders_at_top_level() {
     // At the top level it does.
     assert_eq!(s("SELECT name FROM employees ORDER BY emp_id", "SELECT name FROM employees ORDER BY emp_id DESC"), 0.0);
     assert_eq!(
-        s("SELECT name FROM employees WHERE dept_id = 10 UNION SELECT name FROM departments ORDER BY 1", "SELECT name FROM departments UNION SELECT name FROM employees WHERE dept_id = 10 ORDER BY 1 DESC"),
+        s(
+            "SELECT name FROM employees WHERE dept_id = 10 UNION SELECT name FROM departments ORDER BY 1",
+            "SELECT name FROM departments UNION SELECT name FROM employees WHERE dept_id = 10 ORDER BY 1 DESC"
+        ),
         0.0
     );
 }
@@ -329,13 +342,27 @@ fn scores_are_deterministic_and_synthesis_is_seeded() {
     assert_eq!(a, b);
     // The synthesised databases hold the literal and its neighbours.
     let probe = |v: i64| {
-        scored(r#"{"require_data_read": false}"#, rollout("q", &fenced(&format!("SELECT count(*) FROM head WHERE age = {v}")), &json!({"gold_sql": "SELECT 0", "schema": schema})))
+        scored(
+            r#"{"require_data_read": false}"#,
+            rollout(
+                "q",
+                &fenced(&format!("SELECT count(*) FROM head WHERE age = {v}")),
+                &json!({"gold_sql": "SELECT 0", "schema": schema}),
+            ),
+        )
     };
     let _ = probe(0);
     let cfg_gold = |sql: &str| json!({"gold_sql": sql, "schema": schema});
     for v in [55, 56, 57] {
         // If no row held v, "age = v" would equal "SELECT 0" everywhere.
-        let s = scored("{}", rollout("q", &fenced("SELECT 0 FROM head LIMIT 1"), &cfg_gold(&format!("SELECT count(*) FROM head WHERE age = {v} AND age > 56 - 1000"))));
+        let s = scored(
+            "{}",
+            rollout(
+                "q",
+                &fenced("SELECT 0 FROM head LIMIT 1"),
+                &cfg_gold(&format!("SELECT count(*) FROM head WHERE age = {v} AND age > 56 - 1000")),
+            ),
+        );
         assert_eq!(s.get("result_match"), Some(0.0), "value {v} should occur in the synthesised data");
     }
 }

@@ -100,10 +100,7 @@ impl FairPool {
             state.lanes.retain(|_, l| !l.idle() || now.duration_since(l.last_busy) < LANE_EXPIRY);
             state.created += 1;
             let created = state.created;
-            state.lanes.insert(
-                lane.to_owned(),
-                Lane { pending: VecDeque::new(), running: 0, vruntime: 0, last_busy: now, created },
-            );
+            state.lanes.insert(lane.to_owned(), Lane { pending: VecDeque::new(), running: 0, vruntime: 0, last_busy: now, created });
         }
         let entry = state.lanes.get_mut(lane).expect("inserted above");
         if entry.idle() {
@@ -295,10 +292,13 @@ mod tests {
         let first = gate();
         // "slow" has taken 30 ms of the worker before the others queue anything.
         let (done_tx, done) = mpsc::channel();
-        pool.submit("slow", Box::new(move || {
-            std::thread::sleep(Duration::from_millis(30));
-            done_tx.send(()).unwrap();
-        }));
+        pool.submit(
+            "slow",
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                done_tx.send(()).unwrap();
+            }),
+        );
         done.recv().unwrap();
         // Hold the worker while both lanes queue work, so the choice happens with both waiting.
         pool.submit("slow", gated(&log, "slow-hold", first.clone()));

@@ -138,10 +138,7 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
 
     type ScoreStreamStream = ScoredStream;
 
-    async fn score_stream(
-        &self,
-        request: Request<Streaming<pb::ScoreRequest>>,
-    ) -> Result<Response<Self::ScoreStreamStream>, Status> {
+    async fn score_stream(&self, request: Request<Streaming<pb::ScoreRequest>>) -> Result<Response<Self::ScoreStreamStream>, Status> {
         let deadline = self.deadline(&request)?;
         let mut incoming = request.into_inner();
         let state = self.state.clone();
@@ -174,10 +171,8 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                         break;
                     }
                 };
-                let admitted = state
-                    .scorer
-                    .reward(&req.reward)
-                    .and_then(|reward| state.scorer.admit(req.rollouts.len()).map(|a| (reward, a)));
+                let admitted =
+                    state.scorer.reward(&req.reward).and_then(|reward| state.scorer.admit(req.rollouts.len()).map(|a| (reward, a)));
                 let (reward, admission) = match admitted {
                     Ok(ok) => ok,
                     Err(e) => {

@@ -295,12 +295,8 @@ mod tests {
     }
 
     fn request(n: usize) -> Vec<u8> {
-        let rollout = |i: usize| Rollout {
-            id: format!("r{i}"),
-            completion: "x".repeat(i % 300),
-            reference_json: "1".into(),
-            ..Rollout::default()
-        };
+        let rollout =
+            |i: usize| Rollout { id: format!("r{i}"), completion: "x".repeat(i % 300), reference_json: "1".into(), ..Rollout::default() };
         ScoreRequest { reward: "math".into(), rollouts: (0..n).map(rollout).collect() }.encode_to_vec()
     }
 

@@ -69,11 +69,8 @@ async fn require_token(State(state): State<Arc<AppState>>, request: Request, nex
 /// the peak of reading, when a body's frames are joined).
 async fn body_budget(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let max = state.options.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     // Over the body cap: let the body limit answer 413 without reserving anything.
     let bytes = match declared {
         Some(n) if n > max => return next.run(request).await,
@@ -149,9 +146,8 @@ fn body_text<'a>(state: &AppState, body: &'a Result<Bytes, BytesRejection>) -> R
             unreadable_body(rejection, state.options.connections.body_read_timeout)
         }
     })?;
-    std::str::from_utf8(bytes).map_err(|e| {
-        ScoreError::BadRequest(format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
-    })
+    std::str::from_utf8(bytes)
+        .map_err(|e| ScoreError::BadRequest(format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to())))
 }
 
 /// The caller's deadline (see [`super::caller_deadline`]).
@@ -257,8 +253,9 @@ async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {
 async fn reload(State(state): State<Arc<AppState>>) -> Response {
     match state.reload().await {
         Ok(names) => Json(serde_json::json!({ "reloaded": true, "rewards": names })).into_response(),
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "reloaded": false, "error": format!("{e:#}") })))
-            .into_response(),
+        Err(e) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "reloaded": false, "error": format!("{e:#}") }))).into_response()
+        }
     }
 }
 
@@ -267,9 +264,5 @@ async fn render_metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.scorer.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
-    } else {
-        "ready".into_response()
-    }
+    if state.scorer.is_draining() { (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response() } else { "ready".into_response() }
 }

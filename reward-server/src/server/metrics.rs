@@ -89,10 +89,7 @@ const LATENCY_BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 /// The recorder with the server's buckets, installed as the global one.
 fn recorder() -> PrometheusHandle {
     PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(REQUEST_DURATION.into()),
-            &LATENCY_BUCKETS,
-        )
+        .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WORK_UNIT.into()), &LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INSTRUCTIONS.into()), &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]))
@@ -107,8 +104,7 @@ pub fn request(reward: &str, transport: &'static str, error: Option<&ScoreError>
     let reward = if matches!(error, Some(ScoreError::UnknownReward(_))) { UNKNOWN_REWARD } else { reward };
     let outcome = error.map_or("ok", ScoreError::kind);
     metrics::counter!(REQUESTS, "reward" => reward.to_owned(), "transport" => transport, "outcome" => outcome).increment(1);
-    metrics::histogram!(REQUEST_DURATION, "reward" => reward.to_owned(), "transport" => transport)
-        .record(elapsed.as_secs_f64());
+    metrics::histogram!(REQUEST_DURATION, "reward" => reward.to_owned(), "transport" => transport).record(elapsed.as_secs_f64());
 }
 
 /// Records scored rollouts: statuses and instruction counts (cache hits excluded from the latter).

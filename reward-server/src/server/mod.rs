@@ -33,8 +33,7 @@ use tokio::sync::{Mutex, watch};
 
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ScoreCache};
 pub use conn::{
-    ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS,
-    DEFAULT_MAX_CONNECTIONS,
+    ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::ScoreError;
 pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Item, Scorer, ScorerOptions};
@@ -253,17 +252,11 @@ impl AppState {
 /// metadata (gRPC): `x-timeout-ms` (whole milliseconds) if sent, else `grpc-timeout`, capped by
 /// `cap` (`--request-timeout-ms`), which is also the deadline when neither is sent. A value that
 /// does not parse is the caller's error, named.
-pub(crate) fn caller_deadline(
-    x_timeout_ms: Option<&[u8]>,
-    grpc_timeout: Option<&[u8]>,
-    cap: Duration,
-) -> Result<Deadline, ScoreError> {
+pub(crate) fn caller_deadline(x_timeout_ms: Option<&[u8]>, grpc_timeout: Option<&[u8]>, cap: Duration) -> Result<Deadline, ScoreError> {
     let text = |v: &[u8]| std::str::from_utf8(v).unwrap_or("").trim().to_owned();
     let timeout = match (x_timeout_ms, grpc_timeout) {
         (Some(v), _) => Duration::from_millis(
-            text(v)
-                .parse()
-                .map_err(|_| ScoreError::BadRequest("x-timeout-ms must be a whole number of milliseconds".into()))?,
+            text(v).parse().map_err(|_| ScoreError::BadRequest("x-timeout-ms must be a whole number of milliseconds".into()))?,
         ),
         (None, Some(v)) => parse_grpc_timeout(&text(v))
             .ok_or_else(|| ScoreError::BadRequest(format!("invalid grpc-timeout {:?}", String::from_utf8_lossy(v))))?,
@@ -334,8 +327,7 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<(), ServeE
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection = reflection_builder().build_v1().context("building gRPC reflection").map_err(ServeError::Runtime)?;
-    let reflection_alpha =
-        reflection_builder().build_v1alpha().context("building gRPC reflection").map_err(ServeError::Runtime)?;
+    let reflection_alpha = reflection_builder().build_v1alpha().context("building gRPC reflection").map_err(ServeError::Runtime)?;
     let checker = state.clone();
     // Rollouts are counted on the wire before prost decodes a message (grpc_count).
     let reward_service = grpc_count::CountRollouts::new(
@@ -396,9 +388,7 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<(), ServeE
         anyhow::Ok(())
     };
 
-    health_reporter
-        .set_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>()
-        .await;
+    health_reporter.set_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>().await;
     let scheme = if options.tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the ports.
     println!("reward-server listening: grpc={grpc_addr} http={scheme}://{http_addr}");
@@ -416,9 +406,7 @@ pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<(), ServeE
             shutdown_signal().await;
             tracing::info!(inflight = state.scorer.inflight(), "draining");
             state.scorer.start_draining();
-            health_reporter
-                .set_not_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>()
-                .await;
+            health_reporter.set_not_serving::<reward_proto::v1::reward_service_server::RewardServiceServer<grpc::RewardGrpc>>().await;
             let give_up = tokio::time::Instant::now() + state.options.drain_timeout;
             while state.scorer.inflight() > 0 && tokio::time::Instant::now() < give_up {
                 tokio::time::sleep(Duration::from_millis(10)).await;

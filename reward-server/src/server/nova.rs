@@ -118,7 +118,9 @@ mod tests {
         ])))
         .unwrap();
         assert!(matches!(&items[0], Item::Rollout(r) if r.id == "a"));
-        assert!(matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item[1]: the last message has role `user`")));
+        assert!(
+            matches!(&items[1], Item::Rejected { id, failure } if id == "b" && failure.message.contains("item[1]: the last message has role `user`"))
+        );
         assert!(matches!(&items[2], Item::Rejected { id, .. } if id == "item-2"));
         let single = parse_request(&raw(json!({"id": "s", "messages": [{"role": "nova_assistant", "content": "y"}]}))).unwrap();
         assert_eq!(single.len(), 1);

@@ -91,10 +91,7 @@ pub fn response(scored: &[Scored]) -> Response {
         }
     }
     if scored.iter().any(|s| s.status != Status::Ok) {
-        extra_logs.insert(
-            ERROR_METRIC.into(),
-            scored.iter().map(|s| if s.status == Status::Ok { 0.0 } else { 1.0 }).collect(),
-        );
+        extra_logs.insert(ERROR_METRIC.into(), scored.iter().map(|s| if s.status == Status::Ok { 0.0 } else { 1.0 }).collect());
     }
     Response { rewards: scores.clone(), scores, extra_logs }
 }

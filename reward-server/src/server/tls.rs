@@ -96,12 +96,7 @@ impl Tls {
         let stamps = files.stamps();
         let http = files.rustls_config(HTTP_ALPN)?;
         let grpc = files.rustls_config(GRPC_ALPN)?;
-        Ok(Arc::new(Tls {
-            files,
-            http: Arc::new(ArcSwap::new(http)),
-            grpc: Arc::new(ArcSwap::new(grpc)),
-            stamps: Mutex::new(stamps),
-        }))
+        Ok(Arc::new(Tls { files, http: Arc::new(ArcSwap::new(http)), grpc: Arc::new(ArcSwap::new(grpc)), stamps: Mutex::new(stamps) }))
     }
 
     /// Re-reads the files if any changed since the last read. Returns whether the configs were

@@ -131,10 +131,16 @@ pub fn plan_with_package(spec: &Spec, token: Option<String>, zip: Arc<Vec<u8>>) 
         Some(json!({"ZipFile": ZIP_PLACEHOLDER, "Architectures": [b.architecture], "Publish": false})),
     );
     update_code.zip = Some(zip);
-    let update_config =
-        Request::rest(Service::Lambda, "UpdateFunctionConfiguration", "PUT", format!("/2015-03-31/functions/{name}/configuration"), Some(config));
+    let update_config = Request::rest(
+        Service::Lambda,
+        "UpdateFunctionConfiguration",
+        "PUT",
+        format!("/2015-03-31/functions/{name}/configuration"),
+        Some(config),
+    );
     let get = Request::rest(Service::Lambda, "GetFunction", "GET", format!("/2015-03-31/functions/{name}"), None);
-    let get_config = Request::rest(Service::Lambda, "GetFunctionConfiguration", "GET", format!("/2015-03-31/functions/{name}/configuration"), None);
+    let get_config =
+        Request::rest(Service::Lambda, "GetFunctionConfiguration", "GET", format!("/2015-03-31/functions/{name}/configuration"), None);
     Ok(Plan {
         steps: vec![
             Step::UpsertFunction { get, create, update_code, update_config },

@@ -29,7 +29,11 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpecError> {
     let info = RecipeInfo::find(&hp.recipe).filter(|r| r.platform == Platform::HyperPod).ok_or_else(|| {
         err(
             "hyperpod.recipe",
-            format!(" = {:?} is not a published HyperPod RFT recipe the launcher knows: one of {}", hp.recipe, RecipeInfo::names(Platform::HyperPod)),
+            format!(
+                " = {:?} is not a published HyperPod RFT recipe the launcher knows: one of {}",
+                hp.recipe,
+                RecipeInfo::names(Platform::HyperPod)
+            ),
         )
     })?;
     let job = spec.require_job()?;

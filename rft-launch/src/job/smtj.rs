@@ -87,10 +87,7 @@ pub fn plan(spec: &Spec) -> Result<Plan, SpecError> {
     };
     let yaml = format!("# Resolved by rft-launch for job {} from recipe {}\n{}", job.name, info.name, tree.to_yaml());
     let file = format!("{}.yaml", job.name);
-    let prefix = smtj
-        .recipe_s3_prefix
-        .clone()
-        .unwrap_or_else(|| format!("{}/{}/recipe/", job.output_path.trim_end_matches('/'), job.name));
+    let prefix = smtj.recipe_s3_prefix.clone().unwrap_or_else(|| format!("{}/{}/recipe/", job.output_path.trim_end_matches('/'), job.name));
     let prefix = if prefix.ends_with('/') { prefix } else { format!("{prefix}/") };
     let recipe_uri = format!("{prefix}{file}");
     let (bucket, key) = split_s3(&recipe_uri);
@@ -142,7 +139,10 @@ pub fn choose_recipe(name: Option<&str>, peft: Option<&str>) -> Result<&'static 
     match name {
         Some(n) => RecipeInfo::find(n).filter(|r| r.platform == Platform::Smtj).ok_or_else(|| SpecError {
             field: "smtj.recipe".into(),
-            message: format!(" = {n:?} is not a published SMTJ RFT recipe the launcher knows: one of {}", RecipeInfo::names(Platform::Smtj)),
+            message: format!(
+                " = {n:?} is not a published SMTJ RFT recipe the launcher knows: one of {}",
+                RecipeInfo::names(Platform::Smtj)
+            ),
         }),
         None => {
             let lora = peft != Some("none");
@@ -161,7 +161,12 @@ fn read_json(path: &std::path::Path) -> Result<Value, SpecError> {
 /// DescribeTrainingJob.
 pub fn status(name: &str) -> Plan {
     Plan {
-        steps: vec![Step::Call(Request::json_rpc(Service::SageMaker, "SageMaker", "DescribeTrainingJob", json!({"TrainingJobName": name})))],
+        steps: vec![Step::Call(Request::json_rpc(
+            Service::SageMaker,
+            "SageMaker",
+            "DescribeTrainingJob",
+            json!({"TrainingJobName": name}),
+        ))],
         secrets: vec![],
     }
 }

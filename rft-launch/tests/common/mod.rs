@@ -53,9 +53,7 @@ pub use reward_server_harness::ChildGuard;
 
 /// Fails with a clear message when a tool the tests need is missing.
 pub fn require_tool(program: &str, install: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false);
+    let found = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file())).unwrap_or(false);
     assert!(found, "`{program}` is not on PATH: install it with `{install}` (see rft-launch/tests/requirements.txt)");
 }
 
