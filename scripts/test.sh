@@ -27,6 +27,19 @@ fi
 if ! command -v openssl >/dev/null || ! command -v curl >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl curl >/dev/null
 fi
+echo "== formatting (rustfmt.toml)" >&2
+(cd "$root" && cargo fmt --all --check)
+(cd "$root/reward-plugins" && cargo fmt --all --check)
+if [ "$quick" -eq 0 ]; then
+  echo "== clippy -D warnings (host and plugin workspaces)" >&2
+  (cd "$root" && cargo clippy --release --workspace --all-targets --quiet -- -D warnings)
+  (cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo clippy --release --workspace --all-targets --quiet -- -D warnings)
+  # The Lambda bridge links the engine, never the server (axum, the tonic server, reward-server).
+  if (cd "$root" && cargo tree -p rft-launch -e normal --prefix none) | grep -E '^(axum|reward-server) '; then
+    echo "test.sh: rft-launch links the server's stack (above); it must depend on reward-engine only" >&2
+    exit 1
+  fi
+fi
 echo "== plugin crates (native)" >&2
 (cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --workspace --quiet)
 if [ "$quick" -eq 1 ]; then

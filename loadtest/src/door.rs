@@ -268,10 +268,10 @@ impl Door {
 
     fn grpc_headers<T>(&self, req: &mut tonic::Request<T>) {
         req.set_timeout(self.timeout);
-        if let Some(auth) = &self.auth {
-            if let Ok(v) = auth.parse() {
-                req.metadata_mut().insert("authorization", v);
-            }
+        if let Some(auth) = &self.auth
+            && let Ok(v) = auth.parse()
+        {
+            req.metadata_mut().insert("authorization", v);
         }
     }
 }

@@ -118,7 +118,7 @@ fn pace(runtime: &tokio::runtime::Handle, door: Arc<Door>, rec: Arc<Recorder>, a
         }));
         issued += 1;
         // Drop finished calls now and then so a long run does not hold them all.
-        if issued % 256 == 0 {
+        if issued.is_multiple_of(256) {
             calls.retain(|c| !c.is_finished());
         }
         offset += if arrivals.poisson { rng.exponential(mean_gap) } else { mean_gap };

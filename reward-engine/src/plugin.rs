@@ -309,11 +309,11 @@ impl Plugin {
         let mut pace = Pace::default();
         while outcomes.len() < rollouts.len() {
             let next = outcomes.len();
-            if let Some((at, _)) = &trapped {
-                if *at == next {
-                    outcomes.push(trapped.take().expect("checked above").1);
-                    continue;
-                }
+            if let Some((at, _)) = &trapped
+                && *at == next
+            {
+                outcomes.push(trapped.take().expect("checked above").1);
+                continue;
             }
             if cancelled() {
                 outcomes.push(unscored(Failure::new(
@@ -527,14 +527,14 @@ impl Plugin {
         if score.metrics.len() > limits.max_metrics {
             return Err(plugin_error(&format!("returned {} metrics, more than max_metrics ({})", score.metrics.len(), limits.max_metrics)));
         }
-        if let Some(reason) = &score.reason {
-            if reason.len() > limits.max_reason_bytes {
-                return Err(plugin_error(&format!(
-                    "returned a reason of {} bytes, more than max_reason_bytes ({})",
-                    reason.len(),
-                    limits.max_reason_bytes
-                )));
-            }
+        if let Some(reason) = &score.reason
+            && reason.len() > limits.max_reason_bytes
+        {
+            return Err(plugin_error(&format!(
+                "returned a reason of {} bytes, more than max_reason_bytes ({})",
+                reason.len(),
+                limits.max_reason_bytes
+            )));
         }
         let mut metrics = Vec::with_capacity(score.metrics.len());
         for m in score.metrics {

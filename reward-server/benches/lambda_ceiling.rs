@@ -98,8 +98,8 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("lambda_format_batch64");
     g.throughput(Throughput::Elements(BATCH as u64)).measurement_time(Duration::from_secs(8));
     let mut next = 0;
-    let ways: [(&str, &dyn Fn(&[u8]) -> Vec<u8>); 3] =
-        [("native_values", &native_values), ("native_typed", &native_typed), ("server_path_in_process", &server_path)];
+    type Way<'a> = (&'a str, &'a dyn Fn(&[u8]) -> Vec<u8>);
+    let ways: [Way; 3] = [("native_values", &native_values), ("native_typed", &native_typed), ("server_path_in_process", &server_path)];
     for (name, way) in ways {
         g.bench_function(name, |b| {
             b.iter(|| {

@@ -50,6 +50,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per process: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve rewards over gRPC and HTTP (native API, Nova RFT Lambda JSON, OpenRLHF).
     Serve(ServeArgs),

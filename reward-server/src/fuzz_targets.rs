@@ -371,13 +371,11 @@ pub fn lambda(_: &Fixture, data: &[u8]) {
         let by_value = input::to_rollout(value, &fallback).map_err(|error| input::Rejection { id, error });
         assert_eq!(direct, by_value, "the two readers disagree on {}", record.get());
     }
-    if array {
-        if let Some(rollouts) = input::parse_records(body, "item") {
-            let one_by_one = Item::from_records(records, "item", "item");
-            assert_eq!(rollouts.len(), one_by_one.len());
-            for (fast, slow) in rollouts.iter().zip(&one_by_one) {
-                assert!(matches!(slow, Item::Rollout(r) if r == fast), "one pass read {fast:?}, record by record {slow:?}");
-            }
+    if array && let Some(rollouts) = input::parse_records(body, "item") {
+        let one_by_one = Item::from_records(records, "item", "item");
+        assert_eq!(rollouts.len(), one_by_one.len());
+        for (fast, slow) in rollouts.iter().zip(&one_by_one) {
+            assert!(matches!(slow, Item::Rollout(r) if r == fast), "one pass read {fast:?}, record by record {slow:?}");
         }
     }
 }
@@ -437,10 +435,10 @@ pub fn grpc(_: &Fixture, data: &[u8]) {
         let completion = rollout.completion.clone();
         let item = server::grpc::to_item(i, rollout);
         check_item(&item, &format!("rollouts[{i}]: "));
-        if let Item::Rollout(r) = &item {
-            if !completion.is_empty() {
-                assert_eq!(r.completion(), completion, "the answer is the completion");
-            }
+        if let Item::Rollout(r) = &item
+            && !completion.is_empty()
+        {
+            assert_eq!(r.completion(), completion, "the answer is the completion");
         }
     }
 }
@@ -792,7 +790,7 @@ fn encode_answer(items: &[AnswerItem]) -> Vec<u8> {
     let mut out = vec![0u8; heap_start];
     // Appends bytes to the heap (aligned), returning their guest address.
     let put = |heap: &mut Vec<u8>, bytes: &[u8], align: usize| -> u32 {
-        while (heap_start + heap.len()) % align != 0 {
+        while !(heap_start + heap.len()).is_multiple_of(align) {
             heap.push(0);
         }
         let at = base + heap_start + heap.len();

@@ -307,7 +307,7 @@ fn mutate_once(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], format: Fo
             };
             let at = rng.below(len + 1);
             let mut nest = open.repeat(depth);
-            nest.extend_from_slice(if format == Format::Formula { b"1" } else { b"1" });
+            nest.extend_from_slice(b"1");
             if !rng.chance(4) {
                 nest.extend_from_slice(&close.repeat(depth));
             }
@@ -374,7 +374,7 @@ fn mutate_once(rng: &mut Rng, data: &mut Vec<u8>, others: &[Vec<u8>], format: Fo
         18 => {
             // Whitespace where none was, or none where some was.
             let at = rng.below(len + 1);
-            let ws: &[u8] = *rng.pick(&[&b" "[..], &b"\t"[..], &b"\n"[..], &b"\r"[..], &b"\x0c"[..], &b"\xc2\xa0"[..]]);
+            let ws: &[u8] = rng.pick(&[" ", "\t", "\n", "\r", "\x0c", "\u{a0}"]).as_bytes();
             data.splice(at..at, ws.iter().copied());
         }
         _ => {
@@ -416,12 +416,12 @@ fn watchdog(target: &'static str, running: Running, limit: Duration) {
         loop {
             std::thread::sleep(Duration::from_millis(250));
             let guard = running.lock().unwrap();
-            if let Some((started, input)) = guard.as_ref() {
-                if started.elapsed() > limit {
-                    let path = save(target, "hang", input);
-                    eprintln!("fuzz {target}: an input ran for more than {limit:?} (a hang), saved as {}", path.display());
-                    std::process::abort();
-                }
+            if let Some((started, input)) = guard.as_ref()
+                && started.elapsed() > limit
+            {
+                let path = save(target, "hang", input);
+                eprintln!("fuzz {target}: an input ran for more than {limit:?} (a hang), saved as {}", path.display());
+                std::process::abort();
             }
         }
     });

@@ -133,10 +133,10 @@ pub async fn load_credentials(http: &reqwest::Client) -> Result<Credentials> {
         let v: Value = req.send().await?.error_for_status()?.json().await.context("container credentials")?;
         return from_json(&v, "Token").ok_or_else(|| anyhow!("container credentials at {url}: no AccessKeyId/SecretAccessKey"));
     }
-    if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true")) {
-        if let Ok(c) = imds(http).await {
-            return Ok(c);
-        }
+    if env("AWS_EC2_METADATA_DISABLED").is_none_or(|v| !v.eq_ignore_ascii_case("true"))
+        && let Ok(c) = imds(http).await
+    {
+        return Ok(c);
     }
     bail!(
         "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile (AWS_PROFILE) with keys or \
@@ -172,6 +172,8 @@ async fn imds(http: &reqwest::Client) -> Result<Credentials> {
 }
 
 type HmacSha256 = Hmac<Sha256>;
+/// Header (name, value) pairs, in the order they are sent.
+type Headers = Vec<(String, String)>;
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
@@ -216,12 +218,13 @@ fn percent_decode(s: &str) -> Vec<u8> {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -376,7 +379,7 @@ pub fn signed_request(
     region: &str,
     creds: &Credentials,
     now: SystemTime,
-) -> Result<(reqwest::Url, Vec<(String, String)>, Vec<u8>, Vec<(String, String)>)> {
+) -> Result<(reqwest::Url, Headers, Vec<u8>, Headers)> {
     let base = base.trim_end_matches('/');
     let url: reqwest::Url = format!("{base}{}", req.path).parse().with_context(|| format!("bad URL {base}{}", req.path))?;
     let host = match url.port() {

@@ -234,7 +234,7 @@ async fn no_aws(plan: &Plan) -> Result<Vec<serde_json::Value>> {
             _ => unreachable!("plans without AWS calls"),
         }
     }
-    Ok(out.drain(..).collect())
+    Ok(std::mem::take(&mut out))
 }
 
 /// `main` of the `rft-launch` binary: prints the error chain once; 64 for usage errors.

@@ -329,10 +329,10 @@ impl Recipe {
             one_of("recipe.reasoning_effort", e, &["low", "high", "none"])?;
         }
         opt_range("recipe.max_new_tokens", self.max_new_tokens, 1, 32768)?;
-        if let (Some(n), Some(l)) = (self.max_new_tokens, self.max_length) {
-            if n >= l {
-                return Err(SpecError::new("recipe.max_new_tokens", format!("= {n} must be below recipe.max_length = {l}")));
-            }
+        if let (Some(n), Some(l)) = (self.max_new_tokens, self.max_length)
+            && n >= l
+        {
+            return Err(SpecError::new("recipe.max_new_tokens", format!("= {n} must be below recipe.max_length = {l}")));
         }
         opt_range("recipe.temperature", self.temperature, 0.0, 2.0)?;
         opt_range("recipe.top_k", self.top_k, 0, 1000)?;
@@ -548,10 +548,10 @@ impl Spec {
         if !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
             return Err(SpecError::new("aws.region", format!("{region:?} is not a region name")));
         }
-        if let Some(a) = &self.aws.account_id {
-            if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) {
-                return Err(SpecError::new("aws.account_id", format!("{a:?} is not a 12-digit account id")));
-            }
+        if let Some(a) = &self.aws.account_id
+            && (a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(SpecError::new("aws.account_id", format!("{a:?} is not a 12-digit account id")));
         }
         if let Some(s) = &self.server {
             let scheme = s.url.split("://").next().unwrap_or("");

@@ -417,7 +417,7 @@ impl TagOrder {
 
     /// Takes the next event; false once the order is broken (the rest need not be fed).
     fn feed(&mut self, text: &str, event: TagEvent) -> bool {
-        let edge = if self.seen % 2 == 0 { TagEdge::Open } else { TagEdge::Close };
+        let edge = if self.seen.is_multiple_of(2) { TagEdge::Open } else { TagEdge::Close };
         if self.seen < self.expected && event.tag == self.seen / 2 && event.edge == edge {
             match edge {
                 TagEdge::Open => self.content_start = event.end,

@@ -196,7 +196,7 @@ fn golds() -> Vec<Gold> {
                 let b = cols.iter().copied().find(|c| *c != sel).unwrap();
                 let head = match rng.below(4) {
                     0 => format!("SELECT T1.{sel}"),
-                    1 => format!("SELECT COUNT(*)"),
+                    1 => "SELECT COUNT(*)".to_string(),
                     2 => format!("SELECT {}(T1.{sel})", rng.pick(&["MIN", "MAX", "SUM"])),
                     _ => format!("SELECT DISTINCT T2.{a}"),
                 };

@@ -32,6 +32,8 @@ pub fn load(name: &str) -> Arc<Plugin> {
 
 /// Benchmarks `R` natively against `target/plugins/{plugin}.wasm` on the same batch and config,
 /// after checking both give the same scores.
+// Not every bench that includes this module compares against native code.
+#[allow(dead_code)]
 pub fn compare<R: reward_sdk::Reward>(c: &mut Criterion, group: &str, plugin: &str, config: &str, rollouts: &[Rollout]) {
     compare_with_fixtures::<R>(c, group, plugin, config, rollouts, None);
 }

@@ -49,10 +49,10 @@ pub fn count_request(body: &str) -> Result<usize, ScoreError> {
 pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
     let n = req.query.len();
     for (field, len) in [("prompts", req.prompts.as_ref().map(Vec::len)), ("labels", req.labels.as_ref().map(Vec::len))] {
-        if let Some(len) = len {
-            if len != n {
-                return Err(ScoreError::BadRequest(format!("`{field}` has {len} items but `query` has {n}")));
-            }
+        if let Some(len) = len
+            && len != n
+        {
+            return Err(ScoreError::BadRequest(format!("`{field}` has {len} items but `query` has {n}")));
         }
     }
     let mut prompts = req.prompts.map(|p| p.into_iter());

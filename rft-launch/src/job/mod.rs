@@ -41,18 +41,18 @@ fn value_of(r: &Recipe, replicas: Option<i64>, field: &str) -> Option<Num> {
 /// publishes for `recipe`'s template, and PEFT against the recipe's variant. `replicas` is the
 /// value that becomes `run.replicas`.
 pub fn check_recipe(r: &Recipe, info: &RecipeInfo, replicas: Option<i64>) -> Result<(), SpecError> {
-    if let Some(p) = &r.peft {
-        if (p == "lora") != info.lora {
-            let variant = if info.lora { "LoRA" } else { "full rank" };
-            return Err(SpecError {
-                field: "recipe.peft".into(),
-                message: format!(
-                    " = {p:?} does not match recipe {} ({variant}): PEFT is the recipe's variant; choose the {} recipe",
-                    info.name,
-                    if p == "lora" { "_lora_rft" } else { "_rft (full rank)" }
-                ),
-            });
-        }
+    if let Some(p) = &r.peft
+        && (p == "lora") != info.lora
+    {
+        let variant = if info.lora { "LoRA" } else { "full rank" };
+        return Err(SpecError {
+            field: "recipe.peft".into(),
+            message: format!(
+                " = {p:?} does not match recipe {} ({variant}): PEFT is the recipe's variant; choose the {} recipe",
+                info.name,
+                if p == "lora" { "_lora_rft" } else { "_rft (full rank)" }
+            ),
+        });
     }
     for (_, field, allowed) in info.allowed {
         let Some(v) = value_of(r, replicas, field) else { continue };
@@ -71,12 +71,11 @@ pub fn check_recipe(r: &Recipe, info: &RecipeInfo, replicas: Option<i64>) -> Res
         }
     }
     // Values the template publishes no range for, in this recipe: the launcher's own bounds.
-    if !info.allowed.iter().any(|(_, f, _)| *f == "recipe.number_generation") {
-        if let Some(n) = r.number_generation {
-            if !(2..=16).contains(&n) {
-                return Err(out_of_range("recipe.number_generation", n.to_string(), "out of range: allowed 2..=16".into(), info));
-            }
-        }
+    if !info.allowed.iter().any(|(_, f, _)| *f == "recipe.number_generation")
+        && let Some(n) = r.number_generation
+        && !(2..=16).contains(&n)
+    {
+        return Err(out_of_range("recipe.number_generation", n.to_string(), "out of range: allowed 2..=16".into(), info));
     }
     Ok(())
 }
