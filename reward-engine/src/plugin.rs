@@ -35,12 +35,14 @@ pub const CHUNK_FUEL: u64 = 4_000_000;
 /// The contract version this host was built against.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
-/// The instructions per rollout seen so far in one batch (a moving average), which size the
-/// batch's next chunk for a metered plugin: one rollout until the first is measured, then as many
-/// as fit in [`CHUNK_FUEL`], at most [`CHUNK`]. Only this batch's own counts feed it, never the
-/// clock or other batches: a rollout's count depends on what shared its call (the arguments lifted
-/// before its turn), so chunks cut by a shared or timed pace would make the same input report
-/// different instructions from one run to the next.
+/// The instructions per rollout one instance has seen (a moving average), which size its next
+/// chunk for a metered plugin: one rollout until the first is measured, then as many as fit in
+/// [`CHUNK_FUEL`], at most [`CHUNK`]. Only the instance's own counts feed it, never the clock or
+/// other instances: a rollout's count depends on what shared its call (the arguments lifted before
+/// its turn), so chunks cut by a shared or timed pace would make the same input report different
+/// instructions from one run to the next. A fresh instance per batch (`instance_reuse = 1`) cuts
+/// every batch the same way; a reused one carries its pace to its next batch (no probing call),
+/// as its counts already depend on its history.
 #[derive(Debug, Default)]
 struct Pace {
     per_rollout: Option<u64>,
@@ -193,6 +195,8 @@ struct Live {
     batches: u32,
     /// The config this instance was last prepared for (see [`Plugin::prepare`]).
     prepared_for: Option<String>,
+    /// Sizes this instance's chunks.
+    pace: Pace,
 }
 
 /// A loaded plugin. Shared by every reward that uses it; `Send + Sync`.
@@ -306,7 +310,6 @@ impl Plugin {
         // Rollouts before this index are called one at a time: a call that broke the contract as a
         // whole is re-run rollout by rollout, so the failure lands on the rollout that caused it.
         let mut solo_until = 0;
-        let mut pace = Pace::default();
         while outcomes.len() < rollouts.len() {
             let next = outcomes.len();
             if let Some((at, _)) = &trapped
@@ -332,11 +335,11 @@ impl Plugin {
                     }
                 },
             };
-            let chunk = if next < solo_until || !self.metered { 1 } else { pace.chunk() };
+            let chunk = if next < solo_until || !self.metered { 1 } else { current.pace.chunk() };
             let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
             match self.call(current, config, &rollouts[next..end], limits) {
                 Call::Scored(scored) => {
-                    pace.observe(&scored);
+                    current.pace.observe(&scored);
                     outcomes.extend(scored);
                 }
                 Call::Trapped(index, outcome) => {
@@ -418,7 +421,7 @@ impl Plugin {
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
         store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
         match self.pre.instantiate(&mut store) {
-            Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None }),
+            Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None, pace: Pace::default() }),
             Err(e) => {
                 let (status, what) = if store.data().limiter.denied().is_some() {
                     (Status::OutOfMemory, "needs more memory than its limit to start")
