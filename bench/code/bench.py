@@ -27,7 +27,9 @@ copy, tests/s from all of them. Prints a markdown table: tests/s per runner and 
 with the labels, and the score each runner gives each rollout. --verl-labelled also runs prime_code
 over the hand-labelled set (testing/code/labelled.jsonl; not the time-outs, memory bombs or huge
 output, which are slow or unsafe under it: it sets no memory limit) and prints how it scores
-each, hacks included (not timed).
+each, hacks included (not timed). --check-ours FILE... scores labelled files (testing/code/labelled.jsonl,
+the outputs of testing/code/humaneval.py) through the server, all cores, and lists every rollout whose
+score differs from its label (UNTESTED, like runner c); the exit code is 1 if any does.
 """
 
 import argparse
@@ -221,6 +223,35 @@ def run_ours(args, rollouts):
             "latency_us_mean": sum(lat) / len(lat) if lat else None}
 
 
+def check_ours(args, path):
+    """UNTESTED: score a labelled rollouts file (with its FILE.labels.jsonl) through the server and
+    compare each rollout's score with expected_score. Not timed; all cores are fine here."""
+    config = code_only_config(args)
+    labels_path = path[: -len(".jsonl")] + ".labels.jsonl"
+    labels = {x["id"]: x for x in load(labels_path)}
+    scored = os.path.join(args.out, "check-" + os.path.basename(path))
+    cmd = [args.server, "score", "--config", config, "--reward", args.reward, "--input", path, "-o", scored, "--no-progress"]
+    print("$ " + " ".join(cmd), file=sys.stderr)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode not in (0, 1):
+        sys.exit(f"bench-code: {' '.join(cmd)} exited {res.returncode}:\n{res.stderr}")
+    rows = load(scored)
+    bad = []
+    for row in rows:
+        lab = labels[row["id"]]
+        s = row.get("score") if row.get("status") == "OK" else 0.0
+        if s is None or abs(s - lab["expected_score"]) > 1e-6:
+            bad.append((row, lab))
+    print(f"\n## ours on {path}: {len(rows) - len(bad)}/{len(rows)} rollouts score as labelled\n")
+    if bad:
+        print("| rollout | kind | label | ours | status | error |")
+        print("| --- | --- | ---: | ---: | --- | --- |")
+        for row, lab in bad:
+            print(f"| {row['id']} | {lab['kind']} | {lab['expected_score']:.2f} | {fmt(row.get('score'))} | "
+                  f"{row.get('status')} | {(row.get('error') or '')[:80]} |")
+    return not bad
+
+
 def fmt(s):
     if s is None:
         return "error"
@@ -241,6 +272,9 @@ def main():
     ap.add_argument("--out", default=None, help="work dir (corpus, per-runner results); default: a temp dir")
     ap.add_argument("--timeout", type=float, default=judge.TIMEOUT_S, help="runner (b): seconds per test")
     ap.add_argument("--verl-labelled", action="store_true", help="also score testing/code/labelled.jsonl with prime_code")
+    ap.add_argument("--check-ours", nargs="*", default=[], metavar="FILE",
+                    help="also score these labelled files (each with FILE.labels.jsonl) through the server, e.g. "
+                         "testing/code/labelled.jsonl and humaneval.py's outputs; untimed")
     ap.add_argument("--runner", choices=["verl", "proc", "verl-labelled"], help=argparse.SUPPRESS)
     ap.add_argument("--corpus", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -283,6 +317,12 @@ def main():
         print(f"| {name} | {res['tests']} | {res['wall_s']:.2f} | {rate:.1f} | {rate / verl_rate:.2f}x | {agree}/{len(rollouts)} |")
     if "ours (reward-server, -j 1)" in results:
         o = results["ours (reward-server, -j 1)"]
+        ratio = (o["tests"] / o["wall_s"]) / verl_rate
+        same = all(o["scores"].get(r["id"]) is not None and results["veRL prime_code (continuous)"]["scores"].get(r["id"]) is not None
+                   and abs(o["scores"][r["id"]] - results["veRL prime_code (continuous)"]["scores"][r["id"]]) < 1e-9 for r in rollouts)
+        print(f"\nissue target, >= 50x veRL's tests/s with the same verdicts: {ratio:.1f}x, verdicts "
+              f"{'the same on all' if same else 'NOT the same on all'} {len(rollouts)} rollouts: "
+              f"{'met' if ratio >= 50 and same else 'not met'}")
         print(f"\nours: statuses {o['statuses']}, mean instructions per rollout {o['instructions_mean']}, "
               f"mean latency {o['latency_us_mean']} us, scorer's own time {o['scorer_s']} s")
 
@@ -321,8 +361,11 @@ def main():
             print(f"| {r['id']} | {lab['kind']} | {lab['expected_score']:.2f} | {fmt(s)}{'' if ok else ' **differs**'} |")
         print(f"\nveRL agrees with {n_agree}/{len(keep)} labels")
 
+    checks_ok = all([check_ours(args, p) for p in args.check_ours])
+
     with open(os.path.join(args.out, "report.json"), "w") as f:
         json.dump({"repeat": args.repeat, "cpu": args.cpu, "results": results}, f, indent=1)
+    sys.exit(0 if checks_ok else 1)
 
 
 if __name__ == "__main__":
