@@ -4,9 +4,75 @@
 # otherwise Debian's rustc-web with build-std (see ../shared/TOOLCHAIN.md; scripts/setup.sh
 # installs it). Either way the linker is the rustup toolchain's wasm-component-ld, so the output
 # is already a component.
+#
+# The Python interpreter component (reward-plugins/code/runner, world `program-runner` in
+# reward-plugins/wit/programs.wit) is built with componentize-py to target/plugins/python-runner.wasm,
+# only when its .py files or the WIT files are newer than the output (componentize takes ~15 s).
+# With `-p CRATE` arguments it is built only when one of them is `-p python-runner` (a pseudo-crate:
+# it is not passed to cargo; `-p python-runner` alone builds nothing else).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root/reward-plugins"
+
+nargs=$#
+want_runner=0
+cargo_args=()
+if [ "$#" -eq 0 ]; then
+  want_runner=1
+else
+  while [ "$#" -gt 0 ]; do
+    case "$1" in
+      -p|--package)
+        if [ "${2:-}" = python-runner ]; then want_runner=1; shift 2; continue; fi
+        cargo_args+=("$1" ${2+"$2"})
+        shift; [ "$#" -eq 0 ] || shift
+        continue ;;
+      -ppython-runner|--package=python-runner) want_runner=1 ;;
+      *) cargo_args+=("$1") ;;
+    esac
+    shift
+  done
+fi
+
+build_runner() {
+  local src="$root/reward-plugins/code/runner" wit="$root/reward-plugins/wit"
+  local dest="$root/target/plugins/python-runner.wasm"
+  mkdir -p "$root/target/plugins"
+  if [ -f "$dest" ] && [ -z "$(find "$src" -maxdepth 1 -name '*.py' -newer "$dest"; find "$wit" -name '*.wit' -newer "$dest")" ]; then
+    echo "build-plugins: python-runner.wasm is up to date" >&2
+    return
+  fi
+  local tool=()
+  if command -v componentize-py >/dev/null 2>&1; then
+    tool=(componentize-py)
+  elif python3 -c 'import componentize_py' >/dev/null 2>&1; then
+    tool=(python3 -m componentize_py)
+  else
+    echo "build-plugins: componentize-py is not installed: run scripts/setup.sh" >&2
+    exit 1
+  fi
+  local tmp
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/python-runner.XXXXXX")"
+  # The component bundles every file of its Python path: only the runner's modules go in (not
+  # tests/ or __pycache__).
+  mkdir -p "$tmp/app"
+  cp "$src"/*.py "$tmp/app/"
+  "${tool[@]}" -d "$wit" -w program-runner bindings "$tmp/bindings" >/dev/null
+  if ! "${tool[@]}" -d "$wit" -w program-runner componentize --stub-wasi \
+      -p "$tmp/app" -p "$tmp/bindings" app -o "$tmp/python-runner.wasm"; then
+    rm -rf "$tmp"
+    exit 1
+  fi
+  mv "$tmp/python-runner.wasm" "$dest"
+  rm -rf "$tmp"
+}
+
+# `-p python-runner` alone: the runner, no Rust build.
+if [ "$nargs" -gt 0 ] && [ "${#cargo_args[@]}" -eq 0 ]; then
+  build_runner
+  ls -l "$root/target/plugins"
+  exit 0
+fi
 
 host_sysroot="$(rustc --print sysroot)"
 lld_dir="$host_sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin"
@@ -49,11 +115,11 @@ build() {
 # plugin itself puts right. With no arguments: format-loop, then the workspace's default members
 # (the plugins and the limits guest). With arguments (`-p CRATE ...`): what they name, then the
 # format plugin again, so target/plugins/format.wasm is never the export-less one.
-if [ "$#" -eq 0 ]; then
+if [ "$nargs" -eq 0 ]; then
   build -p format-loop
   build
 else
-  build "$@"
+  build "${cargo_args[@]}"
   build -p reward-format
 fi
 
@@ -64,4 +130,5 @@ for wasm in "$CARGO_TARGET_DIR"/wasm32-unknown-unknown/release/*.wasm; do
   name="${name#reward_}"
   cp "$wasm" "$out/${name//_/-}.wasm"
 done
+[ "$want_runner" -eq 0 ] || build_runner
 ls -l "$out"

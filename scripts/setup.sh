@@ -5,7 +5,8 @@
 # - the WebAssembly guest toolchain: rustup's wasm32-unknown-unknown target where it is installed,
 #   otherwise Debian's rustc-web + rust-web-src (std for wasm32 is built from source);
 #   the linker is always the rustup toolchain's wasm-component-ld (see ../shared/TOOLCHAIN.md);
-# - clang 16 and llvm-ar for the C inside the sql plugin (SQLite).
+# - clang 16 and llvm-ar for the C inside the sql plugin (SQLite);
+# - componentize-py, for the Python interpreter component (reward-plugins/code/runner).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -26,6 +27,13 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# componentize-py builds the Python interpreter component (target/plugins/python-runner.wasm); the
+# same pin as reward-plugins/python/requirements.txt.
+if ! python3 -c 'import componentize_py' >/dev/null 2>&1; then
+  echo "setup: installing componentize-py" >&2
+  python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
 
 "$root/scripts/build-plugins.sh"
