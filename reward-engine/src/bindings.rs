@@ -13,3 +13,17 @@ wasmtime::component::bindgen!({
 pub(crate) use exports::reward::plugin::reward as wit;
 /// The `fixtures` import the host provides.
 pub(crate) use reward::plugin::fixtures;
+/// The `programs` import the host provides (see [`crate::programs`]).
+pub(crate) use reward::plugin::programs;
+
+/// Host bindings for interpreter components (world `program-runner` of
+/// `reward-plugins/wit/programs.wit`), which run the programs behind `programs`.
+pub(crate) mod runner {
+    wasmtime::component::bindgen!({
+        path: "../reward-plugins/wit",
+        world: "program-runner",
+    });
+
+    pub(crate) use exports::reward::plugin::interpreter;
+    pub(crate) use reward::plugin::candidate;
+}

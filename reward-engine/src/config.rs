@@ -16,6 +16,11 @@
 //! plugin = "sql"
 //! fixtures = "fixtures/spider"       # grants the plugin read access to the files in this directory
 //!
+//! [rewards.code]
+//! plugin = "code"
+//! interpreter = { plugin = "python-runner", fuel = 1_000_000_000, timeout_ms = 5000, memory_mib = 128 }
+//!                                    # grants an interpreter: each program run in fresh instances
+//!
 //! [rewards.math]
 //! components = { fmt = "answer_format", correct = "numeric_answer" }
 //! formula = "if(fmt >= 1, correct, 0)"
@@ -29,8 +34,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::formula::Formula;
+use crate::programs::{Grant, Interpreter, RunBudget};
 use crate::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
-use crate::{Fixtures, Limits, Plugin, PluginHost, Provenance, sha256_hex};
+use crate::{Fixtures, Grants, Limits, Plugin, PluginHost, Provenance, sha256_hex};
 
 /// Deepest nesting of rewards accepted: 64 levels (a plugin reward is one level, a composite one
 /// more than its deepest component). Loading, scoring and dropping a reward recurse once per
@@ -64,6 +70,9 @@ struct RewardSpec {
     limits: Option<Limits>,
     /// A directory whose files the plugin may read (`fixtures.read`), relative to the config file.
     fixtures: Option<PathBuf>,
+    /// An interpreter the plugin may run programs in (`programs`): `plugin` (resolved like a
+    /// reward's) and the [`RunBudget`] fields.
+    interpreter: Option<toml::Table>,
     #[serde(default)]
     on_error: OnError,
     components: Option<BTreeMap<String, String>>,
@@ -98,6 +107,7 @@ impl Rewards {
             plugin_dir,
             specs: &file.rewards,
             plugins: HashMap::new(),
+            interpreters: HashMap::new(),
             done: BTreeMap::new(),
             depths: HashMap::new(),
             uses: HashMap::new(),
@@ -138,6 +148,7 @@ struct Loader<'a> {
     plugin_dir: PathBuf,
     specs: &'a BTreeMap<String, RewardSpec>,
     plugins: HashMap<PathBuf, Arc<Plugin>>,
+    interpreters: HashMap<PathBuf, Arc<Interpreter>>,
     done: BTreeMap<String, Arc<Reward>>,
     /// The nesting depth of each reward in `done` (see [`MAX_REWARD_DEPTH`]).
     depths: HashMap<String, usize>,
@@ -190,8 +201,8 @@ impl Loader<'_> {
         match (&spec.plugin, &spec.components, &spec.formula) {
             (Some(plugin), None, None) => self.build_plugin(name, spec, plugin),
             (None, Some(components), Some(formula)) => {
-                if spec.config.is_some() || spec.limits.is_some() || spec.fixtures.is_some() {
-                    bail!("a composite reward takes no `config`, `limits` or `fixtures`: set them on its components");
+                if spec.config.is_some() || spec.limits.is_some() || spec.fixtures.is_some() || spec.interpreter.is_some() {
+                    bail!("a composite reward takes no `config`, `limits`, `fixtures` or `interpreter`: set them on its components");
                 }
                 self.build_composite(name, spec, components, formula, stack)
             }
@@ -240,20 +251,56 @@ impl Loader<'_> {
             Some(dir) => Some(Arc::new(Fixtures::new(&self.base.join(dir)).map_err(|e| anyhow!("`fixtures`: {e}"))?)),
             None => None,
         };
-        let config_hash = hash_of(&serde_json::json!({
+        let programs = match &spec.interpreter {
+            Some(table) => Some(self.interpreter_grant(table).context("`interpreter`")?),
+            None => None,
+        };
+        let mut provenance = serde_json::json!({
             "config": config,
             "limits": limits.provenance_json(),
             "on_error": spec.on_error,
             "fixtures": fixtures.as_ref().map(|f| f.dir().display().to_string()),
-        }));
+        });
+        // Only a reward that grants an interpreter has the key, so no other hash changes.
+        if let Some(grant) = &programs {
+            provenance["interpreter"] =
+                serde_json::json!({ "sha256": grant.interpreter.sha256(), "budget": grant.budget.provenance_json() });
+        }
+        let config_hash = hash_of(&provenance);
         let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
         Ok(Reward {
             name: name.to_owned(),
             description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
-            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, fixtures }),
+            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, grants: Grants { fixtures, programs } }),
             on_error: spec.on_error,
             provenance,
         })
+    }
+
+    /// The interpreter a reward grants: `plugin` loaded (once per file) as an interpreter
+    /// component, the other keys its [`RunBudget`].
+    fn interpreter_grant(&mut self, table: &toml::Table) -> Result<Grant> {
+        let mut table = table.clone();
+        let name = match table.remove("plugin") {
+            Some(toml::Value::String(name)) => name,
+            Some(other) => bail!("`plugin` must be a string (an interpreter name or a .wasm path), not {}", other.type_str()),
+            None => bail!("`plugin` is missing (e.g. `interpreter = {{ plugin = \"python-runner\" }}`)"),
+        };
+        let budget: RunBudget = toml::Value::Table(table).try_into().map_err(|e| anyhow!("{e}"))?;
+        budget.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("{e}"))?;
+        let path = self.plugin_path(&name);
+        let interpreter = match self.interpreters.get(&path) {
+            Some(i) => i.clone(),
+            None => {
+                if !path.exists() {
+                    bail!("interpreter `{name}` not found at {} (scripts/build-plugins.sh builds python-runner)", path.display());
+                }
+                let i = self.host.load_interpreter_file(&path)?;
+                self.interpreters.insert(path, i.clone());
+                i
+            }
+        };
+        Ok(Grant { interpreter, budget })
     }
 
     fn build_composite(

@@ -9,6 +9,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use super::artifact_cache::{ArtifactCache, default_cache_dir};
 use super::plugin::{LoadError, Plugin};
+use super::programs::Interpreter;
 
 /// How often the epoch ticker advances: 10 ms, the resolution of wall-clock deadlines.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -180,6 +181,13 @@ impl PluginHost {
     pub fn load_file(&self, path: &std::path::Path) -> Result<Arc<Plugin>, LoadError> {
         let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: path.to_owned(), source: e })?;
         self.load_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Loads an interpreter component (the `program-runner` world) from a file, for rewards that
+    /// grant it (see [`crate::programs`]).
+    pub fn load_interpreter_file(&self, path: &std::path::Path) -> Result<Arc<Interpreter>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|e| LoadError::Read { path: path.to_owned(), source: e })?;
+        Interpreter::load(self.inner.clone(), &path.display().to_string(), &bytes).map(Arc::new)
     }
 
     /// Loads a plugin from component bytes; `origin` names it in errors (a path, usually).

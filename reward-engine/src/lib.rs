@@ -22,6 +22,7 @@ mod limiter;
 mod limits;
 mod meter;
 mod plugin;
+pub mod programs;
 pub mod reward;
 mod types;
 
@@ -32,7 +33,8 @@ pub use limiter::TABLE_ELEMENT_BYTES;
 pub use limits::*;
 pub use meter::METER_INTERFACE;
 pub use plugin::{
-    CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, Plugin, PluginInfo, PluginOutcome, PluginScore,
+    CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, Grants, LoadError, Plugin, PluginInfo, PluginOutcome,
+    PluginScore,
 };
 pub use reward::{OnError, Reward, RewardKind};
 pub use types::{ANSWER_ROLES, AnswerError, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

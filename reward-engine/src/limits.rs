@@ -133,7 +133,13 @@ impl Limits {
     }
 }
 
-mod millis {
+/// Epoch ticks for a deadline, rounded up, plus one for the partial tick in progress.
+pub(crate) fn epoch_ticks(deadline: Duration, tick: Duration) -> u64 {
+    let n = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
+    u64::try_from(n).unwrap_or(u64::MAX - 1).saturating_add(1)
+}
+
+pub(crate) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
@@ -143,7 +149,7 @@ mod millis {
     }
 }
 
-mod mebibytes {
+pub(crate) mod mebibytes {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

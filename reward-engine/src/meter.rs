@@ -50,6 +50,9 @@ pub(crate) struct Meter {
     done: Vec<Used>,
     /// The first protocol violation of this call, if any.
     violation: Option<String>,
+    /// Instructions of the programs the current rollout ran (the `programs` import), in their own
+    /// instances: added to the rollout's count at `end`. For an unmetered call, the call's.
+    nested: u64,
 }
 
 impl Meter {
@@ -65,6 +68,7 @@ impl Meter {
             current: None,
             done: Vec::with_capacity(rollouts as usize),
             violation: None,
+            nested: 0,
         };
     }
 
@@ -86,6 +90,16 @@ impl Meter {
     /// The fuel each rollout may use.
     pub fn fuel(&self) -> u64 {
         self.fuel
+    }
+
+    /// Adds the instructions of a program run (in its own instances) to the current rollout.
+    pub fn charge_nested(&mut self, instructions: u64) {
+        self.nested = self.nested.saturating_add(instructions);
+    }
+
+    /// The program instructions charged since the call or the current rollout began.
+    pub fn nested(&self) -> u64 {
+        self.nested
     }
 
     /// How the plugin broke the protocol in this call, if it did.
@@ -116,6 +130,7 @@ impl Meter {
             )));
         }
         self.current = Some((index, Instant::now()));
+        self.nested = 0;
         Ok(())
     }
 
@@ -123,7 +138,8 @@ impl Meter {
     fn end(&mut self, index: u32, remaining: u64) -> Result<(), wasmtime::Error> {
         match self.current.take() {
             Some((current, started)) if current == index => {
-                self.done.push(Used { instructions: self.fuel.saturating_sub(remaining), latency: started.elapsed() });
+                let instructions = self.fuel.saturating_sub(remaining).saturating_add(self.nested);
+                self.done.push(Used { instructions, latency: started.elapsed() });
                 Ok(())
             }
             _ => Err(self.violate(format!("meter.end({index}) without meter.begin({index})"))),

@@ -8,15 +8,16 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
 use super::artifact_cache::sha256_hex;
-use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, wit};
+use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, programs, wit};
 use super::fixtures::Fixtures;
 use super::host::HostInner;
 use super::limiter::MemoryLimiter;
 use super::limits::{
     INSTANTIATION_FUEL, Limits, MAX_DECLARED_METRICS, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES,
-    MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES, bounded_guest_text,
+    MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES, bounded_guest_text, epoch_ticks,
 };
 use super::meter::{self, METER_INTERFACE, Meter};
+use super::programs::{Grant, PROGRAMS_INTERFACE};
 use super::types::{Failure, Metric, MetricKind, Rollout, Status};
 
 /// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
@@ -91,7 +92,7 @@ pub enum LoadError {
     /// The component imports something the sandbox does not grant.
     #[error(
         "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
-         but {FIXTURES_INTERFACE}@0.1.x and {METER_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
+         but {FIXTURES_INTERFACE}@0.1.x, {METER_INTERFACE}@0.1.x and {PROGRAMS_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
          wasm32-unknown-unknown and Python ones with componentize-py --stub-wasi){more}"
     )]
     ForbiddenImport {
@@ -155,22 +156,82 @@ pub struct PluginOutcome {
     pub latency: Duration,
 }
 
-/// The per-store state: the memory limiter, the fixtures the current reward grants, and the
-/// metering of the current call.
+/// What a reward grants its plugin: the only ways out of the sandbox. Nothing by default.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    /// Read access to the files of a fixtures directory (`fixtures = "DIR"`).
+    pub fixtures: Option<Arc<Fixtures>>,
+    /// An interpreter to run programs in (`interpreter = { plugin = ... }`).
+    pub programs: Option<Grant>,
+}
+
+impl Grants {
+    /// Whether an instance prepared under `self` may serve `other`: a guest may cache what a
+    /// grant gave it, so an instance never crosses from one grant to another.
+    fn same_as(&self, other: &Grants) -> bool {
+        let fixtures = match (&self.fixtures, &other.fixtures) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.dir() == b.dir(),
+            _ => false,
+        };
+        let programs = match (&self.programs, &other.programs) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.interpreter, &b.interpreter) && a.budget == b.budget,
+            _ => false,
+        };
+        fixtures && programs
+    }
+}
+
+/// The per-store state: the memory limiter, what the current reward grants, and the metering of
+/// the current call.
 pub(crate) struct StoreState {
     pub(super) limiter: MemoryLimiter,
-    fixtures: Option<Arc<Fixtures>>,
+    grants: Grants,
     pub(super) meter: Meter,
 }
 
 impl fixtures::Host for StoreState {
     fn read(&mut self, name: String) -> Result<Vec<u8>, String> {
-        match &self.fixtures {
+        match &self.grants.fixtures {
             Some(fixtures) => fixtures.read(&name).map(|bytes| bytes.to_vec()),
             None => Err(format!(
                 "cannot read fixture `{name}`: this reward grants no fixtures directory (set `fixtures = \"DIR\"` on the reward)"
             )),
         }
+    }
+}
+
+impl StoreState {
+    /// The granted interpreter, or the error that says there is none.
+    fn programs(&self) -> Result<&Grant, String> {
+        self.grants.programs.as_ref().ok_or_else(|| {
+            "cannot run a program: this reward grants no interpreter (set `interpreter = { plugin = \"python-runner\" }` on the reward)"
+                .to_owned()
+        })
+    }
+
+    /// Charges a run's instructions to the rollout being scored.
+    fn charged(&mut self, run: programs::Run) -> programs::Run {
+        self.meter.charge_nested(run.instructions);
+        run
+    }
+}
+
+impl programs::Host for StoreState {
+    fn run_script(&mut self, program: String, stdin: String) -> Result<programs::Run, String> {
+        let run = self.programs()?.run_script(&program, &stdin);
+        Ok(self.charged(run))
+    }
+
+    fn call_function(&mut self, program: String, function: String, args: String) -> Result<programs::Run, String> {
+        let run = self.programs()?.call_function(&program, &function, &args);
+        Ok(self.charged(run))
+    }
+
+    fn run_check(&mut self, program: String, setup: String, test: String, names: Vec<String>) -> Result<programs::Run, String> {
+        let run = self.programs()?.run_check(&program, &setup, &test, &names);
+        Ok(self.charged(run))
     }
 }
 
@@ -230,6 +291,7 @@ impl Plugin {
         let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };
         let mut linker: Linker<StoreState> = Linker::new(&host.engine);
         fixtures::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
+        programs::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
         meter::add_to_linker(&mut linker, CONTRACT_VERSION).map_err(start_err)?;
         let pre = linker.instantiate_pre(&component).map_err(start_err)?;
         let pre = RewardPluginPre::new(pre).map_err(start_err)?;
@@ -242,8 +304,9 @@ impl Plugin {
             metered,
             idle: Mutex::new(Vec::new()),
         };
-        let mut live =
-            plugin.instantiate(&Limits::default(), None).map_err(|f| LoadError::Start { origin: origin.into(), message: f.message })?;
+        let mut live = plugin
+            .instantiate(&Limits::default(), &Grants::default())
+            .map_err(|f| LoadError::Start { origin: origin.into(), message: f.message })?;
         live.store.set_fuel(INSTANTIATION_FUEL).map_err(start_err)?;
         let info = live.plugin.reward_plugin_reward().call_info(&mut live.store).map_err(start_err)?;
         plugin.info = validate_info(info).map_err(|message| LoadError::Start { origin: origin.into(), message })?;
@@ -272,7 +335,7 @@ impl Plugin {
 
     /// Asks the plugin whether it accepts a config (JSON text). The error is the plugin's message.
     pub fn check_config(&self, config: &str) -> Result<(), String> {
-        let mut live = self.instantiate(&Limits::default(), None).map_err(|f| f.message)?;
+        let mut live = self.instantiate(&Limits::default(), &Grants::default()).map_err(|f| f.message)?;
         live.store.set_fuel(INSTANTIATION_FUEL).map_err(|e| e.to_string())?;
         match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
             Ok(Ok(())) => Ok(()),
@@ -287,10 +350,10 @@ impl Plugin {
     /// a trap drops the instance and the next call gets a new one, so one bad rollout never harms
     /// another. Grants nothing.
     pub fn score(&self, config: &str, rollouts: &[Rollout], limits: &Limits) -> Vec<PluginOutcome> {
-        self.score_until(config, rollouts, limits, None, &|| false)
+        self.score_until(config, rollouts, limits, &Grants::default(), &|| false)
     }
 
-    /// [`Plugin::score`] with the fixtures the reward grants, checking `cancelled` before each
+    /// [`Plugin::score`] with what the reward grants, checking `cancelled` before each
     /// call: once it returns true, the remaining rollouts are not run and answer `TIMEOUT`
     /// ("cancelled before scoring").
     pub fn score_until(
@@ -298,7 +361,7 @@ impl Plugin {
         config: &str,
         rollouts: &[Rollout],
         limits: &Limits,
-        fixtures: Option<&Arc<Fixtures>>,
+        grants: &Grants,
         cancelled: &dyn Fn() -> bool,
     ) -> Vec<PluginOutcome> {
         let unscored = |failure: Failure| PluginOutcome { result: Err(failure), instructions: 0, latency: Duration::ZERO };
@@ -327,7 +390,7 @@ impl Plugin {
             }
             let current = match &mut live {
                 Some(l) => l,
-                None => match self.checkout(config, limits, fixtures) {
+                None => match self.checkout(config, limits, grants) {
                     Ok(l) => live.insert(l),
                     Err(failure) => {
                         outcomes.push(unscored(failure));
@@ -370,14 +433,10 @@ impl Plugin {
         outcomes
     }
 
-    /// An instance for one batch: an idle one that was granted the same fixtures (a guest may
-    /// cache what it read, so an instance never crosses from one grant to another), or a fresh one.
-    fn checkout(&self, config: &str, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
-        let same_grant = |live: &Live| match (&live.store.data().fixtures, fixtures) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.dir() == b.dir(),
-            _ => false,
-        };
+    /// An instance for one batch: an idle one that was given the same grants (see
+    /// [`Grants::same_as`]), or a fresh one.
+    fn checkout(&self, config: &str, limits: &Limits, grants: &Grants) -> Result<Live, Failure> {
+        let same_grant = |live: &Live| live.store.data().grants.same_as(grants);
         let pooled = if limits.instance_reuse > 1 {
             let mut idle = self.idle.lock().expect("idle pool poisoned");
             idle.iter().rposition(same_grant).map(|i| idle.swap_remove(i))
@@ -389,7 +448,7 @@ impl Plugin {
                 live.store.data_mut().limiter.set_max_bytes(limits.memory_bytes as usize);
                 live
             }
-            None => self.instantiate(limits, fixtures)?,
+            None => self.instantiate(limits, grants)?,
         };
         self.prepare(&mut live, config, limits)?;
         Ok(live)
@@ -403,7 +462,7 @@ impl Plugin {
             return Ok(());
         }
         live.store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
-        live.store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
+        live.store.set_epoch_deadline(epoch_ticks(limits.deadline * 4, self.host.epoch_tick));
         match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
             Ok(_) => {
                 live.prepared_for = Some(config.to_owned());
@@ -413,13 +472,13 @@ impl Plugin {
         }
     }
 
-    fn instantiate(&self, limits: &Limits, fixtures: Option<&Arc<Fixtures>>) -> Result<Live, Failure> {
+    fn instantiate(&self, limits: &Limits, grants: &Grants) -> Result<Live, Failure> {
         let limiter = MemoryLimiter::new(limits.memory_bytes as usize);
-        let state = StoreState { limiter, fixtures: fixtures.cloned(), meter: Meter::default() };
+        let state = StoreState { limiter, grants: grants.clone(), meter: Meter::default() };
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
-        store.set_epoch_deadline(ticks(limits.deadline * 4, self.host.epoch_tick));
+        store.set_epoch_deadline(epoch_ticks(limits.deadline * 4, self.host.epoch_tick));
         match self.pre.instantiate(&mut store) {
             Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None, pace: Pace::default() }),
             Err(e) => {
@@ -436,7 +495,7 @@ impl Plugin {
     /// One call with `rollouts` (one, or a chunk for a metered plugin). The instance may serve
     /// again only after [`Call::Scored`].
     fn call(&self, live: &mut Live, config: &str, rollouts: &[Rollout], limits: &Limits) -> Call {
-        let deadline = ticks(limits.deadline, self.host.epoch_tick);
+        let deadline = epoch_ticks(limits.deadline, self.host.epoch_tick);
         // The first stretch (lifting the arguments, the guest's set-up) runs on the call's glue
         // budget; a metered guest's rollouts each get their own (see `meter`).
         live.store.set_fuel(limits.fuel).expect("fuel is enabled");
@@ -461,7 +520,9 @@ impl Plugin {
         let latency = started.elapsed();
         live.store.data_mut().meter.stop();
         // An unmetered call holds one rollout: the whole call is its budget.
-        let unmetered_instructions = || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0));
+        // Its programs' runs (the `programs` import) are charged to it too.
+        let unmetered_instructions =
+            || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(live.store.data().meter.nested());
         let broken = |message: String| Call::Broken(rollouts.iter().map(|_| self.failed_call(&message)).collect());
         if let Some(violation) = live.store.data().meter.violation() {
             return broken(format!("{} broke the meter protocol: {violation}", self.label()));
@@ -472,7 +533,9 @@ impl Plugin {
                 let (index, instructions) = match (self.metered, meter.current()) {
                     (false, _) => (0, unmetered_instructions()),
                     // A trap inside a rollout belongs to it.
-                    (true, Some(index)) => (index as usize, meter.fuel().saturating_sub(live.store.get_fuel().unwrap_or(0))),
+                    (true, Some(index)) => {
+                        (index as usize, meter.fuel().saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(meter.nested()))
+                    }
                     // Between rollouts of a chunk, nobody is to blame yet: re-run one by one.
                     (true, None) if rollouts.len() > 1 => {
                         let failure = self.classify_trap(e, &live.store, limits);
@@ -594,27 +657,21 @@ impl Plugin {
     }
 }
 
-/// Epoch ticks for a deadline, rounded up, plus one for the partial tick in progress.
-fn ticks(deadline: Duration, tick: Duration) -> u64 {
-    let n = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(n).unwrap_or(u64::MAX - 1).saturating_add(1)
-}
-
 /// Whether `name` is `interface@0.1.PATCH`.
-fn speaks_0_1(name: &str, interface: &str) -> bool {
+pub(crate) fn speaks_0_1(name: &str, interface: &str) -> bool {
     name.strip_prefix(interface)
         .and_then(|rest| rest.strip_prefix("@0.1."))
         .is_some_and(|patch| !patch.is_empty() && patch.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// Refuses a component that imports anything but `fixtures` and `meter`; returns whether it
+/// Refuses a component that imports anything but `fixtures`, `meter` and `programs`; returns whether it
 /// imports `meter`.
 fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<bool, LoadError> {
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
     let metered = imports.iter().any(|name| speaks_0_1(name, METER_INTERFACE));
-    let forbidden: Vec<&String> =
-        imports.iter().filter(|name| !speaks_0_1(name, FIXTURES_INTERFACE) && !speaks_0_1(name, METER_INTERFACE)).collect();
+    let granted = [FIXTURES_INTERFACE, METER_INTERFACE, PROGRAMS_INTERFACE];
+    let forbidden: Vec<&String> = imports.iter().filter(|name| !granted.iter().any(|i| speaks_0_1(name, i))).collect();
     match forbidden.split_first() {
         None => Ok(metered),
         Some((first, rest)) => Err(LoadError::ForbiddenImport {

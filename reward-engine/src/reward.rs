@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::fixtures::Fixtures;
 use super::formula::Formula;
 use super::limits::Limits;
-use super::plugin::Plugin;
+use super::plugin::{Grants, Plugin};
 use super::types::{Failure, Metric, MetricKind, Provenance, Rollout, Scored, Status};
 
 /// What a rollout that could not be scored is worth. Never an accident: every reward has one.
@@ -34,8 +33,8 @@ pub struct PluginReward {
     pub config_json: String,
     /// Sandbox limits for this reward.
     pub limits: Limits,
-    /// The fixture files this reward grants its plugin, if any.
-    pub fixtures: Option<Arc<Fixtures>>,
+    /// What this reward grants its plugin (fixture files, an interpreter); nothing by default.
+    pub grants: Grants,
 }
 
 /// A composite reward's parts.
@@ -99,12 +98,12 @@ impl Reward {
     }
 
     /// The identity of the data this reward reads besides the rollout: the generations of the
-    /// fixture grants of it and its components ([`Fixtures::generation`]), folded; 0 when it
+    /// fixture grants of it and its components ([`crate::Fixtures::generation`]), folded; 0 when it
     /// reads none. Score caches key on it, so scores computed on a fixtures directory as it was
     /// before a reload are never served after it.
     pub fn data_identity(&self) -> u64 {
         match &self.kind {
-            RewardKind::Plugin(p) => p.fixtures.as_ref().map_or(0, |f| f.generation()),
+            RewardKind::Plugin(p) => p.grants.fixtures.as_ref().map_or(0, |f| f.generation()),
             RewardKind::Composite(c) => {
                 c.components.iter().fold(0u64, |acc, (_, r)| acc.rotate_left(17) ^ r.data_identity().wrapping_mul(0x9e37_79b9_7f4a_7c15))
             }
@@ -149,7 +148,7 @@ impl Reward {
         match &self.kind {
             RewardKind::Plugin(p) => p
                 .plugin
-                .score_until(&p.config_json, rollouts, &p.limits, p.fixtures.as_ref(), cancelled)
+                .score_until(&p.config_json, rollouts, &p.limits, &p.grants, cancelled)
                 .into_iter()
                 .map(|o| Evaluation {
                     result: o.result.map(|s| (s.value, s.metrics, s.reason)),

@@ -49,9 +49,13 @@ def extract_code(answer: str) -> str:
 
 
 def normalise(s: str) -> str:
-    lines = [line.rstrip() for line in s.split("\n")]
+    """Each line as its whitespace-separated tokens, blank lines at both ends dropped: the code
+    reward's default comparison (testlib's wcmp, as Codeforces-style judges compare)."""
+    lines = [" ".join(line.split()) for line in s.split("\n")]
     while lines and lines[-1] == "":
         lines.pop()
+    while lines and lines[0] == "":
+        lines.pop(0)
     return "\n".join(lines)
 
 

@@ -213,8 +213,8 @@ add("rev-reversed-string", "reverse_words", "partial", 0.25, "print(input()[::-1
 add("rev-upper", "reverse_words", "wrong_answer", 0, "print(' '.join(input().split()[::-1]).upper())")
 add("rev-index-error", "reverse_words", "runtime_error_partial", 0.25,
     "w = input().split()\nprint(w[3], w[2], w[1], w[0])")  # only the 4-word test runs
-add("rev-double-space", "reverse_words", "presentation_rejected", 0.25,
-    "print('  '.join(input().split()[::-1]))")  # inner whitespace counts; only "a" passes
+add("rev-double-space", "reverse_words", "presentation_accepted", 1,
+    "print('  '.join(input().split()[::-1]))")  # lines compare as tokens: a doubled inner space passes
 
 # --- count_primes (6 tests) ---------------------------------------------------------------------
 add("primes-correct", "count_primes", "correct", 1, """

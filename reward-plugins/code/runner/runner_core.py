@@ -532,11 +532,14 @@ def call(function: str, args_text: str, encoding: str) -> Outcome:
         except BaseException as e:  # noqa: BLE001
             return _finish(io_, RUNTIME_ERROR, _bound(f"the call's arguments: {_exc_line(e)}"), since=since)
         g = _LOADED.__dict__ if _LOADED is not None else {}
-        if function not in g:
+        # LeetCode-style problems (APPS, TACO call-based) define the function as a method of
+        # `class Solution`: called on a fresh instance, as their judges do.
+        solution_class = g.get("Solution")
+        if function not in g and not (isinstance(solution_class, type) and hasattr(solution_class, function)):
             return _finish(io_, RUNTIME_ERROR, _bound(f"NameError: name {function!r} is not defined"), since=since)
-        f = g[function]
         value = None
         try:
+            f = g[function] if function in g else getattr(solution_class(), function)
             result = f(*args)
             value = _json_value(result) if encoding == "json" else plain_repr(result)
             kind, text = OK, None
@@ -603,7 +606,7 @@ def _assert_text(e: BaseException, sources: Dict[str, str]) -> str:
 
 
 def check(setup: str, test: str, names: List[str], max_output: int, candidate_call: CandidateCall) -> Outcome:
-    """Runs `setup` then `test` in a fresh module, with each of `names` a stand-in that sends its
+    """Runs `setup`, binds each of `names` to a stand-in, then runs `test`, in a fresh module. A stand-in sends its
     arguments to the program's instance through `candidate_call(name, args) -> ("ok", value) or
     ("err", message)`."""
     setup_code, err = _compile(setup, "<setup>")
@@ -615,14 +618,16 @@ def check(setup: str, test: str, names: List[str], max_output: int, candidate_ca
     sources = {"<setup>": setup, "<test>": test}
     errors: List[str] = []
     module = _module("__main__")
-    for name in names:
-        module.__dict__[name] = _stand_in(name, candidate_call, errors)
     writer = _Writer(max_output)
     with _Stdio(writer) as io_:
         saved = sys.modules.get("__main__")
         sys.modules["__main__"] = module
         try:
             exec(setup_code, module.__dict__)
+            # After the set-up: HumanEval's prompt (the set-up) defines the entry point as a
+            # stub, which the stand-in replaces.
+            for name in names:
+                module.__dict__[name] = _stand_in(name, candidate_call, errors)
             exec(test_code, module.__dict__)
             kind, text = OK, None
         except CandidateError as e:

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
-use reward_server::engine::{Fixtures, HostBuilder, Limits, Plugin, Rollout};
+use reward_server::engine::{Fixtures, Grants, HostBuilder, Limits, Plugin, Rollout};
 
 /// The same rollouts in the SDK's types, for the native run.
 pub fn sdk_rollouts(rollouts: &[Rollout]) -> Vec<reward_sdk::Rollout> {
@@ -48,14 +48,15 @@ pub fn compare_with_fixtures<R: reward_sdk::Reward>(
     rollouts: &[Rollout],
     fixtures: Option<&Path>,
 ) {
-    let grant = fixtures.map(|dir| Arc::new(Fixtures::new(dir).expect("the fixtures directory")));
+    let grants =
+        Grants { fixtures: fixtures.map(|dir| Arc::new(Fixtures::new(dir).expect("the fixtures directory"))), ..Grants::default() };
     reward_sdk::fixtures::set_native_dir(fixtures.map(Path::to_path_buf));
     let plugin = load(plugin);
     let native_rollouts = sdk_rollouts(rollouts);
 
     // Same answers both ways, or the comparison means nothing.
     let native = reward_sdk::score_batch::<R>(config, &native_rollouts);
-    let score = |limits: &Limits| plugin.score_until(config, rollouts, limits, grant.as_ref(), &|| false);
+    let score = |limits: &Limits| plugin.score_until(config, rollouts, limits, &grants, &|| false);
     let sandboxed = score(&Limits::default());
     for (n, s) in native.iter().zip(&sandboxed) {
         let n = n.as_ref().expect("native scoring failed");

@@ -152,6 +152,13 @@ def test_call_json_and_python():
     assert (o.kind, o.text) == ("runtime-error", "NameError: name 'missing' is not defined")
 
 
+def test_call_finds_a_method_of_class_solution():
+    core.load("class Solution:\n    def add(self, a, b):\n        return a + b\n", BIG)
+    o = core.call("add", "[1, 2]", "json")
+    assert (o.kind, o.value) == ("ok", "3")
+    assert core.call("sub", "[1, 2]", "json").text == "NameError: name 'sub' is not defined"
+
+
 def test_call_errors_and_output():
     prog = "class Foo:\n    pass\ndef foo():\n    return Foo()\ndef loud(n):\n    print('x' * n)\n    return n\ndef boom():\n    return 1 / 0\n"
     core.load(prog, 10)
