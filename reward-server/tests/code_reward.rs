@@ -156,3 +156,31 @@ fn components_of_the_wrong_kind_are_refused_at_load() {
     let stderr = refused(config(dir.path(), &typo));
     assert!(stderr.contains("memory_mb"), "{stderr}");
 }
+
+#[test]
+fn a_recursion_through_c_is_a_runtime_error_in_every_kind_of_run() {
+    // `lru_cache` recurses through C: past the engine's wasm stack, not Python's recursion limit.
+    let program = "import functools, sys\nsys.setrecursionlimit(10**7)\n@functools.lru_cache(maxsize=None)\ndef f(n):\n    return 0 if n == 0 else f(n - 1) + 1\n";
+    let answer = |tail: &str| format!("```python\n{program}{tail}```");
+    let lines = [
+        serde_json::json!({"id": "script", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer("print(f(200000))\n")}],
+            "reference_answer": {"input_output": {"inputs": [""], "outputs": ["200000"]}}}),
+        serde_json::json!({"id": "check", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": answer("")}],
+            "reference_answer": {"test_list": ["assert f(200000) == 200000", "assert f(3) == 3"]}}),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let run = score(&config(dir.path(), &grant()), &input);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = by_id(&run.lines);
+    for id in ["script", "check"] {
+        assert_eq!(out[id]["status"], "OK", "{}", out[id]);
+        assert_eq!(out[id]["metrics"]["runtime_errors"], 1.0, "{}", out[id]);
+    }
+    for id in ["script", "check"] {
+        assert!(out[id]["reason"].as_str().unwrap().contains("runtime error: stack overflow"), "{}", out[id]);
+    }
+    // The shallow test of the same program, in fresh instances, passes.
+    assert_eq!(out["check"]["score"], 0.5, "{}", out["check"]);
+}
