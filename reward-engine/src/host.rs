@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::artifact_cache::{ArtifactCache, default_cache_dir};
+use super::artifact_cache::{ArtifactCache, default_cache_dir, sha256_hex};
 use super::plugin::{LoadError, Plugin};
 use super::programs::Interpreter;
 
@@ -157,6 +157,19 @@ pub(crate) struct HostInner {
     pub(crate) cache: ArtifactCache,
     pub(crate) epoch_tick: Duration,
     pub(crate) max_memory_bytes: u64,
+}
+
+impl HostInner {
+    /// Compiles component bytes (or takes them from the cache); returns the component and the
+    /// bytes' hex sha256. The error names `origin`.
+    pub(crate) fn compile(&self, origin: &str, bytes: &[u8]) -> Result<(wasmtime::component::Component, String), LoadError> {
+        let sha256 = sha256_hex(bytes);
+        let component = self
+            .cache
+            .load(&self.engine, bytes, &sha256)
+            .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
+        Ok((component, sha256))
+    }
 }
 
 impl PluginHost {

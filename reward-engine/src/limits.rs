@@ -92,22 +92,7 @@ impl Default for Limits {
 impl Limits {
     /// Checks the limits against each other and against the host's ceilings.
     pub fn validate(&self, host_memory_ceiling: u64) -> Result<(), String> {
-        if self.fuel == 0 {
-            return Err("fuel must be at least 1".into());
-        }
-        if self.deadline.is_zero() {
-            return Err("timeout_ms must be at least 1".into());
-        }
-        if self.memory_bytes < 1 << 20 {
-            return Err("memory_mib must be at least 1".into());
-        }
-        if self.memory_bytes > host_memory_ceiling {
-            return Err(format!(
-                "memory_mib {} exceeds the host's per-instance ceiling of {} MiB (--max-memory-mib)",
-                self.memory_bytes >> 20,
-                host_memory_ceiling >> 20
-            ));
-        }
+        validate_budget(self.fuel, self.deadline, self.memory_bytes, host_memory_ceiling)?;
         if self.instance_reuse == 0 {
             return Err("instance_reuse must be at least 1 (1 = fresh instance per batch)".into());
         }
@@ -131,6 +116,29 @@ impl Limits {
             "instance_reuse": self.instance_reuse,
         })
     }
+}
+
+/// Checks the three budgets every guest call runs on (a reward's `limits`, an interpreter grant's
+/// budget), naming the config key: fuel and deadline positive, memory from 1 MiB up to the
+/// host's per-instance ceiling.
+pub(crate) fn validate_budget(fuel: u64, deadline: Duration, memory_bytes: u64, host_memory_ceiling: u64) -> Result<(), String> {
+    if fuel == 0 {
+        return Err("fuel must be at least 1".into());
+    }
+    if deadline.is_zero() {
+        return Err("timeout_ms must be at least 1".into());
+    }
+    if memory_bytes < 1 << 20 {
+        return Err("memory_mib must be at least 1".into());
+    }
+    if memory_bytes > host_memory_ceiling {
+        return Err(format!(
+            "memory_mib {} exceeds the host's per-instance ceiling of {} MiB (--max-memory-mib)",
+            memory_bytes >> 20,
+            host_memory_ceiling >> 20
+        ));
+    }
+    Ok(())
 }
 
 /// Epoch ticks for a deadline, rounded up, plus one for the partial tick in progress.

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
-use super::artifact_cache::sha256_hex;
 use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, programs, wit};
 use super::fixtures::Fixtures;
 use super::host::HostInner;
@@ -281,11 +280,7 @@ impl std::fmt::Debug for Plugin {
 
 impl Plugin {
     pub(crate) fn load(host: Arc<HostInner>, origin: &str, bytes: &[u8]) -> Result<Self, LoadError> {
-        let sha256 = sha256_hex(bytes);
-        let component = host
-            .cache
-            .load(&host.engine, bytes, &sha256)
-            .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
+        let (component, sha256) = host.compile(origin, bytes)?;
         let metered = check_imports(&host, &component, origin)?;
         check_contract(&host, &component, origin)?;
         let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };

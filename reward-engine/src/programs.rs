@@ -24,12 +24,11 @@ use serde::Deserialize;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Store, Trap};
 
-use super::artifact_cache::sha256_hex;
 use super::bindings::programs::{Ending, Run};
 use super::bindings::runner::{ProgramRunner, ProgramRunnerPre, candidate, interpreter};
 use super::host::HostInner;
 use super::limiter::MemoryLimiter;
-use super::limits::{INSTANTIATION_FUEL, MAX_GUEST_ERROR_BYTES, bounded_guest_text, epoch_ticks, millis};
+use super::limits::{INSTANTIATION_FUEL, MAX_GUEST_ERROR_BYTES, bounded_guest_text, epoch_ticks, millis, validate_budget};
 use super::plugin::LoadError;
 
 /// The interface an interpreter component exports (`reward:plugin/interpreter@0.1.x`).
@@ -86,15 +85,7 @@ impl Default for RunBudget {
 impl RunBudget {
     /// Checks the budget against the host's per-instance memory ceiling; the error names the field.
     pub fn validate(&self, host_memory_ceiling: u64) -> Result<(), String> {
-        if self.fuel == 0 {
-            return Err("fuel must be at least 1".into());
-        }
-        if self.deadline.is_zero() {
-            return Err("timeout_ms must be at least 1".into());
-        }
-        if self.memory_bytes < 1 << 20 || self.memory_bytes > host_memory_ceiling {
-            return Err(format!("memory_mib must be 1 to {} (the host's per-instance ceiling)", host_memory_ceiling >> 20));
-        }
+        validate_budget(self.fuel, self.deadline, self.memory_bytes, host_memory_ceiling)?;
         if self.max_output_bytes == 0 {
             return Err("max_output_bytes must be at least 1".into());
         }
@@ -198,11 +189,7 @@ impl Interpreter {
     /// Loads an interpreter component: compiles it (or takes it from the cache) and checks that
     /// it exports `interpreter` and imports nothing but `candidate`.
     pub(crate) fn load(host: Arc<HostInner>, origin: &str, bytes: &[u8]) -> Result<Self, LoadError> {
-        let sha256 = sha256_hex(bytes);
-        let component = host
-            .cache
-            .load(&host.engine, bytes, &sha256)
-            .map_err(|e| LoadError::Compile { origin: origin.into(), message: format!("{e:#}") })?;
+        let (component, sha256) = host.compile(origin, bytes)?;
         check_shape(&host, &component, origin)?;
         let start_err = |e: wasmtime::Error| LoadError::Start { origin: origin.into(), message: format!("{e:#}") };
         let mut linker: Linker<RunnerState> = Linker::new(&host.engine);
