@@ -21,6 +21,11 @@ fi
 for pkg in clang-16 lld-16 libclang-rt-16-dev-wasm32 llvm-16; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# componentize-py (below) comes from PyPI: pip itself may be missing (Debian's python3 without
+# python3-pip, as in the Dockerfile's build image).
+if ! python3 -c 'import componentize_py' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+  need_apt+=(python3-pip)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   sudo_cmd=()
@@ -33,7 +38,8 @@ fi
 # same pin as reward-plugins/python/requirements.txt.
 if ! python3 -c 'import componentize_py' >/dev/null 2>&1; then
   echo "setup: installing componentize-py" >&2
-  python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
+  # A Debian python3 is "externally managed" (PEP 668): pip refuses without this; others ignore it.
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1
 fi
 
 "$root/scripts/build-plugins.sh"
