@@ -88,17 +88,38 @@ pub struct Rewards {
 impl Rewards {
     /// Loads and checks a rewards config file, loading every plugin it names through `host`.
     pub fn load(host: &PluginHost, path: &Path) -> Result<Rewards> {
+        Self::load_selected(host, path, None)
+    }
+
+    /// Loads only the reward `name` of a config file, and the components it is made of: what a
+    /// process that serves one reward (the Lambda bridge scoring in process) needs, without
+    /// compiling the plugins of every other reward at a cold start. The other rewards' tables are
+    /// still parsed (a typo anywhere fails), not built. An unknown `name` lists the known ones.
+    pub fn load_one(host: &PluginHost, path: &Path, name: &str) -> Result<Rewards> {
+        Self::load_selected(host, path, Some(name))
+    }
+
+    fn load_selected(host: &PluginHost, path: &Path, only: Option<&str>) -> Result<Rewards> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading rewards config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(host, &text, base).with_context(|| format!("in rewards config {}", path.display()))
+        Self::build(host, &text, base, only).with_context(|| format!("in rewards config {}", path.display()))
     }
 
     /// Loads rewards from TOML text; relative plugin paths resolve against `base`.
     pub fn from_toml(host: &PluginHost, text: &str, base: &Path) -> Result<Rewards> {
+        Self::build(host, text, base, None)
+    }
+
+    fn build(host: &PluginHost, text: &str, base: &Path, only: Option<&str>) -> Result<Rewards> {
         let file: RewardsFile = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
         if file.rewards.is_empty() {
             // Also what a half-written file looks like to a reload: refuse rather than serve nothing.
             bail!("the config defines no rewards (add a [rewards.NAME] table)");
+        }
+        if let Some(name) = only
+            && !file.rewards.contains_key(name)
+        {
+            return Err(UnknownReward { name: name.to_owned(), known: file.rewards.keys().cloned().collect::<Vec<_>>().join(", ") }.into());
         }
         let plugin_dir = base.join(file.plugin_dir.as_deref().unwrap_or(Path::new("target/plugins")));
         let mut loader = Loader {
@@ -112,8 +133,15 @@ impl Rewards {
             depths: HashMap::new(),
             uses: HashMap::new(),
         };
-        for name in file.rewards.keys() {
-            loader.resolve(name, &mut Vec::new())?;
+        match only {
+            Some(name) => {
+                loader.resolve(name, &mut Vec::new())?;
+            }
+            None => {
+                for name in file.rewards.keys() {
+                    loader.resolve(name, &mut Vec::new())?;
+                }
+            }
         }
         Ok(Rewards { by_name: loader.done })
     }

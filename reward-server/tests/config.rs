@@ -198,3 +198,27 @@ fn unknown_reward_lists_the_known_ones() {
     let err = rewards.get("lenght").unwrap_err().to_string();
     assert_eq!(err, "unknown reward `lenght` (known: length)");
 }
+
+/// A process that serves one reward (the Lambda bridge in process) builds that reward and its
+/// components only: a reward whose plugin is missing elsewhere in the file does not stop it, a
+/// typo anywhere still does, and an unknown name lists the known ones.
+#[test]
+fn load_one_builds_the_named_reward_and_its_components_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let guest = plugin_path("limits-guest");
+    let path = dir.path().join("rewards.toml");
+    let text = format!(
+        "[rewards.length]\nplugin = {guest:?}\n\n[rewards.double]\ncomponents = {{ l = \"length\" }}\nformula = \"2 * l\"\n\n[rewards.broken]\nplugin = \"no-such-plugin\"\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let one = Rewards::load_one(host(), &path, "double").unwrap();
+    let names: Vec<&str> = one.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["double", "length"]);
+    let all = format!("{:#}", Rewards::load(host(), &path).unwrap_err());
+    assert!(all.contains("plugin `no-such-plugin` not found"), "{all}");
+    let unknown = format!("{:#}", Rewards::load_one(host(), &path, "lenght").unwrap_err());
+    assert!(unknown.contains("unknown reward `lenght` (known: broken, double, length)"), "{unknown}");
+    std::fs::write(&path, format!("{text}\n[rewards.typo]\nplugn = \"x\"\n")).unwrap();
+    let typo = format!("{:#}", Rewards::load_one(host(), &path, "double").unwrap_err());
+    assert!(typo.contains("plugn"), "{typo}");
+}

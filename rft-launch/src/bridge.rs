@@ -177,7 +177,9 @@ impl Bridge {
             }
             (None, Some(config)) => {
                 let host = reward_engine::PluginHost::new()?;
-                let rewards = reward_engine::config::Rewards::load(&host, std::path::Path::new(&config))
+                // Only the reward this bridge serves is built: a cold start compiles its plugins,
+                // not every plugin of the config (the Python interpreter of `code` takes seconds).
+                let rewards = reward_engine::config::Rewards::load_one(&host, std::path::Path::new(&config), &reward)
                     .with_context(|| format!("{ENV_CONFIG}={config:?}"))?;
                 let r = rewards.get(&reward)?.clone();
                 Target::InProcess { reward: r }
