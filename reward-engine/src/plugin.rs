@@ -1,29 +1,30 @@
-//! One loaded plugin: its compiled component, metadata, instance pool, and the metered call.
+//! One loaded plugin: its compiled component, metadata and instance pool, and the batch loop that
+//! scores rollouts in instances from the pool. What a component must be to load is in
+//! [`contract`], what an instance can reach in [`store`], one metered call in [`call`].
 
-use std::path::PathBuf;
+mod call;
+mod contract;
+mod store;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Store, Trap};
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, programs, wit};
-use super::fixtures::Fixtures;
+use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, programs};
 use super::host::HostInner;
 use super::limiter::MemoryLimiter;
-use super::limits::{
-    INSTANTIATION_FUEL, Limits, MAX_DECLARED_METRICS, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES,
-    MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES, bounded_guest_text, epoch_ticks,
-};
-use super::meter::{self, METER_INTERFACE, Meter};
-use super::programs::{Grant, PROGRAMS_INTERFACE};
-use super::types::{Failure, Metric, MetricKind, Rollout, Status};
+use super::limits::{INSTANTIATION_FUEL, Limits, MAX_GUEST_ERROR_BYTES, bounded_guest_text, epoch_ticks};
+use super::meter::{self, Meter};
+use super::types::{Failure, Metric, Rollout, Status};
+use call::{Call, Pace};
+pub(crate) use contract::speaks_0_1;
+pub use contract::{CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, PluginInfo};
+use contract::{check_contract, check_imports, validate_info};
+pub use store::Grants;
+pub(crate) use store::StoreState;
 
-/// The plugin-contract versions this host speaks (`reward:plugin/reward@0.1.x`).
-pub const CONTRACT_INTERFACE: &str = "reward:plugin/reward";
-/// An import a plugin may have (`reward:plugin/fixtures@0.1.x`), served only with what its
-/// reward grants.
-pub const FIXTURES_INTERFACE: &str = "reward:plugin/fixtures";
 /// Most rollouts per call for a plugin that imports `meter`: the per-call cost is shared by up to
 /// this many.
 pub const CHUNK: usize = 16;
@@ -32,106 +33,6 @@ pub const CHUNK: usize = 16;
 /// gone) stops within about this much work or one rollout, whichever is longer. Counted in fuel,
 /// not wall time, so that a batch is cut the same way on every run (see [`Pace`]).
 pub const CHUNK_FUEL: u64 = 4_000_000;
-/// The contract version this host was built against.
-pub const CONTRACT_VERSION: &str = "0.1.0";
-
-/// The instructions per rollout one instance has seen (a moving average), which size its next
-/// chunk for a metered plugin: one rollout until the first is measured, then as many as fit in
-/// [`CHUNK_FUEL`], at most [`CHUNK`]. Only the instance's own counts feed it, never the clock or
-/// other instances: a rollout's count depends on what shared its call (the arguments lifted before
-/// its turn), so chunks cut by a shared or timed pace would make the same input report different
-/// instructions from one run to the next. A fresh instance per batch (`instance_reuse = 1`) cuts
-/// every batch the same way; a reused one carries its pace to its next batch (no probing call),
-/// as its counts already depend on its history.
-#[derive(Debug, Default)]
-struct Pace {
-    per_rollout: Option<u64>,
-}
-
-impl Pace {
-    fn chunk(&self) -> usize {
-        match self.per_rollout {
-            None => 1,
-            Some(per_rollout) => usize::try_from(CHUNK_FUEL / per_rollout.max(1)).unwrap_or(CHUNK).clamp(1, CHUNK),
-        }
-    }
-
-    fn observe(&mut self, scored: &[PluginOutcome]) {
-        let Some(total) = scored.iter().map(|o| o.instructions).reduce(u64::saturating_add) else {
-            return;
-        };
-        let sample = total / scored.len() as u64;
-        self.per_rollout = Some(match self.per_rollout {
-            None => sample,
-            Some(old) => old.saturating_mul(3).saturating_add(sample) / 4,
-        });
-    }
-}
-
-/// Why a plugin could not be loaded. Each message names the plugin's file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// The file could not be read.
-    #[error("reading plugin {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The bytes are not a valid component for this engine.
-    #[error("compiling plugin {origin}: {message}")]
-    Compile {
-        /// Where the bytes came from.
-        origin: String,
-        /// The compiler's complaint.
-        message: String,
-    },
-    /// The component imports something the sandbox does not grant.
-    #[error(
-        "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
-         but {FIXTURES_INTERFACE}@0.1.x, {METER_INTERFACE}@0.1.x and {PROGRAMS_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
-         wasm32-unknown-unknown and Python ones with componentize-py --stub-wasi){more}"
-    )]
-    ForbiddenImport {
-        /// Where the bytes came from.
-        origin: String,
-        /// The first forbidden import.
-        import: String,
-        /// How many more there are, as text.
-        more: String,
-    },
-    /// The component does not export a contract version this host speaks.
-    #[error("plugin {origin} does not export {CONTRACT_INTERFACE}@{CONTRACT_VERSION} (this host speaks 0.1.x); it exports: {exports}")]
-    Contract {
-        /// Where the bytes came from.
-        origin: String,
-        /// What it exports instead.
-        exports: String,
-    },
-    /// Instantiating it or reading its metadata failed.
-    #[error("starting plugin {origin}: {message}")]
-    Start {
-        /// Where the bytes came from.
-        origin: String,
-        /// What failed.
-        message: String,
-    },
-}
-
-/// What a plugin says about itself, validated by the host.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PluginInfo {
-    /// Short lowercase name.
-    pub name: String,
-    /// The plugin's own version.
-    pub version: String,
-    /// One line for humans.
-    pub description: String,
-    /// The metrics it may emit.
-    pub metrics: Vec<String>,
-}
 
 /// A successful call's result for one rollout.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,99 +54,6 @@ pub struct PluginOutcome {
     pub instructions: u64,
     /// Wall time of the call (instantiation excluded).
     pub latency: Duration,
-}
-
-/// What a reward grants its plugin: the only ways out of the sandbox. Nothing by default.
-#[derive(Clone, Debug, Default)]
-pub struct Grants {
-    /// Read access to the files of a fixtures directory (`fixtures = "DIR"`).
-    pub fixtures: Option<Arc<Fixtures>>,
-    /// An interpreter to run programs in (`interpreter = { plugin = ... }`).
-    pub programs: Option<Grant>,
-}
-
-impl Grants {
-    /// Whether an instance prepared under `self` may serve `other`: a guest may cache what a
-    /// grant gave it, so an instance never crosses from one grant to another.
-    fn same_as(&self, other: &Grants) -> bool {
-        let fixtures = match (&self.fixtures, &other.fixtures) {
-            (None, None) => true,
-            (Some(a), Some(b)) => a.dir() == b.dir(),
-            _ => false,
-        };
-        let programs = match (&self.programs, &other.programs) {
-            (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(&a.interpreter, &b.interpreter) && a.budget == b.budget,
-            _ => false,
-        };
-        fixtures && programs
-    }
-}
-
-/// The per-store state: the memory limiter, what the current reward grants, and the metering of
-/// the current call.
-pub(crate) struct StoreState {
-    pub(super) limiter: MemoryLimiter,
-    grants: Grants,
-    pub(super) meter: Meter,
-}
-
-impl fixtures::Host for StoreState {
-    fn read(&mut self, name: String) -> Result<Vec<u8>, String> {
-        match &self.grants.fixtures {
-            Some(fixtures) => fixtures.read(&name).map(|bytes| bytes.to_vec()),
-            None => Err(format!(
-                "cannot read fixture `{name}`: this reward grants no fixtures directory (set `fixtures = \"DIR\"` on the reward)"
-            )),
-        }
-    }
-}
-
-impl StoreState {
-    /// The granted interpreter, or the error that says there is none.
-    fn programs(&self) -> Result<&Grant, String> {
-        self.grants.programs.as_ref().ok_or_else(|| {
-            "cannot run a program: this reward grants no interpreter (set `interpreter = { plugin = \"python-runner\" }` on the reward)"
-                .to_owned()
-        })
-    }
-
-    /// Charges a run's instructions to the rollout being scored.
-    fn charged(&mut self, run: programs::Run) -> programs::Run {
-        self.meter.charge_nested(run.instructions);
-        run
-    }
-}
-
-impl programs::Host for StoreState {
-    fn run_script(&mut self, program: String, stdin: String) -> Result<programs::Run, String> {
-        let run = self.programs()?.run_script(&program, &stdin);
-        Ok(self.charged(run))
-    }
-
-    fn call_function(&mut self, program: String, function: String, args: String) -> Result<programs::Run, String> {
-        let run = self.programs()?.call_function(&program, &function, &args);
-        Ok(self.charged(run))
-    }
-
-    fn run_check(&mut self, program: String, setup: String, test: String, names: Vec<String>) -> Result<programs::Run, String> {
-        let run = self.programs()?.run_check(&program, &setup, &test, &names);
-        Ok(self.charged(run))
-    }
-}
-
-/// How one call to the guest ended.
-enum Call {
-    /// An outcome per rollout, in order; the instance may serve again.
-    Scored(Vec<PluginOutcome>),
-    /// A trap: the index of the rollout it belongs to and its outcome. The results of the rollouts
-    /// before it are lost with the instance, which must be dropped.
-    Trapped(usize, PluginOutcome),
-    /// The call failed as a whole: the guest broke the meter protocol or answered a result list of
-    /// the wrong length, or trapped between rollouts. Every rollout of the call failed and the
-    /// instance must be dropped; a call of several rollouts is then re-run one rollout at a time,
-    /// so the failure lands on the rollout that caused it.
-    Broken(Vec<PluginOutcome>),
 }
 
 /// A live instance and how many batches it has served.
@@ -486,242 +294,4 @@ impl Plugin {
             }
         }
     }
-
-    /// One call with `rollouts` (one, or a chunk for a metered plugin). The instance may serve
-    /// again only after [`Call::Scored`].
-    fn call(&self, live: &mut Live, config: &str, rollouts: &[Rollout], limits: &Limits) -> Call {
-        let deadline = epoch_ticks(limits.deadline, self.host.epoch_tick);
-        // The first stretch (lifting the arguments, the guest's set-up) runs on the call's glue
-        // budget; a metered guest's rollouts each get their own (see `meter`).
-        live.store.set_fuel(limits.fuel).expect("fuel is enabled");
-        live.store.set_epoch_deadline(deadline);
-        live.store.data_mut().limiter.clear_denial();
-        live.store.data_mut().meter.start(rollouts.len(), limits.fuel, deadline);
-        let messages: Vec<Vec<wit::Message<'_>>> =
-            rollouts.iter().map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect()).collect();
-        let input: Vec<wit::Rollout<'_>> = rollouts
-            .iter()
-            .zip(&messages)
-            .map(|(r, messages)| wit::Rollout {
-                id: &r.id,
-                messages,
-                completion: r.completion(),
-                reference: &r.reference,
-                metadata: &r.metadata,
-            })
-            .collect();
-        let started = Instant::now();
-        let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
-        let latency = started.elapsed();
-        live.store.data_mut().meter.stop();
-        // An unmetered call holds one rollout: the whole call is its budget.
-        // Its programs' runs (the `programs` import) are charged to it too.
-        let unmetered_instructions =
-            || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(live.store.data().meter.nested());
-        let broken = |message: String| Call::Broken(rollouts.iter().map(|_| self.failed_call(&message)).collect());
-        if let Some(violation) = live.store.data().meter.violation() {
-            return broken(format!("{} broke the meter protocol: {violation}", self.label()));
-        }
-        match result {
-            Err(e) => {
-                let meter = &live.store.data().meter;
-                let (index, instructions) = match (self.metered, meter.current()) {
-                    (false, _) => (0, unmetered_instructions()),
-                    // A trap inside a rollout belongs to it.
-                    (true, Some(index)) => {
-                        (index as usize, meter.fuel().saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(meter.nested()))
-                    }
-                    // Between rollouts of a chunk, nobody is to blame yet: re-run one by one.
-                    (true, None) if rollouts.len() > 1 => {
-                        let failure = self.classify_trap(e, &live.store, limits);
-                        return Call::Broken(rollouts.iter().map(|_| self.failed_call(&failure.message)).collect());
-                    }
-                    (true, None) => (0, 0),
-                };
-                let failure = self.classify_trap(e, &live.store, limits);
-                Call::Trapped(index.min(rollouts.len() - 1), PluginOutcome { result: Err(failure), instructions, latency })
-            }
-            Ok(results) if results.len() != rollouts.len() => {
-                broken(format!("{} answered {} results for {} rollouts", self.label(), results.len(), rollouts.len()))
-            }
-            Ok(results) if !self.metered => {
-                let instructions = unmetered_instructions();
-                Call::Scored(results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect())
-            }
-            Ok(results) => {
-                let used = live.store.data().meter.done().to_vec();
-                if used.len() != rollouts.len() {
-                    return broken(format!("{} imports meter but metered {} of {} rollouts", self.label(), used.len(), rollouts.len()));
-                }
-                Call::Scored(
-                    results
-                        .into_iter()
-                        .zip(used)
-                        .map(|(r, u)| PluginOutcome { result: self.accept(r, limits), instructions: u.instructions, latency: u.latency })
-                        .collect(),
-                )
-            }
-        }
-    }
-
-    /// The outcome of a rollout whose call answered nonsense.
-    fn failed_call(&self, message: &str) -> PluginOutcome {
-        PluginOutcome { result: Err(Failure::new(Status::PluginError, message)), instructions: 0, latency: Duration::ZERO }
-    }
-
-    /// Checks a guest's answer: finite numbers, bounded sizes. Error texts a guest hands back are
-    /// cut to [`MAX_GUEST_ERROR_BYTES`]; a reason past `max_reason_bytes` or a metric name past
-    /// [`MAX_METRIC_NAME_BYTES`] fails the rollout.
-    fn accept(&self, answer: Result<wit::Score, wit::RolloutError>, limits: &Limits) -> Result<PluginScore, Failure> {
-        let plugin_error = |msg: &str| Failure::new(Status::PluginError, format!("{}: {msg}", self.label()));
-        let score = match answer {
-            Ok(score) => score,
-            Err(wit::RolloutError::InvalidInput(msg)) => {
-                let msg = bounded_guest_text(&msg, MAX_GUEST_ERROR_BYTES);
-                return Err(Failure::new(Status::InvalidInput, format!("{}: {msg}", self.label())));
-            }
-            Err(wit::RolloutError::Failed(msg)) => return Err(plugin_error(&bounded_guest_text(&msg, MAX_GUEST_ERROR_BYTES))),
-        };
-        if !score.value.is_finite() {
-            return Err(plugin_error(&format!("returned a non-finite score ({})", score.value)));
-        }
-        if score.metrics.len() > limits.max_metrics {
-            return Err(plugin_error(&format!("returned {} metrics, more than max_metrics ({})", score.metrics.len(), limits.max_metrics)));
-        }
-        if let Some(reason) = &score.reason
-            && reason.len() > limits.max_reason_bytes
-        {
-            return Err(plugin_error(&format!(
-                "returned a reason of {} bytes, more than max_reason_bytes ({})",
-                reason.len(),
-                limits.max_reason_bytes
-            )));
-        }
-        let mut metrics = Vec::with_capacity(score.metrics.len());
-        for m in score.metrics {
-            if m.name.is_empty() || m.name.len() > MAX_METRIC_NAME_BYTES {
-                return Err(plugin_error(&format!(
-                    "returned a metric name of {} bytes (1 to {MAX_METRIC_NAME_BYTES} allowed)",
-                    m.name.len()
-                )));
-            }
-            if !m.value.is_finite() {
-                return Err(plugin_error(&format!("returned a non-finite value ({}) for metric `{}`", m.value, m.name)));
-            }
-            let kind = match m.kind {
-                wit::MetricKind::Reward => MetricKind::Reward,
-                wit::MetricKind::Metric => MetricKind::Metric,
-            };
-            metrics.push(Metric { name: m.name, value: m.value, kind });
-        }
-        Ok(PluginScore { value: score.value, metrics, reason: score.reason })
-    }
-
-    /// Maps a failed call onto a typed status.
-    fn classify_trap(&self, error: wasmtime::Error, store: &Store<StoreState>, limits: &Limits) -> Failure {
-        let label = self.label();
-        if let Some(desired) = store.data().limiter.denied() {
-            return Failure::new(
-                Status::OutOfMemory,
-                format!(
-                    "{label} exceeded its memory limit: its memories and tables would take {} MiB, memory_mib is {}",
-                    desired.div_ceil(1 << 20),
-                    limits.memory_bytes >> 20
-                ),
-            );
-        }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => {
-                Failure::new(Status::Timeout, format!("{label} ran out of fuel after {} instructions (limit `fuel`)", limits.fuel))
-            }
-            Some(Trap::Interrupt) => Failure::new(
-                Status::Timeout,
-                format!("{label} passed its wall-clock deadline of {} ms (limit `timeout_ms`)", limits.deadline.as_millis()),
-            ),
-            Some(Trap::StackOverflow) => Failure::new(Status::PluginError, format!("{label} overflowed its stack")),
-            Some(Trap::MemoryOutOfBounds) => Failure::new(
-                Status::PluginError,
-                format!("{label} accessed memory out of bounds (a shadow-stack overflow or a bug in the plugin)"),
-            ),
-            Some(Trap::UnreachableCodeReached) => {
-                Failure::new(Status::PluginError, format!("{label} panicked or aborted (wasm `unreachable` executed)"))
-            }
-            Some(trap) => Failure::new(Status::PluginError, format!("{label} trapped: {trap}")),
-            None => Failure::new(Status::PluginError, format!("{label} failed: {error:#}")),
-        }
-    }
-}
-
-/// Whether `name` is `interface@0.1.PATCH`.
-pub(crate) fn speaks_0_1(name: &str, interface: &str) -> bool {
-    name.strip_prefix(interface)
-        .and_then(|rest| rest.strip_prefix("@0.1."))
-        .is_some_and(|patch| !patch.is_empty() && patch.chars().all(|c| c.is_ascii_digit()))
-}
-
-/// Refuses a component that imports anything but `fixtures`, `meter` and `programs`; returns whether it
-/// imports `meter`.
-fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<bool, LoadError> {
-    let ty = component.component_type();
-    let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
-    let metered = imports.iter().any(|name| speaks_0_1(name, METER_INTERFACE));
-    let granted = [FIXTURES_INTERFACE, METER_INTERFACE, PROGRAMS_INTERFACE];
-    let forbidden: Vec<&String> = imports.iter().filter(|name| !granted.iter().any(|i| speaks_0_1(name, i))).collect();
-    match forbidden.split_first() {
-        None => Ok(metered),
-        Some((first, rest)) => Err(LoadError::ForbiddenImport {
-            origin: origin.into(),
-            import: (*first).clone(),
-            more: if rest.is_empty() {
-                String::new()
-            } else {
-                format!(" (and {} more: {})", rest.len(), rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-            },
-        }),
-    }
-}
-
-fn check_contract(host: &HostInner, component: &Component, origin: &str) -> Result<(), LoadError> {
-    let ty = component.component_type();
-    let exports: Vec<String> = ty.exports(&host.engine).map(|(name, _)| name.to_owned()).collect();
-    if exports.iter().any(|name| speaks_0_1(name, CONTRACT_INTERFACE)) {
-        Ok(())
-    } else {
-        Err(LoadError::Contract { origin: origin.into(), exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") } })
-    }
-}
-
-/// Checks what a plugin says about itself against the host's caps, naming the field.
-fn validate_info(info: wit::PluginInfo) -> Result<PluginInfo, String> {
-    if info.name.is_empty() || info.name.len() > MAX_PLUGIN_NAME_BYTES {
-        return Err(format!(
-            "plugin name must be 1 to {MAX_PLUGIN_NAME_BYTES} bytes, got {:?}",
-            bounded_guest_text(&info.name, MAX_PLUGIN_NAME_BYTES)
-        ));
-    }
-    if info.version.is_empty() || info.version.len() > MAX_PLUGIN_VERSION_BYTES {
-        return Err(format!(
-            "plugin \"{}\" declares a version of {} bytes (1 to {MAX_PLUGIN_VERSION_BYTES} allowed)",
-            info.name,
-            info.version.len()
-        ));
-    }
-    if info.description.len() > MAX_PLUGIN_DESCRIPTION_BYTES {
-        return Err(format!(
-            "plugin \"{}\" declares a description of {} bytes (at most {MAX_PLUGIN_DESCRIPTION_BYTES})",
-            info.name,
-            info.description.len()
-        ));
-    }
-    if info.metrics.len() > MAX_DECLARED_METRICS {
-        return Err(format!("plugin \"{}\" declares {} metrics (at most {MAX_DECLARED_METRICS})", info.name, info.metrics.len()));
-    }
-    if let Some(bad) = info.metrics.iter().find(|m| m.is_empty() || m.len() > MAX_METRIC_NAME_BYTES) {
-        return Err(format!(
-            "plugin \"{}\" declares a metric name of {} bytes (1 to {MAX_METRIC_NAME_BYTES} allowed)",
-            info.name,
-            bad.len()
-        ));
-    }
-    Ok(PluginInfo { name: info.name, version: info.version, description: info.description, metrics: info.metrics })
 }
