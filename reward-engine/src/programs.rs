@@ -44,11 +44,12 @@ pub const PROGRAMS_INTERFACE: &str = "reward:plugin/programs";
 /// C frames and the host's. Reserved, not committed: untouched pages cost nothing.
 pub const RUN_STACK_BYTES: usize = 16 << 20;
 
-/// Default fuel per instance of a run: 1,000,000,000 instructions (about half a second).
+/// Default fuel per instance of a run: 1,000,000,000 instructions (about 0.12 s of CPython here:
+/// HumanEval/75's canonical solution took 3.8e9 in 0.47 s; the built-in `code` reward grants 10e9).
 pub const DEFAULT_RUN_FUEL: u64 = 1_000_000_000;
 /// Default wall-clock deadline per run: 5 s. The kill switch; fuel decides time-outs reproducibly.
 pub const DEFAULT_RUN_DEADLINE: Duration = Duration::from_secs(5);
-/// Default memory cap per instance of a run: 128 MiB (CPython's own image takes about 30).
+/// Default memory cap per instance of a run: 128 MiB.
 pub const DEFAULT_RUN_MEMORY_BYTES: u64 = 128 << 20;
 /// Default bound on what a run hands back (its output, a returned value): 64 KiB. Past it the
 /// run ends with `output-limit`.
