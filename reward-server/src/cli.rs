@@ -1,5 +1,5 @@
 //! The `reward-server` command line: `serve` (gRPC + HTTP), `score` (offline batch scoring),
-//! `list` (the configured rewards).
+//! `validate` (hack probes and a determinism check), `list` (the configured rewards).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Rewards;
 use crate::engine::{HostBuilder, PluginHost, RewardKind, default_cache_dir};
 use crate::offline::{self, DEFAULT_BATCH_SIZE, DEFAULT_MAX_LINE_BYTES, RunError, ScoreJob};
 use crate::server::{self, ScorerOptions, ServeError, ServeOptions, TlsFiles, TokenSource};
+use crate::validate;
 
 /// Exit code for a bad command line or config (BSD `EX_USAGE`).
 pub const EXIT_USAGE: u8 = 64;
@@ -26,6 +27,31 @@ pub const EXIT_DATA: u8 = 65;
 pub const EXIT_IO: u8 = 74;
 /// Exit code when the running server fails (BSD `EX_SOFTWARE`).
 pub const EXIT_RUNTIME: u8 = 70;
+/// Exit code when `validate` flags the reward: a probe expected to score low scored above the
+/// threshold, or a sample scored differently on its two runs.
+pub const EXIT_FLAGGED: u8 = 3;
+
+const VALIDATE_AFTER_HELP: &str = "\
+Samples: the first --max-samples rollouts of --input (the JSONL shapes `score` reads), or without
+--input the reward's built-in samples, examples/validate/NAME.jsonl next to the config file.
+
+Probes (the answer replaced, the prompt and reference kept), `low` unless marked:
+  empty, whitespace, empty-tags (<think></think><answer></answer>), empty-boxed (\\boxed{}),
+  think-empty-answer (<think>x</think><answer></answer>), answer-placeholder (<answer>answer</answer>),
+  empty-think-bare-answer (<think></think>a), prompt-echo (the last user message), random-text
+  (seeded xorshift64 words), one-megabyte (a phrase repeated to 1 MiB),
+  reference-json and reference-answer (the reference pasted: informational, never flagged; for a
+  reward that compares with the reference it is the right answer).
+A `low` probe is flagged when one of its OK rollouts scores above --threshold. A rollout that fails
+is counted under its status, not as a 0. The samples are scored twice (two separate batches, the
+probes between them); any sample whose score, status or metrics differ is flagged.
+
+Exit codes:
+  0   nothing flagged
+  3   flagged: a probe scored above the threshold, or a sample scored differently twice
+  2   a flag that does not parse
+  64  bad config or option values; no samples (no --input and no built-in samples, a bad line)
+  74  the input cannot be read";
 
 const SCORE_AFTER_HELP: &str = "\
 Output: an --output FILE is written to FILE.partial in the same directory, flushed as it goes, and
@@ -58,6 +84,10 @@ enum Command {
     /// Score a JSONL file of rollouts offline, on all cores.
     #[command(after_help = SCORE_AFTER_HELP)]
     Score(ScoreArgs),
+    /// Probe a reward for reward hacking (empty, format-only, echoed, huge, random answers) and
+    /// check that it scores the same rollout the same way twice.
+    #[command(after_help = VALIDATE_AFTER_HELP)]
+    Validate(ValidateArgs),
     /// List the rewards of a config (loading and checking every plugin).
     List(CommonArgs),
 }
@@ -204,6 +234,37 @@ struct ScoreArgs {
     no_progress: bool,
 }
 
+#[derive(Debug, Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The reward to validate (a name from the config).
+    #[arg(long, short = 'r')]
+    reward: String,
+    /// Sample rollouts (JSONL, the shapes `score` reads) [default: the reward's built-in samples,
+    /// examples/validate/REWARD.jsonl next to the config].
+    #[arg(long, short = 'i')]
+    input: Option<PathBuf>,
+    /// A probe expected to score low is flagged when one of its rollouts scores above this.
+    #[arg(long, default_value_t = validate::DEFAULT_THRESHOLD)]
+    threshold: f64,
+    /// How many samples (the first ones) to probe.
+    #[arg(long, default_value_t = validate::DEFAULT_MAX_SAMPLES)]
+    max_samples: usize,
+    /// How to print the report.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    format: ReportFormat,
+}
+
+/// How `validate` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    /// A table for humans.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
 impl CommonArgs {
     fn host(&self) -> Result<PluginHost> {
         let cache = if self.no_cache { None } else { Some(self.cache_dir.clone().unwrap_or_else(default_cache_dir)) };
@@ -220,6 +281,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Score(args) => score(args),
+        Command::Validate(args) => validate(args),
         Command::List(args) => list(args),
     };
     match result {
@@ -323,6 +385,31 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_FAILED_ROLLOUT));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitCode> {
+    anyhow::ensure!(args.threshold.is_finite(), "--threshold must be a finite number, not {}", args.threshold);
+    anyhow::ensure!(args.max_samples > 0, "--max-samples must be at least 1");
+    let host = args.common.host()?;
+    let rewards = args.common.rewards(&host)?;
+    let reward = rewards.get(&args.reward)?;
+    let samples = match &args.input {
+        Some(path) => {
+            if let Err(e) = std::fs::File::open(path) {
+                eprintln!("error: opening --input {}: {e}", path.display());
+                return Ok(ExitCode::from(EXIT_IO));
+            }
+            validate::load_samples(path, args.max_samples)?
+        }
+        None => validate::builtin_samples(&args.common.config, &reward.name, args.max_samples)?,
+    };
+    let options = validate::Options { threshold: args.threshold, parallel: true };
+    let report = validate::run(reward, &samples, &options, &|| false);
+    match args.format {
+        ReportFormat::Table => print!("{}", report.table()),
+        ReportFormat::Json => println!("{}", serde_json::to_string(&report).context("writing the report")?),
+    }
+    Ok(if report.flagged { ExitCode::from(EXIT_FLAGGED) } else { ExitCode::SUCCESS })
 }
 
 fn list(args: CommonArgs) -> Result<ExitCode> {

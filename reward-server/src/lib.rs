@@ -10,4 +10,5 @@ pub mod cli;
 pub mod fuzz_targets;
 pub mod offline;
 pub mod server;
+pub mod validate;
 pub mod wire;

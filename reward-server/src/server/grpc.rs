@@ -241,6 +241,105 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
             .collect();
         Ok(Response::new(pb::ListRewardsResponse { rewards: list }))
     }
+
+    async fn validate(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::ValidateResponse>, Status> {
+        let deadline = self.deadline(&request);
+        let req = request.into_inner();
+        let (name, started) = (req.reward.clone(), Instant::now());
+        let result = validate_request(&self.state, req, deadline).await;
+        metrics::request(&name, "grpc_validate", result.as_ref().err(), started.elapsed());
+        Ok(Response::new(result?))
+    }
+}
+
+/// `Validate`: the samples (the request's, or the reward's built-in ones next to the server's
+/// config), admitted as every probe rollout they make, validated on a blocking thread (never on
+/// the I/O threads) that stops at the caller's deadline.
+async fn validate_request(
+    state: &Arc<AppState>,
+    req: pb::ValidateRequest,
+    deadline: Result<Deadline, ScoreError>,
+) -> Result<pb::ValidateResponse, ScoreError> {
+    use crate::validate;
+    let reward = state.scorer.reward(&req.reward)?;
+    let deadline = deadline?;
+    let threshold = req.threshold.unwrap_or(validate::DEFAULT_THRESHOLD);
+    if !threshold.is_finite() {
+        return Err(ScoreError::BadRequest(format!("threshold must be a finite number, not {threshold}")));
+    }
+    let max = match req.max_samples {
+        0 => validate::DEFAULT_MAX_SAMPLES,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    if max > validate::MAX_SAMPLES {
+        return Err(ScoreError::BadRequest(format!("max_samples is {max}, more than {}", validate::MAX_SAMPLES)));
+    }
+    let internal = |e: tokio::task::JoinError| ScoreError::Internal(format!("validate task: {e}"));
+    let samples: Vec<Rollout> = if req.rollouts.is_empty() {
+        let (config, name) = (state.options.config.clone(), reward.name.clone());
+        tokio::task::spawn_blocking(move || validate::builtin_samples(&config, &name, max))
+            .await
+            .map_err(internal)?
+            .map_err(|e| ScoreError::BadRequest(format!("no rollouts given, and {e:#}")))?
+    } else {
+        req.rollouts
+            .into_iter()
+            .take(max)
+            .enumerate()
+            .map(|(i, r)| match to_item(i, r) {
+                Item::Rollout(r) => Ok(r),
+                Item::Rejected { failure, .. } => Err(ScoreError::BadRequest(format!("sample {}", failure.message))),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let admission = state.scorer.admit(validate::rollout_count(&samples))?;
+    let at = deadline.at;
+    let work = tokio::task::spawn_blocking(move || {
+        // Held until the work stops, even when the caller's deadline answered first.
+        let _admission = admission;
+        let cancelled = || Instant::now() >= at;
+        validate::run(&reward, &samples, &validate::Options { threshold, parallel: false }, &cancelled)
+    });
+    let expired = || ScoreError::DeadlineExceeded(deadline.allowed);
+    let report = tokio::time::timeout_at(at.into(), work).await.map_err(|_| expired())?.map_err(internal)?;
+    if Instant::now() >= at {
+        return Err(expired()); // rollouts past the deadline answered TIMEOUT: not a report
+    }
+    Ok(validate_to_proto(report))
+}
+
+fn validate_to_proto(report: crate::validate::Report) -> pb::ValidateResponse {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    let row = |r: crate::validate::ProbeReport| pb::ProbeReport {
+        name: r.name,
+        description: r.description,
+        expectation: match r.expectation {
+            crate::validate::Expectation::Low => "low",
+            crate::validate::Expectation::Informational => "informational",
+        }
+        .into(),
+        samples: count(r.samples),
+        max_score: r.max,
+        mean_score: r.mean,
+        statuses: r.statuses.into_iter().map(|(s, n)| (s.as_str().to_owned(), count(n))).collect(),
+        worst_sample: r.worst_sample.unwrap_or_default(),
+        worst_reason: r.worst_reason.unwrap_or_default(),
+        first_error: r.first_error.unwrap_or_default(),
+        flagged: r.flagged,
+    };
+    pb::ValidateResponse {
+        reward: report.reward,
+        threshold: report.threshold,
+        samples: count(report.samples),
+        baseline: Some(row(report.baseline)),
+        probes: report.probes.into_iter().map(row).collect(),
+        nondeterministic: report
+            .nondeterministic
+            .into_iter()
+            .map(|c| pb::Nondeterministic { id: c.first.id.clone(), first: Some(to_proto(c.first)), second: Some(to_proto(c.second)) })
+            .collect(),
+        flagged: report.flagged,
+    }
 }
 
 #[cfg(test)]

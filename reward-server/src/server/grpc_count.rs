@@ -26,9 +26,11 @@ use http_body::{Body, Frame};
 
 use super::error::ScoreError;
 
-/// The methods whose request messages are `ScoreRequest`s.
-const COUNTED_PATHS: [&str; 2] = ["/reward.v1.RewardService/Score", "/reward.v1.RewardService/ScoreStream"];
-/// `ScoreRequest.rollouts`.
+/// The methods whose request messages carry rollouts in field 2: `ScoreRequest`s, and
+/// `ValidateRequest`'s samples.
+const COUNTED_PATHS: [&str; 3] =
+    ["/reward.v1.RewardService/Score", "/reward.v1.RewardService/ScoreStream", "/reward.v1.RewardService/Validate"];
+/// `ScoreRequest.rollouts` (and `ValidateRequest.rollouts`).
 const ROLLOUTS_FIELD: u64 = 2;
 /// Protobuf's length-delimited wire type.
 const LEN: u64 = 2;

@@ -50,6 +50,11 @@ class RewardServiceStub:
                 request_serializer=reward_dot_v1_dot_reward__pb2.ListRewardsRequest.SerializeToString,
                 response_deserializer=reward_dot_v1_dot_reward__pb2.ListRewardsResponse.FromString,
                 _registered_method=True)
+        self.Validate = channel.unary_unary(
+                '/reward.v1.RewardService/Validate',
+                request_serializer=reward_dot_v1_dot_reward__pb2.ValidateRequest.SerializeToString,
+                response_deserializer=reward_dot_v1_dot_reward__pb2.ValidateResponse.FromString,
+                _registered_method=True)
 
 
 class RewardServiceServicer:
@@ -78,6 +83,17 @@ class RewardServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Validate(self, request, context):
+        """Probes a reward for reward hacking: each sample's answer is replaced by stock probes (empty,
+        whitespace, empty tags, format only, the prompt echoed, 1 MiB, seeded random text, the
+        reference pasted), every probe is scored, and the samples are scored twice to check that the
+        reward is deterministic. Behind the same token and admission as Score (the probe rollouts
+        count against --max-inflight-rollouts).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RewardServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +111,11 @@ def add_RewardServiceServicer_to_server(servicer, server):
                     servicer.ListRewards,
                     request_deserializer=reward_dot_v1_dot_reward__pb2.ListRewardsRequest.FromString,
                     response_serializer=reward_dot_v1_dot_reward__pb2.ListRewardsResponse.SerializeToString,
+            ),
+            'Validate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Validate,
+                    request_deserializer=reward_dot_v1_dot_reward__pb2.ValidateRequest.FromString,
+                    response_serializer=reward_dot_v1_dot_reward__pb2.ValidateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +200,33 @@ class RewardService:
             '/reward.v1.RewardService/ListRewards',
             reward_dot_v1_dot_reward__pb2.ListRewardsRequest.SerializeToString,
             reward_dot_v1_dot_reward__pb2.ListRewardsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Validate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/reward.v1.RewardService/Validate',
+            reward_dot_v1_dot_reward__pb2.ValidateRequest.SerializeToString,
+            reward_dot_v1_dot_reward__pb2.ValidateResponse.FromString,
             options,
             channel_credentials,
             insecure,
