@@ -22,6 +22,15 @@ fn err(msg: impl Into<String>) -> InputError {
     InputError(msg.into())
 }
 
+/// Reads a request body (or any JSON text a caller sent) as `T`; the error says whether the text
+/// was cut short or is not JSON of the expected shape, with serde's line and column.
+pub fn from_body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, InputError> {
+    serde_json::from_str(text).map_err(|e| {
+        let what = if e.is_eof() { "is truncated JSON" } else { "is not valid JSON for this endpoint" };
+        err(format!("request body {what}: {e}"))
+    })
+}
+
 /// The id a record carries, if any: used to label a record even when it fails to convert.
 pub fn record_id(record: &Value) -> Option<String> {
     match record.get("id")? {

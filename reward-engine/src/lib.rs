@@ -6,12 +6,15 @@
 //! [`Plugin`]s (compiled components with an instance pool). A [`Reward`] is a named use of a
 //! plugin with a config, [`Limits`] and a failure policy, or a composite of other rewards with a
 //! formula ([`config::Rewards`] loads them from TOML). Every transport converts its input into
-//! [`Rollout`]s ([`Rollout::new`] owns the answer rule; [`input`] reads the JSON records) and
-//! writes out [`Scored`]s.
+//! [`Item`]s ([`Rollout::new`] owns the answer rule; [`input`] reads the JSON records, [`nova`]
+//! the Lambda contract), scores them with [`Reward::score_items`] (the [`request`] step: reject in
+//! place, score the rest, answer in order) and writes out [`Scored`]s.
 #![deny(missing_docs)]
 
 pub mod config;
 pub mod input;
+pub mod nova;
+pub mod request;
 
 mod artifact_cache;
 mod bindings;
@@ -36,5 +39,6 @@ pub use plugin::{
     CHUNK, CHUNK_FUEL, CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, Grants, LoadError, Plugin, PluginInfo, PluginOutcome,
     PluginScore,
 };
-pub use reward::{OnError, Reward, RewardKind};
+pub use request::Item;
+pub use reward::{OnError, Reward, RewardKind, RolloutFailed};
 pub use types::{ANSWER_ROLES, AnswerError, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::formula::Formula;
 use super::limits::Limits;
 use super::plugin::{Grants, Plugin};
+use super::request::{self, Item};
 use super::types::{Failure, Metric, MetricKind, Provenance, Rollout, Scored, Status};
 
 /// What a rollout that could not be scored is worth. Never an accident: every reward has one.
@@ -22,6 +23,20 @@ pub enum OnError {
     Abstain,
     /// The whole request fails (offline: the run exits non-zero after writing every line).
     Fail,
+}
+
+/// A rollout failed under a reward whose policy is `on_error = "fail"`: its whole request fails.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("reward `{reward}` has on_error = \"fail\" and rollout `{id}` failed ({status}): {error}")]
+pub struct RolloutFailed {
+    /// The reward.
+    pub reward: String,
+    /// The failed rollout's id.
+    pub id: String,
+    /// Its status.
+    pub status: Status,
+    /// Its error text.
+    pub error: String,
 }
 
 /// A plugin reward's own parts.
@@ -92,6 +107,16 @@ impl Reward {
         self.evaluate(rollouts, cancelled).into_iter().zip(rollouts).map(|(eval, rollout)| self.finish(&rollout.id, eval)).collect()
     }
 
+    /// Scores a request's items: the rejected ones answered in place by the failure policy, the
+    /// rollouts scored as one batch ([`Reward::score_batch_until`]), one [`Scored`] per item in
+    /// request order. The offline scorer and the Lambda bridge call this; the server's pool does
+    /// the same steps around its cache ([`crate::request::split`]).
+    pub fn score_items(&self, items: Vec<Item>, cancelled: &dyn Fn() -> bool) -> Vec<Scored> {
+        let (rollouts, placement) = request::split(items);
+        let scored = self.score_batch_until(&rollouts, cancelled);
+        placement.assemble(scored, |id, failure| self.reject(id, failure)).expect("score_batch answers every rollout")
+    }
+
     /// A rollout that never reached the plugin (it did not parse): scored by the failure policy.
     pub fn reject(&self, id: &str, failure: Failure) -> Scored {
         self.finish(id, Evaluation { result: Err(failure), instructions: 0, latency: Duration::ZERO })
@@ -117,6 +142,16 @@ impl Reward {
             return None;
         }
         scored.iter().find(|s| s.status != Status::Ok)
+    }
+
+    /// [`Reward::fatal`] as the error every door answers: the request fails, naming the rollout.
+    pub fn request_failure(&self, scored: &[Scored]) -> Option<RolloutFailed> {
+        self.fatal(scored).map(|s| RolloutFailed {
+            reward: self.name.clone(),
+            id: s.id.clone(),
+            status: s.status,
+            error: s.error.clone().unwrap_or_default(),
+        })
     }
 
     fn finish(&self, id: &str, eval: Evaluation) -> Scored {

@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::engine::{Failure, Metric, MetricKind, Reward, Rollout, Scored, Status};
+use crate::engine::{Failure, Item, Metric, MetricKind, Reward, Scored, Status};
 use crate::input::{Rejection, parse_record};
 use crate::wire::ScoredJson;
 
@@ -607,44 +607,30 @@ fn progress_bar(enabled: bool, total_bytes: Option<u64>) -> ProgressBar {
     }
 }
 
-/// A line as a rollout, or the id it is answered with and why it is rejected.
-fn parse_line(line: usize, text: Line) -> Result<Rollout, (String, Failure)> {
+/// A line as a request item: its rollout, or the id it is answered with and why it is rejected.
+fn parse_line(line: usize, text: Line) -> Item {
     let fallback_id = format!("line-{line}");
     match text {
-        Line::Bad(f) => Err((fallback_id, f)),
-        Line::Text(text) => parse_record(&text, &fallback_id).map_err(|Rejection { id, error }| {
-            (id.unwrap_or(fallback_id), Failure::new(Status::InvalidInput, format!("line {line}: {error}")))
-        }),
+        Line::Bad(failure) => Item::Rejected { id: fallback_id, failure },
+        Line::Text(text) => match parse_record(&text, &fallback_id) {
+            Ok(rollout) => Item::Rollout(rollout),
+            Err(Rejection { id, error }) => Item::invalid(id.unwrap_or(fallback_id), format!("line {line}: {error}")),
+        },
     }
 }
 
 /// The id a line is answered with: its own, or `line-N`.
 fn line_id(line: usize, text: Line) -> String {
     match parse_line(line, text) {
-        Ok(rollout) => rollout.id,
-        Err((id, _)) => id,
+        Item::Rollout(rollout) => rollout.id,
+        Item::Rejected { id, .. } => id,
     }
 }
 
 /// Parses and scores one batch of lines; lines that are not rollouts are rejected in place.
 fn score_chunk(reward: &Reward, chunk: Vec<(usize, Line)>) -> Vec<(usize, Scored)> {
-    let mut slots: Vec<(usize, Option<Scored>)> = Vec::with_capacity(chunk.len());
-    let mut rollouts = Vec::with_capacity(chunk.len());
-    let mut positions = Vec::with_capacity(chunk.len());
-    for (line, text) in chunk {
-        match parse_line(line, text) {
-            Ok(rollout) => {
-                positions.push(slots.len());
-                slots.push((line, None));
-                rollouts.push(rollout);
-            }
-            Err((id, failure)) => slots.push((line, Some(reward.reject(&id, failure)))),
-        }
-    }
-    for (pos, scored) in positions.into_iter().zip(reward.score_batch(&rollouts)) {
-        slots[pos].1 = Some(scored);
-    }
-    slots.into_iter().map(|(line, s)| (line, s.expect("every slot filled"))).collect()
+    let (lines, items): (Vec<usize>, Vec<Item>) = chunk.into_iter().map(|(line, text)| (line, parse_line(line, text))).unzip();
+    lines.into_iter().zip(reward.score_items(items, &|| false)).collect()
 }
 
 fn decode_line(line: usize, buf: &[u8], len: usize, cap: usize) -> Line {

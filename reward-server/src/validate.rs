@@ -48,7 +48,7 @@ pub const MAX_SAMPLES: usize = 64;
 pub const LARGE_ANSWER_BYTES: usize = 1 << 20;
 /// Seed of the `random-text` probe's generator ([`XorShift64`]); sample `i` uses `seed + i`, so the
 /// text is the same on every run.
-pub const RANDOM_SEED: u64 = 0x5EED_0F_0BE5_0001;
+pub const RANDOM_SEED: u64 = 0x005E_ED0F_0BE5_0001;
 /// Where a config's built-in samples live, relative to the config file's directory:
 /// `examples/validate/NAME.jsonl`.
 pub const SAMPLES_DIR: &str = "examples/validate";

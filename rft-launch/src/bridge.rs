@@ -10,6 +10,11 @@
 //! - `grpc://` / `grpcs://`: `reward.v1.RewardService/Score`, deadline in `grpc-timeout`.
 //! - no URL but [`ENV_CONFIG`]: scores in process with the same engine and plugins, no server.
 //!
+//! The batch is read and answered by the engine's Nova contract ([`reward_engine::nova`]), the
+//! server's Lambda door's own: the same ids, the same `reward_error` marker. In process, the
+//! reward's own `on_error` applies as at the server: `fail` fails the batch, as the server's 422
+//! does.
+//!
 //! When the server cannot answer in time (down, slow, overloaded, an error status, an answer that
 //! does not match the batch), the batch is answered per [`OnFailure`]: every id with score 0 and a
 //! `reward_error` metric of 1, or, for `fail`, an invocation error (the job retries or stops).
@@ -19,9 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
+use reward_engine::nova::{self, ERROR_METRIC, NovaScore};
+use reward_engine::request::{self, Item};
+use reward_engine::{Metric, MetricKind, Provenance, Scored, Status};
 use reward_proto::v1 as pb;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::spec::LAMBDA_PAYLOAD_LIMIT;
@@ -48,9 +54,6 @@ pub const ENV_MAX_PAYLOAD_BYTES: &str = "REWARD_MAX_PAYLOAD_BYTES";
 pub const DEFAULT_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// The time assumed left when the runtime gives no deadline (cargo lambda's emulator): 30 s.
 pub const ASSUMED_TIMEOUT: Duration = Duration::from_secs(30);
-/// The metric that marks a rollout that could not be scored (as the server's Nova door does).
-pub const ERROR_METRIC: &str = "reward_error";
-
 /// What a batch the server could not score answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
@@ -59,29 +62,6 @@ pub enum OnFailure {
     Zero,
     /// The invocation fails; the job sees a Lambda error.
     Fail,
-}
-
-/// One item of the Nova answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NovaScore {
-    /// The rollout's id, echoed.
-    pub id: String,
-    /// The reward.
-    pub aggregate_reward_score: f64,
-    /// Components and diagnostics.
-    pub metrics_list: Vec<NovaMetric>,
-}
-
-/// A metric of the Nova answer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct NovaMetric {
-    /// Its name.
-    pub name: String,
-    /// Its value.
-    pub value: f64,
-    /// `Reward` or `Metric`.
-    #[serde(rename = "type")]
-    pub kind: String,
 }
 
 /// A failed invocation (only for requests Lambda itself would refuse, and `on_error = "fail"`).
@@ -195,13 +175,8 @@ impl Bridge {
         if size > self.max_payload {
             return Err(BridgeError::RequestTooLarge { size, limit: self.max_payload });
         }
-        let records = match serde_json::from_str::<Value>(payload.get()).map_err(|e| BridgeError::BadRequest(e.to_string()))? {
-            Value::Array(items) => items,
-            obj @ Value::Object(_) => vec![obj],
-            _ => return Err(BridgeError::BadRequest("expected a JSON array of rollouts (or one rollout object)".into())),
-        };
-        let ids: Vec<String> =
-            records.iter().enumerate().map(|(i, r)| reward_engine::input::record_id(r).unwrap_or_else(|| format!("item-{i}"))).collect();
+        let items = nova::parse_request(payload.get()).map_err(|e| BridgeError::BadRequest(e.0))?;
+        let ids: Vec<String> = items.iter().map(|item| item.id().to_owned()).collect();
         // A deadline already past on arrival never comes from Lambda (it would have stopped the
         // sandbox): the runtime gave none or a bogus one (cargo lambda's emulator). Assume 30 s.
         let now = SystemTime::now();
@@ -223,8 +198,8 @@ impl Bridge {
         } else {
             match &self.target {
                 Target::Http { url, client } => self.forward_http(client, url, payload, budget, &ids).await,
-                Target::Grpc { channel } => self.forward_grpc(channel.clone(), records, budget, &ids).await,
-                Target::InProcess { reward } => score_in_process(reward.clone(), records, budget).await,
+                Target::Grpc { channel } => self.forward_grpc(channel.clone(), items, budget).await,
+                Target::InProcess { reward } => score_in_process(reward.clone(), items, budget).await,
             }
         };
         let answer = match outcome {
@@ -247,7 +222,7 @@ impl Bridge {
         self.encode(answer)
     }
 
-    fn encode(&self, mut answer: Vec<NovaScore>) -> Result<Box<RawValue>, BridgeError> {
+    fn encode(&self, mut answer: Vec<NovaScore<'static>>) -> Result<Box<RawValue>, BridgeError> {
         let text = serde_json::to_string(&answer).expect("answers serialize");
         if text.len() <= self.max_payload {
             return Ok(RawValue::from_string(text).expect("valid JSON"));
@@ -272,7 +247,7 @@ impl Bridge {
         payload: &RawValue,
         budget: Duration,
         ids: &[String],
-    ) -> Result<Vec<NovaScore>, String> {
+    ) -> Result<Vec<NovaScore<'static>>, String> {
         let mut req = client
             .post(url)
             .header("content-type", "application/json")
@@ -290,46 +265,31 @@ impl Bridge {
             let text = String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned();
             return Err(format!("reward server answered HTTP {status}: {text}"));
         }
-        let answer: Vec<NovaScore> =
+        let answer: Vec<NovaScore<'static>> =
             serde_json::from_slice(&body).map_err(|e| format!("reward server's answer is not a Nova array: {e}"))?;
         check_answer(answer, ids)
     }
 
+    /// Sends the batch's rollouts to the server's `Score` and answers the batch from its results
+    /// through the Nova writer. Records the bridge could not read never reach the server: they
+    /// are answered here as the server's `zero` policy answers them (0, `reward_error`).
     async fn forward_grpc(
         &self,
         channel: tonic::transport::Channel,
-        records: Vec<Value>,
+        items: Vec<Item>,
         budget: Duration,
-        ids: &[String],
-    ) -> Result<Vec<NovaScore>, String> {
-        // Records that are not rollouts are answered here (as the HTTP door would, INVALID_INPUT);
-        // the rest go to the server.
-        let mut slots: Vec<Option<NovaScore>> = vec![None; records.len()];
-        let mut rollouts = Vec::new();
-        let mut positions = Vec::new();
-        for (i, record) in records.into_iter().enumerate() {
-            match reward_engine::input::to_rollout(record, &ids[i]) {
-                Ok(r) => {
-                    positions.push(i);
-                    rollouts.push(pb::Rollout {
-                        id: ids[i].clone(),
-                        messages: r.messages.into_iter().map(|m| pb::Message { role: m.role, content: m.content }).collect(),
-                        // The answer is the last message; an empty completion means just that.
-                        completion: String::new(),
-                        reference_json: r.reference,
-                        metadata_json: r.metadata,
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(id = %ids[i], "item[{i}]: {e}");
-                    slots[i] = Some(failed(&ids[i]));
-                }
-            }
+    ) -> Result<Vec<NovaScore<'static>>, String> {
+        let (rollouts, placement) = request::split(items);
+        for (i, id, failure) in placement.rejected() {
+            tracing::warn!(id, "item[{i}] is not a rollout: {}", failure.message);
         }
+        let mut results = Vec::new();
         if !rollouts.is_empty() {
             let mut client = pb::reward_service_client::RewardServiceClient::new(channel)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(64 << 20);
+            let rollouts: Vec<pb::Rollout> = rollouts.into_iter().map(to_proto).collect();
+            let ids: Vec<String> = rollouts.iter().map(|r| r.id.clone()).collect();
             let mut request = tonic::Request::new(pb::ScoreRequest { reward: self.reward.clone(), rollouts });
             request.set_timeout(budget);
             if let Some(t) = &self.token {
@@ -342,89 +302,106 @@ impl Bridge {
                 Ok(Err(status)) => return Err(format!("reward server answered {:?}: {}", status.code(), status.message())),
                 Err(_) => return Err("reward server too slow: no answer before the deadline".into()),
             };
-            if resp.results.len() != positions.len() {
-                return Err(format!("reward server answered {} results for {} rollouts", resp.results.len(), positions.len()));
+            if resp.results.len() != ids.len() {
+                return Err(format!("reward server answered {} results for {} rollouts", resp.results.len(), ids.len()));
             }
-            for (pos, r) in positions.into_iter().zip(resp.results) {
-                if r.id != ids[pos] {
-                    return Err(format!("reward server answered id {:?} where {:?} was expected", r.id, ids[pos]));
+            for (r, id) in resp.results.into_iter().zip(&ids) {
+                if &r.id != id {
+                    return Err(format!("reward server answered id {:?} where {id:?} was expected", r.id));
                 }
-                let mut metrics_list: Vec<NovaMetric> = r
-                    .metrics
-                    .iter()
-                    .map(|m| NovaMetric {
-                        name: m.name.clone(),
-                        value: m.value,
-                        kind: if m.kind == pb::MetricKind::Metric as i32 { "Metric" } else { "Reward" }.into(),
-                    })
-                    .collect();
-                if r.status != pb::Status::Ok as i32 {
-                    metrics_list.push(error_metric());
-                }
-                slots[pos] = Some(NovaScore { id: r.id, aggregate_reward_score: r.score.unwrap_or(0.0), metrics_list });
+                results.push(from_proto(r));
             }
         }
-        Ok(slots.into_iter().map(|s| s.expect("every slot filled")).collect())
+        let scored = placement.assemble(results, unread).map_err(|e| format!("reward server answered {e}"))?;
+        Ok(nova::response(&scored).into_iter().map(NovaScore::into_owned).collect())
     }
 }
 
-async fn score_in_process(reward: Arc<reward_engine::Reward>, records: Vec<Value>, budget: Duration) -> Result<Vec<NovaScore>, String> {
-    use reward_engine::{MetricKind, Status};
+/// A rollout as the native API takes it. The answer is the last message; an empty completion
+/// means just that.
+fn to_proto(r: reward_engine::Rollout) -> pb::Rollout {
+    pb::Rollout {
+        id: r.id,
+        messages: r.messages.into_iter().map(|m| pb::Message { role: m.role, content: m.content }).collect(),
+        completion: String::new(),
+        reference_json: r.reference,
+        metadata_json: r.metadata,
+    }
+}
+
+/// A native API result as the engine's score, for the Nova writer.
+fn from_proto(r: pb::ScoredRollout) -> Scored {
+    let status = match pb::Status::try_from(r.status).unwrap_or(pb::Status::Unspecified) {
+        pb::Status::Ok => Status::Ok,
+        pb::Status::InvalidInput => Status::InvalidInput,
+        pb::Status::PluginError => Status::PluginError,
+        pb::Status::Timeout => Status::Timeout,
+        pb::Status::OutOfMemory => Status::OutOfMemory,
+        pb::Status::Internal | pb::Status::Unspecified => Status::Internal,
+    };
+    let kind = |k: i32| if k == pb::MetricKind::Metric as i32 { MetricKind::Metric } else { MetricKind::Reward };
+    let provenance = r.provenance.unwrap_or_default();
+    Scored {
+        id: r.id,
+        score: r.score,
+        status,
+        metrics: r.metrics.into_iter().map(|m| Metric { name: m.name, value: m.value, kind: kind(m.kind) }).collect(),
+        reason: Some(r.reason).filter(|t| !t.is_empty()),
+        error: Some(r.error).filter(|t| !t.is_empty()),
+        instructions: r.instructions,
+        latency: Duration::from_micros(r.latency_us),
+        provenance: Arc::new(Provenance {
+            reward: provenance.reward,
+            plugin_sha256: provenance.plugin_sha256,
+            config_hash: provenance.config_hash,
+        }),
+        cached: r.cached,
+    }
+}
+
+/// The answer for a record that is not a rollout, when no reward's policy is at hand (the
+/// reward is at a server the record cannot be sent to): its failure, scored 0.
+fn unread(id: &str, failure: reward_engine::Failure) -> Scored {
+    Scored {
+        id: id.to_owned(),
+        score: Some(0.0),
+        status: failure.status,
+        metrics: Vec::new(),
+        reason: None,
+        error: Some(failure.message),
+        instructions: 0,
+        latency: Duration::ZERO,
+        provenance: Arc::new(Provenance { reward: String::new(), plugin_sha256: String::new(), config_hash: String::new() }),
+        cached: false,
+    }
+}
+
+/// Scores the batch with the reward in this process, on a blocking thread, through the same
+/// engine step as the server; the reward's `on_error = "fail"` fails the batch as the server's
+/// door does.
+async fn score_in_process(
+    reward: Arc<reward_engine::Reward>,
+    items: Vec<Item>,
+    budget: Duration,
+) -> Result<Vec<NovaScore<'static>>, String> {
     let deadline = Instant::now() + budget;
     let task = tokio::task::spawn_blocking(move || {
-        let mut slots: Vec<Option<NovaScore>> = vec![None; records.len()];
-        let mut rollouts = Vec::new();
-        let mut positions = Vec::new();
-        for (i, record) in records.into_iter().enumerate() {
-            let id = reward_engine::input::record_id(&record).unwrap_or_else(|| format!("item-{i}"));
-            match reward_engine::input::to_rollout(record, &id) {
-                Ok(r) => {
-                    rollouts.push(r);
-                    positions.push(i);
-                }
-                Err(_) => slots[i] = Some(failed(&id)),
-            }
+        let scored = reward.score_items(items, &|| Instant::now() >= deadline);
+        if let Some(failed) = reward.request_failure(&scored) {
+            return Err(failed.to_string());
         }
-        let scored = reward.score_batch_until(&rollouts, &|| Instant::now() >= deadline);
-        for (pos, s) in positions.into_iter().zip(scored) {
-            let mut metrics_list: Vec<NovaMetric> = s
-                .metrics
-                .iter()
-                .map(|m| NovaMetric {
-                    name: m.name.clone(),
-                    value: m.value,
-                    kind: match m.kind {
-                        MetricKind::Reward => "Reward",
-                        MetricKind::Metric => "Metric",
-                    }
-                    .into(),
-                })
-                .collect();
-            if s.status != Status::Ok {
-                metrics_list.push(error_metric());
-            }
-            slots[pos] = Some(NovaScore { id: s.id.clone(), aggregate_reward_score: s.score.unwrap_or(0.0), metrics_list });
-        }
-        slots.into_iter().map(|s| s.unwrap_or_else(|| failed("unscored"))).collect::<Vec<_>>()
+        Ok(nova::response(&scored).into_iter().map(NovaScore::into_owned).collect())
     });
-    task.await.map_err(|e| format!("in-process scoring panicked: {e}"))
-}
-
-fn error_metric() -> NovaMetric {
-    NovaMetric { name: ERROR_METRIC.into(), value: 1.0, kind: "Metric".into() }
-}
-
-fn failed(id: &str) -> NovaScore {
-    NovaScore { id: id.to_owned(), aggregate_reward_score: 0.0, metrics_list: vec![error_metric()] }
+    task.await.map_err(|e| format!("in-process scoring panicked: {e}"))?
 }
 
 /// The answer for a batch the server could not score: every id, score 0, `reward_error` = 1.
-pub fn failed_batch(ids: &[String]) -> Vec<NovaScore> {
-    ids.iter().map(|id| failed(id)).collect()
+pub fn failed_batch(ids: &[String]) -> Vec<NovaScore<'static>> {
+    ids.iter().map(|id| NovaScore::failed(id.clone())).collect()
 }
 
 /// Accepts the server's answer only if it is one finite score per rollout, same ids, same order.
-fn check_answer(answer: Vec<NovaScore>, ids: &[String]) -> Result<Vec<NovaScore>, String> {
+fn check_answer(answer: Vec<NovaScore<'static>>, ids: &[String]) -> Result<Vec<NovaScore<'static>>, String> {
     if answer.len() != ids.len() {
         return Err(format!("reward server answered {} items for {} rollouts", answer.len(), ids.len()));
     }
@@ -469,7 +446,7 @@ mod tests {
     #[test]
     fn answer_must_match_ids_in_order() {
         let ids = vec!["a".to_owned(), "b".to_owned()];
-        let mk = |id: &str| NovaScore { id: id.into(), aggregate_reward_score: 1.0, metrics_list: vec![] };
+        let mk = |id: &str| NovaScore { id: id.to_owned().into(), aggregate_reward_score: 1.0, metrics_list: vec![] };
         assert!(check_answer(vec![mk("a"), mk("b")], &ids).is_ok());
         assert!(check_answer(vec![mk("b"), mk("a")], &ids).unwrap_err().contains("\"b\" where \"a\""));
         assert!(check_answer(vec![mk("a")], &ids).unwrap_err().contains("1 items for 2"));

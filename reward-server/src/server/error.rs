@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::config::UnknownReward;
-use crate::engine::Status;
 
 /// Why a request (not a single rollout) was not answered with scores.
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +62,8 @@ pub enum ScoreError {
     #[error("missing or invalid bearer token")]
     Unauthenticated,
     /// A rollout failed under a reward whose policy is `on_error = "fail"`.
-    #[error("reward `{reward}` has on_error = \"fail\" and rollout `{id}` failed ({status}): {error}")]
-    RolloutFailed {
-        /// The reward.
-        reward: String,
-        /// The failed rollout's id.
-        id: String,
-        /// Its status.
-        status: Status,
-        /// Its error text.
-        error: String,
-    },
+    #[error(transparent)]
+    RolloutFailed(#[from] crate::engine::RolloutFailed),
     /// A bug or a broken invariant in the server; logged with its full chain.
     #[error("internal error")]
     Internal(String),
@@ -159,8 +149,11 @@ impl IntoResponse for ScoreError {
 /// Reads a request body of type `T` from its text, borrowing where `T` does. A body serde_json
 /// refuses is a `BadRequest` that says whether it is truncated or malformed, and where.
 pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Result<T, ScoreError> {
-    serde_json::from_str(text).map_err(|e| {
-        let what = if e.is_eof() { "is truncated JSON" } else { "is not valid JSON for this endpoint" };
-        ScoreError::BadRequest(format!("request body {what}: {e}"))
-    })
+    Ok(crate::input::from_body(text)?)
+}
+
+impl From<crate::input::InputError> for ScoreError {
+    fn from(e: crate::input::InputError) -> Self {
+        ScoreError::BadRequest(e.0)
+    }
 }

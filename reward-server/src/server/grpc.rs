@@ -11,9 +11,9 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::error::ScoreError;
-use super::scorer::{Deadline, Item};
+use super::scorer::Deadline;
 use super::{AppState, RewardSummary, metrics};
-use crate::engine::{Failure, Message, MetricKind, Rollout, Scored, Status as ScoreStatus};
+use crate::engine::{Item, Message, MetricKind, Rollout, Scored, Status as ScoreStatus};
 
 /// The service implementation.
 pub struct RewardGrpc {
@@ -36,7 +36,7 @@ impl RewardGrpc {
 /// Converts a proto rollout; what is wrong with it becomes an `INVALID_INPUT` item, not an error.
 pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
-    let reject = |id: String, msg: String| Item::Rejected { id, failure: Failure::new(ScoreStatus::InvalidInput, msg) };
+    let reject = Item::invalid;
     let messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
     let completion = (!r.completion.is_empty()).then_some(r.completion);
     let json_or = |text: String, field: &str, empty: &str| -> Result<String, String> {

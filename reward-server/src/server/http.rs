@@ -29,8 +29,9 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::error::{ScoreError, from_json};
-use super::scorer::{Deadline, Item};
+use super::scorer::Deadline;
 use super::{AppState, metrics, nova, openrlhf};
+use crate::engine::Item;
 use crate::engine::Scored;
 use crate::input::{Count, Records};
 use crate::wire::ScoredJson;
@@ -230,7 +231,8 @@ async fn score_lambda(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let answer = |scored: &[Scored]| Json(nova::response(scored)).into_response();
-    endpoint(&state, &headers, "lambda", body, nova::count_request, |text| Ok((name, nova::parse_request(text)?)), answer).await
+    let count = |text: &str| Ok(nova::count_request(text)?);
+    endpoint(&state, &headers, "lambda", body, count, |text| Ok((name, nova::parse_request(text)?)), answer).await
 }
 
 async fn score_openrlhf(

@@ -15,7 +15,8 @@ pub(crate) mod grpc;
 pub(crate) mod grpc_count;
 pub(crate) mod http;
 pub mod metrics;
-pub mod nova;
+/// The Nova reward-Lambda contract (the engine's: the Lambda bridge writes the same answers).
+pub use crate::engine::nova;
 pub(crate) mod openrlhf;
 mod scorer;
 mod tls;
@@ -31,12 +32,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::{Mutex, watch};
 
+pub use crate::engine::Item;
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_ENTRIES, ScoreCache};
 pub use conn::{
     ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::ScoreError;
-pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Item, Scorer, ScorerOptions};
+pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Scorer, ScorerOptions};
 
 use crate::config::Rewards;
 use crate::engine::{PluginHost, Provenance, Reward, RewardKind};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ScoreError;
 use super::nova::ERROR_METRIC;
-use super::scorer::Item;
+use crate::engine::Item;
 use crate::engine::{Message, Rollout, Scored, Status};
 
 /// The request body.
@@ -71,10 +71,7 @@ pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
             let prompt = prompt.map(|p| Message { role: "user".into(), content: p });
             match Rollout::new(format!("query-{i}"), prompt.into_iter().collect(), Some(completion), label.to_string(), "{}".into()) {
                 Ok(rollout) => Item::Rollout(rollout),
-                Err(e) => Item::Rejected {
-                    id: format!("query-{i}"),
-                    failure: crate::engine::Failure::new(Status::InvalidInput, format!("query[{i}]: {e}")),
-                },
+                Err(e) => Item::invalid(format!("query-{i}"), format!("query[{i}]: {e}")),
             }
         })
         .collect())

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::cache::ScoreCache;
@@ -14,8 +13,8 @@ use super::error::ScoreError;
 use super::fair::FairPool;
 use super::metrics;
 use crate::config::Rewards;
-use crate::engine::{Failure, Reward, Rollout, Scored};
-use crate::input::Rejection;
+use crate::engine::request::{self, InOrder};
+use crate::engine::{Item, Reward, Rollout, Scored};
 
 /// Default bound on rollouts admitted and not yet answered, across all requests: 8,192.
 pub const DEFAULT_MAX_INFLIGHT_ROLLOUTS: usize = 8192;
@@ -38,43 +37,6 @@ impl Deadline {
     /// A deadline `allowed` from now.
     pub fn after(allowed: std::time::Duration) -> Self {
         Deadline { at: Instant::now() + allowed, allowed }
-    }
-}
-
-/// One request item: a rollout to score, or one that already failed to convert (kept in place so
-/// answers stay in request order).
-#[derive(Clone, Debug)]
-pub enum Item {
-    /// Score this.
-    Rollout(Rollout),
-    /// Answer this failure, under the reward's policy.
-    Rejected {
-        /// The id to answer with.
-        id: String,
-        /// Why it could not be converted.
-        failure: Failure,
-    },
-}
-
-impl Item {
-    /// Converts JSON rollout records (Nova or plain shape) into items, in order. A record that
-    /// is not a rollout becomes a rejected item whose error names it as `{label}[i]`; records
-    /// without an id are called `{fallback}-i`.
-    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a RawValue>, label: &str, fallback: &str) -> Vec<Item> {
-        records
-            .into_iter()
-            .enumerate()
-            .map(|(i, record)| {
-                let fallback_id = format!("{fallback}-{i}");
-                match crate::input::parse_record(record.get(), &fallback_id) {
-                    Ok(r) => Item::Rollout(r),
-                    Err(Rejection { id, error }) => Item::Rejected {
-                        id: id.unwrap_or(fallback_id),
-                        failure: Failure::new(crate::engine::Status::InvalidInput, format!("{label}[{i}]: {error}")),
-                    },
-                }
-            })
-            .collect()
     }
 }
 
@@ -234,11 +196,11 @@ impl Scorer {
         let n = items.len();
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.dispatch(reward.clone(), items, deadline, tx);
-        let mut slots: Vec<Option<Scored>> = vec![None; n];
+        let mut answers = InOrder::new(n);
         let collect = async {
             while let Some(batch) = rx.recv().await {
                 for (i, s) in batch? {
-                    slots[i] = Some(s);
+                    answers.put(i, s);
                 }
             }
             Ok::<(), ScoreError>(())
@@ -247,18 +209,9 @@ impl Scorer {
             Some(d) => tokio::time::timeout_at(d.at.into(), collect).await.map_err(|_| ScoreError::DeadlineExceeded(d.allowed))??,
             None => collect.await?,
         }
-        let scored: Vec<Scored> = slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| s.ok_or_else(|| ScoreError::Internal(format!("rollout {i} of {n} was never scored"))))
-            .collect::<Result<_, _>>()?;
-        if let Some(failed) = reward.fatal(&scored) {
-            return Err(ScoreError::RolloutFailed {
-                reward: reward.name.clone(),
-                id: failed.id.clone(),
-                status: failed.status,
-                error: failed.error.clone().unwrap_or_default(),
-            });
+        let scored = answers.finish().map_err(|i| ScoreError::Internal(format!("rollout {i} of {n} was never scored")))?;
+        if let Some(failed) = reward.request_failure(&scored) {
+            return Err(failed.into());
         }
         Ok(scored)
     }
@@ -273,28 +226,25 @@ impl Scorer {
         deadline: Option<Deadline>,
         tx: mpsc::UnboundedSender<Result<Vec<(usize, Scored)>, ScoreError>>,
     ) {
-        let mut ready = Vec::new();
-        let mut slots: Vec<(usize, u128)> = Vec::with_capacity(items.len());
-        let mut work: Vec<Rollout> = Vec::with_capacity(items.len());
+        let (rollouts, placement) = request::split(items);
+        let mut ready: Vec<(usize, Scored)> =
+            placement.rejected().map(|(i, id, failure)| (i, reward.reject(id, failure.clone()))).collect();
+        let mut slots: Vec<(usize, u128)> = Vec::with_capacity(rollouts.len());
+        let mut work: Vec<Rollout> = Vec::with_capacity(rollouts.len());
         let (mut hits, mut misses) = (0, 0);
         let data = self.cache.as_ref().map_or(0, |_| reward.data_identity());
-        for (i, item) in items.into_iter().enumerate() {
-            match item {
-                Item::Rejected { id, failure } => ready.push((i, reward.reject(&id, failure))),
-                Item::Rollout(r) => {
-                    // No cache, no key: hashing every byte of every rollout is not free.
-                    let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, data, &r));
-                    match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
-                        Some(hit) => {
-                            hits += 1;
-                            ready.push((i, hit));
-                        }
-                        None => {
-                            misses += 1;
-                            slots.push((i, key));
-                            work.push(r);
-                        }
-                    }
+        for (&i, r) in placement.positions().iter().zip(rollouts) {
+            // No cache, no key: hashing every byte of every rollout is not free.
+            let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, data, &r));
+            match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
+                Some(hit) => {
+                    hits += 1;
+                    ready.push((i, hit));
+                }
+                None => {
+                    misses += 1;
+                    slots.push((i, key));
+                    work.push(r);
                 }
             }
         }
