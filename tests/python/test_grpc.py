@@ -364,6 +364,57 @@ def test_list_rewards_provenance_matches_scores(stub, pb):
     assert r.provenance == listed["math"]
 
 
+# Every probe the server's validate runs (reward-server/src/validate.rs); none may go missing
+# from the RPC's answer.
+LOW_PROBES = {"empty", "whitespace", "empty-tags", "empty-boxed", "think-empty-answer", "answer-placeholder",
+              "empty-think-bare-answer", "prompt-echo", "random-text", "one-megabyte"}
+
+
+def test_validate_builtin_reward_on_its_own_samples(stub, pb):
+    # No rollouts given: the server reads examples/validate/think_answer_format.jsonl beside rewards.toml.
+    resp = stub.Validate(pb.pb2.ValidateRequest(reward="think_answer_format"), timeout=120.0)
+    assert resp.reward == "think_answer_format" and resp.threshold == 0.5
+    assert resp.samples > 0
+    assert resp.baseline.name == "samples" and resp.baseline.max_score == 1.0, resp.baseline
+    low = {p.name: p for p in resp.probes if p.expectation == "low"}
+    assert LOW_PROBES <= set(low), sorted(low)
+    for p in low.values():
+        assert not p.flagged, p
+        # A probe that could not be built for any sample has no rollouts and no score.
+        assert p.samples == 0 or sum(p.statuses.values()) == p.samples, p
+    assert not resp.nondeterministic and not resp.flagged
+
+
+def test_validate_flags_a_reward_that_pays_any_answer_tag(server_factory, pb, tmp_path):
+    # The format plugin asked only for an <answer> tag pays an empty-think, bare-answer hack.
+    config = tmp_path / "rewards.toml"
+    config.write_text(f'[rewards.any_tag]\nplugin = "{REPO_ROOT / "target/plugins/format.wasm"}"\n'
+                      'config = { answer_tag = "answer" }\n')
+    stub = server_factory("any-tag", config=config).stub(pb)
+    M = pb.pb2.Message
+    samples = [pb.pb2.Rollout(id=f"s{i}", messages=[M(role="user", content=f"What is {i} + {i}?"),
+                                                   M(role="assistant", content=f"<think>{i}+{i}</think><answer>{2 * i}</answer>")])
+               for i in range(1, 4)]
+    resp = stub.Validate(pb.pb2.ValidateRequest(reward="any_tag", rollouts=samples, threshold=0.25), timeout=120.0)
+    assert resp.samples == 3 and resp.threshold == 0.25
+    assert resp.flagged
+    flagged = [p for p in resp.probes if p.flagged]
+    assert flagged and all(p.expectation == "low" and p.max_score > 0.25 for p in flagged), flagged
+    assert all(p.worst_sample for p in flagged), flagged
+
+
+def test_validate_bad_requests(stub, pb):
+    cases = [
+        (pb.pb2.ValidateRequest(reward="no_such_reward"), grpc.StatusCode.NOT_FOUND),
+        (pb.pb2.ValidateRequest(reward="math", max_samples=65), grpc.StatusCode.INVALID_ARGUMENT),
+        (pb.pb2.ValidateRequest(reward="math", threshold=float("nan")), grpc.StatusCode.INVALID_ARGUMENT),
+    ]
+    for req, want in cases:
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Validate(req, timeout=CALL_TIMEOUT_S)
+        assert code_of(e) == want, f"{req}: {code_of(e)} {e.value.details()}"
+
+
 def test_health_serving(server):
     health = health_pb2_grpc.HealthStub(server.channel())
     resp = health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=CALL_TIMEOUT_S)
@@ -403,9 +454,11 @@ def test_reflection(server, version):
     reward_file = next(p for p in protos if p.package == "reward.v1")
     service = next(s for s in reward_file.service if s.name == "RewardService")
     methods = {m.name: m for m in service.method}
-    assert sorted(methods) == ["ListRewards", "Score", "ScoreStream"]
+    assert sorted(methods) == ["ListRewards", "Score", "ScoreStream", "Validate"]
     assert methods["ScoreStream"].client_streaming and methods["ScoreStream"].server_streaming
-    assert not methods["Score"].client_streaming and not methods["Score"].server_streaming
+    for unary in ("Score", "ListRewards", "Validate"):
+        assert not methods[unary].client_streaming and not methods[unary].server_streaming, unary
+    assert methods["Validate"].output_type == ".reward.v1.ValidateResponse"
 
 
 def test_reflection_descriptor_database(server):
@@ -579,6 +632,9 @@ def test_auth_token(auth_server, pb):
         with pytest.raises(grpc.RpcError) as e:
             stub.ListRewards(pb.pb2.ListRewardsRequest(), metadata=metadata, timeout=CALL_TIMEOUT_S)
         assert code_of(e) == grpc.StatusCode.UNAUTHENTICATED, f"ListRewards, metadata {metadata}: {code_of(e)}"
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Validate(pb.pb2.ValidateRequest(reward="think_answer_format"), metadata=metadata, timeout=CALL_TIMEOUT_S)
+        assert code_of(e) == grpc.StatusCode.UNAUTHENTICATED, f"Validate, metadata {metadata}: {code_of(e)}"
 
     good = [("authorization", f"Bearer {AUTH_TOKEN}")]
     resp = stub.Score(req, metadata=good, timeout=CALL_TIMEOUT_S)
