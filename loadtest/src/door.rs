@@ -125,7 +125,7 @@ impl Door {
                             ],
                             completion: String::new(),
                             reference_json: r.reference.to_string(),
-                            metadata_json: String::new(),
+                            ..Default::default()
                         })
                         .collect(),
                 }),

@@ -41,4 +41,4 @@ pub use plugin::{
 };
 pub use request::Item;
 pub use reward::{OnError, Reward, RewardKind, RolloutFailed};
-pub use types::{ANSWER_ROLES, AnswerError, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};
+pub use types::{ANSWER_ROLES, AnswerError, ERROR_METRIC, Failure, Message, Metric, MetricKind, Provenance, Rollout, Scored, Status};

@@ -16,10 +16,9 @@ use serde_json::value::RawValue;
 
 use crate::input::{self, InputError};
 use crate::request::Item;
-use crate::{MetricKind, Scored, Status};
+use crate::{MetricKind, Scored};
 
-/// Name of the metric that marks a rollout that could not be scored.
-pub const ERROR_METRIC: &str = "reward_error";
+pub use crate::types::ERROR_METRIC;
 
 /// The id prefix of a record that carries none: the `i`th record is `item-{i}`.
 pub const FALLBACK_ID: &str = "item";
@@ -30,12 +29,20 @@ pub const FALLBACK_ID: &str = "item";
 /// rollouts are kept as rejected items (answered `INVALID_INPUT`); only a body that is not JSON,
 /// or not an array or object, fails.
 pub fn parse_request(body: &str) -> Result<Vec<Item>, InputError> {
+    if first_byte(body) == Some(b'[')
+        && let Some(rollouts) = input::parse_records(body, FALLBACK_ID)
+    {
+        return Ok(rollouts.into_iter().map(Item::Rollout).collect());
+    }
+    Ok(Item::from_records(records(body)?, "item", FALLBACK_ID))
+}
+
+/// The records of a Lambda event, unread: the elements of an array, or the one object. A body
+/// that is not JSON, or not an array or object, fails.
+pub fn records(body: &str) -> Result<Vec<&RawValue>, InputError> {
     match first_byte(body) {
-        Some(b'[') => Ok(match input::parse_records(body, FALLBACK_ID) {
-            Some(rollouts) => rollouts.into_iter().map(Item::Rollout).collect(),
-            None => Item::from_records(input::from_body::<Vec<&RawValue>>(body)?, "item", FALLBACK_ID),
-        }),
-        Some(b'{') => Ok(Item::from_records([input::from_body::<&RawValue>(body)?], "item", FALLBACK_ID)),
+        Some(b'[') => input::from_body(body),
+        Some(b'{') => Ok(vec![input::from_body::<&RawValue>(body)?]),
         first => {
             input::from_body::<&RawValue>(body)?;
             Err(InputError(format!(
@@ -146,8 +153,8 @@ pub fn response(scored: &[Scored]) -> Vec<NovaScore<'_>> {
     scored
         .iter()
         .map(|s| {
-            let mut item = answer(&s.id, s.score.unwrap_or(0.0), s.metrics.iter().map(|m| (m.name.as_str(), m.value, m.kind)));
-            if s.status != Status::Ok {
+            let mut item = answer(&s.id, s.score_or_zero(), s.metrics.iter().map(|m| (m.name.as_str(), m.value, m.kind)));
+            if s.error_flag() > 0.0 {
                 item.metrics_list.push(NovaMetric::error());
             }
             item

@@ -50,7 +50,11 @@ impl Item {
 
     /// One record's item: see [`Item::from_records`]; `index` is its place in the request.
     pub fn from_record(text: &str, index: usize, label: &str, fallback: &str) -> Item {
-        let fallback_id = format!("{fallback}-{index}");
+        Item::from_record_or(text, index, label, format!("{fallback}-{index}"))
+    }
+
+    /// [`Item::from_record`] with the whole id of a record that carries none.
+    pub fn from_record_or(text: &str, index: usize, label: &str, fallback_id: String) -> Item {
         match input::parse_record(text, &fallback_id) {
             Ok(r) => Item::Rollout(r),
             Err(Rejection { id, error }) => Item::invalid(id.unwrap_or(fallback_id), format!("{label}[{index}]: {error}")),

@@ -195,6 +195,24 @@ pub struct Scored {
     pub cached: bool,
 }
 
+/// Name of the metric that marks a rollout that could not be scored, at the doors whose contract
+/// has no "no score" (the Nova Lambda, OpenRLHF, slime): 1 there, so failures show in the
+/// training metrics instead of hiding as zeros.
+pub const ERROR_METRIC: &str = "reward_error";
+
+impl Scored {
+    /// The reward a contract with no "no score" answers: the score, or 0 when there is none (a
+    /// failed rollout under `abstain`; under `zero` the score already is 0).
+    pub fn score_or_zero(&self) -> f64 {
+        self.score.unwrap_or(0.0)
+    }
+
+    /// The value of [`ERROR_METRIC`]: 1 when the rollout could not be scored, else 0.
+    pub fn error_flag(&self) -> f64 {
+        if self.status == Status::Ok { 0.0 } else { 1.0 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

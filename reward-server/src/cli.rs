@@ -189,6 +189,11 @@ struct ServeArgs {
     /// reach the port could score and reload.
     #[arg(long, env = "REWARD_SERVER_ALLOW_UNAUTHENTICATED", conflicts_with_all = ["auth_token", "auth_token_file"])]
     allow_unauthenticated: bool,
+    /// Answer NeMo Gym's `POST /verify` (and `/seed_session`) at the root of the HTTP listener
+    /// with this reward, so a NeMo Gym resources server entry can point at this server's host and
+    /// port. `POST /v1/rewards/NAME/verify` serves every reward without it.
+    #[arg(long, env = "REWARD_SERVER_NEMO_GYM_REWARD", value_name = "NAME")]
+    nemo_gym_reward: Option<String>,
     /// TLS certificate chain (PEM); enables TLS on both listeners, with --tls-key. The
     /// certificate, key and client CA are re-read when they change (checked every
     /// --watch-interval-ms), so they rotate without a restart.
@@ -339,6 +344,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         watch_interval: (args.watch_interval_ms > 0).then(|| Duration::from_millis(args.watch_interval_ms)),
         auth,
         tls: args.tls_cert.map(|cert| TlsFiles { cert, key: args.tls_key.expect("clap requires it"), client_ca: args.tls_client_ca }),
+        nemo_gym_reward: args.nemo_gym_reward,
     };
     let host = args.common.host()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("reward-io").build()?;

@@ -285,6 +285,7 @@ impl Fixture {
             watch_interval: None,
             auth: server::TokenSource::None,
             tls: None,
+            nemo_gym_reward: None,
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let state = runtime.block_on(async { AppState::new(host.clone(), options) })?;

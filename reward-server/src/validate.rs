@@ -56,8 +56,21 @@ pub const SAMPLES_DIR: &str = "examples/validate";
 /// The phrase the `one-megabyte` probe repeats (no number, no tag: pure filler).
 const FILLER: &str = "All work and no play makes a very long answer. ";
 /// The keys of a JSON-object reference that most likely hold the answer, in order.
-const ANSWER_KEYS: [&str; 12] =
-    ["answer", "ground_truth", "solution", "label", "gold", "gold_sql", "sql", "query", "target", "expected", "output", "final_answer"];
+const ANSWER_KEYS: [&str; 13] = [
+    "answer",
+    "ground_truth",
+    "solution",
+    "label",
+    "expected_answer",
+    "gold",
+    "gold_sql",
+    "sql",
+    "query",
+    "target",
+    "expected",
+    "output",
+    "final_answer",
+];
 
 /// What a probe is expected to score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

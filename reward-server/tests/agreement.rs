@@ -1,6 +1,6 @@
 //! All doors agree: the same rollouts sent through gRPC `Score` and `ScoreStream`, native JSON
 //! (`POST /v1/score`), the Nova Lambda door (`POST /v1/rewards/{name}/lambda`), the OpenRLHF door
-//! (`POST /v1/rewards/{name}/get_reward`) and the offline scorer (`reward-server score` on JSONL)
+//! (`POST /v1/rewards/{name}/get_reward`), slime (`.../slime`), NeMo Gym (`.../verify`) and the offline scorer (`reward-server score` on JSONL)
 //! get the same score, status and metrics, for good and failing rollouts, under every `on_error`
 //! policy. The expectations and the comparable form are in `common/agreement.rs`, shared with
 //! the Lambda bridge's agreement test (`rft-launch/tests/bridge_agreement.rs`).
@@ -19,8 +19,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use agreement::{
-    Answer, Batch, Client, Outcome, POLICIES, View, assert_agrees, assert_expected, batches, from_proto, grpc_failed, grpc_score, project,
-    proto_rollouts, read_native, read_nova,
+    Answer, Batch, Case, Client, Outcome, POLICIES, PROMPT, View, assert_agrees, assert_expected, batches, from_proto, grpc_failed,
+    grpc_score, project, proto_rollouts, read_native, read_nova,
 };
 use common::server::Server;
 use common::{cache_dir, plugin_path};
@@ -138,6 +138,80 @@ fn offline(config: &Path, batch: &Batch, reward: &str) -> (Outcome, Vec<Answer>)
     }
 }
 
+/// slime's remote reward (`?detail=true`, for the metrics and the marker) on one case.
+async fn slime(server: &Server, case: &Case, reward: &str) -> Outcome {
+    let request = json!({"prompt": PROMPT, "response": case.completion, "label": case.reference});
+    let (status, body) = post(&format!("{}/v1/rewards/{reward}/slime?detail=true", server.http), &request).await;
+    if status != 200 {
+        return http_failed(status, &body);
+    }
+    let fields = body.as_object().unwrap_or_else(|| panic!("slime detail is an object: {body}"));
+    let failed = fields.get(agreement::ERROR_METRIC).and_then(Value::as_f64).unwrap_or_else(|| panic!("reward_error: {body}"));
+    Outcome::Scored(vec![Answer {
+        id: None,
+        score: Some(fields["reward"].as_f64().unwrap_or_else(|| panic!("reward: {body}"))),
+        status: None,
+        failed: failed == 1.0,
+        metrics: fields
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "reward" | agreement::ERROR_METRIC))
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect(),
+        kinds: None,
+    }])
+}
+
+/// NeMo Gym's `/verify` on one case: the reference as the task field `expected_answer` (none
+/// when null); a malformed case is a body without the contract's fields.
+async fn nemo_gym(server: &Server, case: &Case, reward: &str) -> Outcome {
+    let mut request = if case.malformed {
+        json!({ "id": case.id })
+    } else {
+        json!({
+            "responses_create_params": {"input": [{"role": "user", "content": PROMPT}]},
+            "response": {"output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": case.completion}]}]},
+        })
+    };
+    if !case.malformed && !case.reference.is_null() {
+        request["expected_answer"] = case.reference.clone();
+    }
+    let (status, body) = post(&format!("{}/v1/rewards/{reward}/verify", server.http), &request).await;
+    if status != 200 {
+        return http_failed(status, &body);
+    }
+    for (field, value) in request.as_object().unwrap() {
+        assert_eq!(&body[field], value, "the request's fields come back as sent: {body}");
+    }
+    Outcome::Scored(vec![Answer {
+        id: None,
+        score: Some(body["reward"].as_f64().unwrap_or_else(|| panic!("reward: {body}"))),
+        status: None,
+        failed: body["mask_sample"].as_bool().unwrap_or_else(|| panic!("mask_sample: {body}")),
+        metrics: body["reward_components"]
+            .as_object()
+            .unwrap_or_else(|| panic!("reward_components: {body}"))
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+            .collect(),
+        kinds: None,
+    }])
+}
+
+/// slime and NeMo Gym send one sample per request: each case is its own request, compared with
+/// gRPC `Score`'s answer to that case alone (under `fail` only a failing case's request fails).
+/// slime cannot send a record that is not a rollout (every sample has a response).
+async fn per_sample_doors(client: &mut Client, server: &Server, batch: &Batch, reward: &str) {
+    for case in &batch.cases {
+        let single = Batch { name: batch.name, reward: batch.reward, cases: vec![case.clone()] };
+        let want = project(&grpc_score(client, &single, reward).await, View::Sample);
+        let what = |door: &str| format!("{door}, batch {}, case {}, reward {reward}", batch.name, case.id);
+        if !case.malformed {
+            assert_agrees(&what("slime"), &slime(server, case, reward).await, &want, "HTTP 422");
+        }
+        assert_agrees(&what("NeMo Gym /verify"), &nemo_gym(server, case, reward).await, &want, "HTTP 422");
+    }
+}
+
 /// Every batch under every policy through every server door and the offline scorer.
 #[tokio::test]
 async fn every_door_gives_the_same_answers_under_every_policy() {
@@ -153,12 +227,8 @@ async fn every_door_gives_the_same_answers_under_every_policy() {
             let full = grpc_score(&mut client, &batch, &reward).await;
             assert_expected(&what("gRPC Score"), &batch, policy, &full);
 
-            // ScoreStream does not apply `fail` (see the ignored test below): compared under
-            // `fail` only where nothing fails.
-            if policy != "fail" || !batch.any_failure() {
-                let stream = grpc_stream(&mut client, &batch, &reward).await;
-                assert_agrees(&what("gRPC ScoreStream"), &stream, &full, "gRPC Aborted");
-            }
+            let stream = grpc_stream(&mut client, &batch, &reward).await;
+            assert_agrees(&what("gRPC ScoreStream"), &stream, &full, "gRPC Aborted");
             let got = native(&server, &batch, &reward).await;
             assert_agrees(&what("native JSON"), &got, &project(&full, View::NoKinds), "HTTP 422");
             let got = nova(&server, &batch, &reward).await;
@@ -173,6 +243,8 @@ async fn every_door_gives_the_same_answers_under_every_policy() {
             let got = openrlhf(&server, &carried, &reward).await;
             assert_agrees(&what("OpenRLHF"), &got, &project(&full_carried, View::OpenRlhf), "HTTP 422");
 
+            per_sample_doors(&mut client, &server, &batch, &reward).await;
+
             let (got, lines) = offline(&config, &batch, &reward);
             assert_agrees(&what("offline JSONL"), &got, &project(&full, View::NoKinds), "exit 1");
             if let Outcome::Failed { .. } = got {
@@ -182,24 +254,5 @@ async fn every_door_gives_the_same_answers_under_every_policy() {
                 assert_agrees(&what("offline JSONL lines"), &Outcome::Scored(lines), &project(&abstain, View::NoKinds), "");
             }
         }
-    }
-}
-
-/// Under `on_error = "fail"`, a `ScoreStream` request with a failing rollout must fail as the
-/// same request through `Score` does (`Aborted`), not answer the failed rollout with no score and
-/// status as if the policy were `abstain`.
-#[tokio::test]
-#[ignore = "finding: ScoreStream never applies on_error = \"fail\" (server/grpc.rs score_stream sends each Scored as is; Scorer::score's request_failure check is not on the stream path)"]
-async fn score_stream_fails_the_request_under_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&write_config(dir.path()), &["--cache-entries", "0"]);
-    let mut client = Client::connect(server.grpc.clone()).await.unwrap();
-    for batch in batches().into_iter().filter(Batch::any_failure) {
-        let reward = batch.reward_for("fail");
-        let what = format!("gRPC ScoreStream, batch {}, reward {reward}", batch.name);
-        let full = grpc_score(&mut client, &batch, &reward).await;
-        assert_expected(&format!("gRPC Score, batch {}", batch.name), &batch, "fail", &full);
-        let stream = grpc_stream(&mut client, &batch, &reward).await;
-        assert_agrees(&what, &stream, &full, "gRPC Aborted");
     }
 }

@@ -770,6 +770,7 @@ mod seeds {
                     completion: "<answer>4</answer>".into(),
                     reference_json: r#"{"answer": "4"}"#.into(),
                     metadata_json: r#"{"task": "math"}"#.into(),
+                    ..Default::default()
                 }],
             ),
             (
@@ -778,6 +779,19 @@ mod seeds {
                     pb::Rollout { id: "a".into(), completion: "x".into(), reference_json: "{".into(), ..Default::default() },
                     pb::Rollout { id: "b".into(), completion: "x".into(), metadata_json: "[1,".into(), ..Default::default() },
                     pb::Rollout { id: "c".into(), completion: "x".into(), reference_json: "  ".into(), ..Default::default() },
+                ],
+            ),
+            (
+                "record-json",
+                vec![
+                    pb::Rollout {
+                        record_json:
+                            r#"{"id": "n", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "4"}]}"#.into(),
+                        ..Default::default()
+                    },
+                    pb::Rollout { id: "p".into(), record_json: r#"{"prompt": "q", "completion": "4"}"#.into(), ..Default::default() },
+                    pb::Rollout { id: "cut".into(), record_json: r#"{"id": "cut", "mess"#.into(), ..Default::default() },
+                    pb::Rollout { id: "both".into(), completion: "x".into(), record_json: "{}".into(), ..Default::default() },
                 ],
             ),
             ("many", (0..8).map(|i| rollout(&format!("w{i}"), vec![], "work 100")).collect()),

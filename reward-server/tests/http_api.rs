@@ -1,5 +1,5 @@
 //! The HTTP API end to end: the real server binary on loopback, a real HTTP client.
-//! Nova Lambda variants, OpenRLHF, the native API, bad bodies, auth, deadlines, overload,
+//! Nova Lambda variants, OpenRLHF, slime, NeMo Gym, validate, the native API, bad bodies, auth, deadlines, overload,
 //! metrics, the score cache.
 
 mod common;
@@ -94,6 +94,147 @@ async fn openrlhf_remote_reward_shape() {
     let (status, _, body) = post(&server, "/v1/rewards/numeric_answer/get_reward", mismatched.to_string()).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "`labels` has 1 items but `query` has 2");
+}
+
+#[tokio::test]
+async fn slime_remote_reward_shape() {
+    let server = Server::start(&builtin_config(), &[]);
+    let sample =
+        |response: &str, label: Value| json!({"prompt": "<|user|>What is 6*7?<|assistant|>", "response": response, "label": label});
+    // slime reads the body as the reward: a bare number.
+    let (status, _, body) = post(&server, "/v1/rewards/math/slime", sample(&answer("42"), json!("42")).to_string()).await;
+    assert_eq!((status, body), (200, json!(1.0)));
+    let (status, _, body) = post(&server, "/v1/rewards/math/slime", sample(&answer("41"), json!("42")).to_string()).await;
+    assert_eq!(status, 200);
+    assert!((body.as_f64().unwrap() - 0.1).abs() < 1e-9, "format only: {body}");
+
+    // A chat prompt, and ?detail=true for --reward-key reward: the metrics and the failure marker.
+    let chat = json!({"prompt": [{"role": "user", "content": "What is 6*7?"}], "response": answer("42"), "label": {"answer": 42}});
+    let (status, _, body) = post(&server, "/v1/rewards/math/slime?detail=true", chat.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["reward"], &body["reward_error"], &body["correct"]), (&json!(1.0), &json!(0.0), &json!(1.0)), "{body}");
+
+    // No label: the math reward cannot score it. Failed is not wrong: the marker says so.
+    let (status, _, body) = post(&server, "/v1/rewards/math/slime?detail=true", sample(&answer("42"), Value::Null).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["reward"], &body["reward_error"]), (&json!(0.0), &json!(1.0)), "{body}");
+
+    for (path, body, want) in [
+        ("/v1/rewards/math/slime?details=1", sample("a", json!("1")).to_string(), "query string"),
+        ("/v1/rewards/math/slime", json!({"prompt": "p"}).to_string(), "response"),
+        ("/v1/rewards/math/slime", "\"text\"".to_string(), "not valid JSON for this endpoint"),
+    ] {
+        let (status, _, answer) = post(&server, path, body).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(want), "{path}: {answer}");
+    }
+    // A prompt of another shape fails that sample, named (with the marker under ?detail=true).
+    let (status, _, body) = post(&server, "/v1/rewards/math/slime?detail=true", json!({"prompt": 7, "response": "a"}).to_string()).await;
+    assert_eq!((status, &body["reward_error"]), (200, &json!(1.0)), "{body}");
+    let (status, _, _) = post(&server, "/v1/rewards/no_such/slime", sample("a", json!("1")).to_string()).await;
+    assert_eq!(status, 404);
+}
+
+/// A NeMo Gym `/verify` request for a math task, as its simple agent sends one.
+fn nemo_gym_request(answer_text: &str, expected: &str) -> Value {
+    json!({
+        "responses_create_params": {"input": [{"role": "user", "content": "What is 6*7?"}], "temperature": 1.0},
+        "response": {"id": "resp_1", "object": "response", "model": "policy", "output": [
+            {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": answer_text, "annotations": []}]}
+        ]},
+        "expected_answer": expected,
+        "_ng_rollout_id": "r-1"
+    })
+}
+
+#[tokio::test]
+async fn nemo_gym_verify_shape() {
+    let server = Server::start(&builtin_config(), &["--nemo-gym-reward", "math"]);
+    let request = nemo_gym_request(&answer("42"), "42");
+    for path in ["/v1/rewards/math/verify", "/verify"] {
+        let (status, _, body) = post(&server, path, request.to_string()).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["reward"], 1.0, "{path}: {body}");
+        assert_eq!(body["mask_sample"], false);
+        assert_eq!(body["reward_components"]["correct"], 1.0, "{body}");
+        assert!(body.get("failure_kind").is_none(), "{body}");
+        // The request comes back as sent (BaseVerifyResponse extends BaseVerifyRequest).
+        for field in ["responses_create_params", "response", "expected_answer", "_ng_rollout_id"] {
+            assert_eq!(body[field], request[field], "{field}");
+        }
+    }
+    let (status, _, body) = post(&server, "/seed_session", "{}").await;
+    assert_eq!((status, body), (200, json!({})));
+
+    // A wrong answer is a valid measurement: 0.1 (the format) and not masked.
+    let (_, _, body) = post(&server, "/verify", nemo_gym_request(&answer("41"), "42").to_string()).await;
+    assert!((body["reward"].as_f64().unwrap() - 0.1).abs() < 1e-9, "{body}");
+    assert_eq!(body["mask_sample"], false);
+
+    // A task with no gold answer cannot be scored: masked, with the kind and the reason.
+    let mut no_gold = nemo_gym_request(&answer("42"), "42");
+    no_gold.as_object_mut().unwrap().remove("expected_answer");
+    no_gold["question_id"] = json!(7);
+    let (status, _, body) = post(&server, "/verify", no_gold.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["reward"], &body["mask_sample"]), (&json!(0.0), &json!(true)), "{body}");
+    assert_eq!(body["failure_kind"], "reward_server:invalid_input");
+    assert!(body["failure_reason"].as_str().unwrap().contains("none of the fields"), "{body}");
+
+    // Not the contract's shape: one failed (masked) sample, not a 500.
+    let (status, _, body) = post(&server, "/verify", json!({"response": {"output": []}}).to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mask_sample"], true);
+    assert!(body["failure_reason"].as_str().unwrap().contains("`responses_create_params` is missing"), "{body}");
+    let (status, _, _) = post(&server, "/verify", "[]").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn nemo_gym_root_needs_the_flag() {
+    let server = Server::start(&builtin_config(), &[]);
+    for path in ["/verify", "/seed_session"] {
+        let (status, _, body) = post(&server, path, nemo_gym_request("a", "1").to_string()).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("--nemo-gym-reward"), "{body}");
+    }
+    let (status, _, body) = post(&server, "/v1/rewards/math/verify", nemo_gym_request(&answer("42"), "42").to_string()).await;
+    assert_eq!((status, &body["reward"]), (200, &json!(1.0)), "{body}");
+}
+
+#[tokio::test]
+async fn validate_over_http() {
+    let server = Server::start(&builtin_config(), &[]);
+    // An empty body: the reward's built-in samples (examples/validate/), the default threshold.
+    let (status, _, report) = post(&server, "/v1/rewards/exact_answer/validate", "").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((&report["reward"], &report["threshold"], &report["flagged"]), (&json!("exact_answer"), &json!(0.5), &json!(false)));
+    assert!(report["samples"].as_u64().unwrap() > 0);
+    let probes = report["probes"].as_array().unwrap();
+    assert!(probes.iter().any(|p| p["name"] == "prompt-echo"), "{report}");
+    assert!(probes.iter().all(|p| p["flagged"] == false), "{report}");
+
+    // The caller's samples, as native records.
+    let request = json!({"rollouts": [
+        {"id": "paris", "prompt": "Capital of France?", "completion": "<answer>Paris</answer>", "reference": "Paris"}
+    ], "threshold": 0.9});
+    let (status, _, report) = post(&server, "/v1/rewards/exact_answer/validate", request.to_string()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((&report["samples"], &report["threshold"], &report["baseline"]["max"]), (&json!(1), &json!(0.9), &json!(1.0)));
+
+    for (body, want) in [
+        (json!({"max_samples": 0}), "max_samples is 0"),
+        (json!({"max_samples": 65}), "max_samples is 65"),
+        (json!({"rollouts": [{"prompt": "no completion"}]}), "sample rollouts[0]"),
+        (json!({"sample": []}), "unknown field"),
+    ] {
+        let (status, _, answer) = post(&server, "/v1/rewards/exact_answer/validate", body.to_string()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(want), "{body}: {answer}");
+    }
+    let (status, _, _) = post(&server, "/v1/rewards/no_such/validate", "").await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]

@@ -151,7 +151,7 @@ fn rollout(id: &str, completion: &str, reference: &str) -> pb::Rollout {
         ],
         completion: String::new(),
         reference_json: reference.into(),
-        metadata_json: String::new(),
+        ..Default::default()
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use reward_engine::nova::{self, ERROR_METRIC, NovaScore};
-use reward_engine::request::{self, Item};
+use reward_engine::request::Item;
 use reward_engine::{Metric, MetricKind, Provenance, Scored, Status};
 use reward_proto::v1 as pb;
 use serde_json::value::RawValue;
@@ -198,7 +198,7 @@ impl Bridge {
         } else {
             match &self.target {
                 Target::Http { url, client } => self.forward_http(client, url, payload, budget, &ids).await,
-                Target::Grpc { channel } => self.forward_grpc(channel.clone(), items, budget).await,
+                Target::Grpc { channel } => self.forward_grpc(channel.clone(), payload, budget, &ids).await,
                 Target::InProcess { reward } => score_in_process(reward.clone(), items, budget).await,
             }
         };
@@ -270,62 +270,39 @@ impl Bridge {
         check_answer(answer, ids)
     }
 
-    /// Sends the batch's rollouts to the server's `Score` and answers the batch from its results
-    /// through the Nova writer. Records the bridge could not read never reach the server: they
-    /// are answered here as the server's `zero` policy answers them (0, `reward_error`).
+    /// Sends the batch's records to the server's `Score` as they came (`record_json`: the server
+    /// reads them with the Lambda door's reader and answers a bad one with the reward's policy)
+    /// and answers the batch from its results through the Nova writer.
     async fn forward_grpc(
         &self,
         channel: tonic::transport::Channel,
-        items: Vec<Item>,
+        payload: &RawValue,
         budget: Duration,
+        ids: &[String],
     ) -> Result<Vec<NovaScore<'static>>, String> {
-        let (rollouts, placement) = request::split(items);
-        for (i, id, failure) in placement.rejected() {
-            tracing::warn!(id, "item[{i}] is not a rollout: {}", failure.message);
+        let records = nova::records(payload.get()).map_err(|e| e.0)?;
+        let rollouts: Vec<pb::Rollout> = records
+            .iter()
+            .zip(ids)
+            .map(|(record, id)| pb::Rollout { id: id.clone(), record_json: record.get().to_owned(), ..Default::default() })
+            .collect();
+        let mut client = pb::reward_service_client::RewardServiceClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let mut request = tonic::Request::new(pb::ScoreRequest { reward: self.reward.clone(), rollouts });
+        request.set_timeout(budget);
+        if let Some(t) = &self.token {
+            let value = format!("Bearer {t}").parse().map_err(|_| "the token is not a valid header value".to_owned())?;
+            request.metadata_mut().insert("authorization", value);
         }
-        let mut results = Vec::new();
-        if !rollouts.is_empty() {
-            let mut client = pb::reward_service_client::RewardServiceClient::new(channel)
-                .max_decoding_message_size(64 << 20)
-                .max_encoding_message_size(64 << 20);
-            let rollouts: Vec<pb::Rollout> = rollouts.into_iter().map(to_proto).collect();
-            let ids: Vec<String> = rollouts.iter().map(|r| r.id.clone()).collect();
-            let mut request = tonic::Request::new(pb::ScoreRequest { reward: self.reward.clone(), rollouts });
-            request.set_timeout(budget);
-            if let Some(t) = &self.token {
-                let value = format!("Bearer {t}").parse().map_err(|_| "the token is not a valid header value".to_owned())?;
-                request.metadata_mut().insert("authorization", value);
-            }
-            let call = client.score(request);
-            let resp = match tokio::time::timeout(budget + self.margin / 2, call).await {
-                Ok(Ok(r)) => r.into_inner(),
-                Ok(Err(status)) => return Err(format!("reward server answered {:?}: {}", status.code(), status.message())),
-                Err(_) => return Err("reward server too slow: no answer before the deadline".into()),
-            };
-            if resp.results.len() != ids.len() {
-                return Err(format!("reward server answered {} results for {} rollouts", resp.results.len(), ids.len()));
-            }
-            for (r, id) in resp.results.into_iter().zip(&ids) {
-                if &r.id != id {
-                    return Err(format!("reward server answered id {:?} where {id:?} was expected", r.id));
-                }
-                results.push(from_proto(r));
-            }
-        }
-        let scored = placement.assemble(results, unread).map_err(|e| format!("reward server answered {e}"))?;
-        Ok(nova::response(&scored).into_iter().map(NovaScore::into_owned).collect())
-    }
-}
-
-/// A rollout as the native API takes it. The answer is the last message; an empty completion
-/// means just that.
-fn to_proto(r: reward_engine::Rollout) -> pb::Rollout {
-    pb::Rollout {
-        id: r.id,
-        messages: r.messages.into_iter().map(|m| pb::Message { role: m.role, content: m.content }).collect(),
-        completion: String::new(),
-        reference_json: r.reference,
-        metadata_json: r.metadata,
+        let call = client.score(request);
+        let resp = match tokio::time::timeout(budget + self.margin / 2, call).await {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(status)) => return Err(format!("reward server answered {:?}: {}", status.code(), status.message())),
+            Err(_) => return Err("reward server too slow: no answer before the deadline".into()),
+        };
+        let scored: Vec<Scored> = resp.results.into_iter().map(from_proto).collect();
+        check_answer(nova::response(&scored).into_iter().map(NovaScore::into_owned).collect(), ids)
     }
 }
 
@@ -356,23 +333,6 @@ fn from_proto(r: pb::ScoredRollout) -> Scored {
             config_hash: provenance.config_hash,
         }),
         cached: r.cached,
-    }
-}
-
-/// The answer for a record that is not a rollout, when no reward's policy is at hand (the
-/// reward is at a server the record cannot be sent to): its failure, scored 0.
-fn unread(id: &str, failure: reward_engine::Failure) -> Scored {
-    Scored {
-        id: id.to_owned(),
-        score: Some(0.0),
-        status: failure.status,
-        metrics: Vec::new(),
-        reason: None,
-        error: Some(failure.message),
-        instructions: 0,
-        latency: Duration::ZERO,
-        provenance: Arc::new(Provenance { reward: String::new(), plugin_sha256: String::new(), config_hash: String::new() }),
-        cached: false,
     }
 }
 

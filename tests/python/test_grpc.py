@@ -160,6 +160,37 @@ def test_score_rollout_without_answer_is_invalid_input(stub, pb):
     assert resp.results[1].status == pb.pb2.OK and resp.results[1].score == 1.0
 
 
+def test_score_record_json_reads_records_as_the_lambda_door(stub, pb):
+    import json
+    n = nonce()
+    answer = f"<think>135/120 [{n}]</think><answer>12.5%</answer>"
+    nova = {"id": "nova", "messages": [{"role": "user", "content": [{"type": "text", "text": "Growth?"}]},
+                                       {"role": "nova_assistant", "content": [{"type": "text", "text": answer}]}],
+            "metadata": {"reference_answer": {"answer": "12.5%"}}}
+    rollouts = [
+        pb.pb2.Rollout(record_json=json.dumps(nova)),
+        # The same rollout in the typed fields: the same score and metrics.
+        nova_rollout(pb, "typed", answer, '{"answer": "12.5%"}'),
+        # A record without an id takes the one given beside it.
+        pb.pb2.Rollout(id="given", record_json=json.dumps({"prompt": "Growth?", "completion": answer, "reference": {"answer": "12.5%"}})),
+        # A record that does not read fails alone, named.
+        pb.pb2.Rollout(id="broken", record_json='{"id": "broken", "messages": 7}'),
+        pb.pb2.Rollout(id="cut", record_json='{"id": "cut", "messa'),
+        # The record is the whole rollout.
+        pb.pb2.Rollout(id="both", record_json=json.dumps(nova), completion="x"),
+    ]
+    results = stub.Score(pb.pb2.ScoreRequest(reward="math", rollouts=rollouts), timeout=CALL_TIMEOUT_S).results
+    by_id = {r.id: r for r in results}
+    assert [r.id for r in results] == ["nova", "typed", "given", "broken", "cut", "both"]
+    for rid in ("nova", "typed", "given"):
+        assert by_id[rid].status == pb.pb2.OK and by_id[rid].score == 1.0, by_id[rid]
+    metrics = lambda r: [(m.name, m.value) for m in r.metrics]  # noqa: E731
+    assert metrics(by_id["nova"]) == metrics(by_id["typed"])
+    for rid, want in (("broken", "rollouts[3]"), ("cut", "rollouts[4]"), ("both", "must be empty")):
+        assert by_id[rid].status == pb.pb2.INVALID_INPUT, by_id[rid]
+        assert want in by_id[rid].error, by_id[rid].error
+
+
 def test_score_unknown_reward_is_not_found(stub, pb):
     name = f"no_such_reward_{nonce()}"
     with pytest.raises(grpc.RpcError) as e:

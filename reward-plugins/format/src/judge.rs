@@ -12,7 +12,7 @@ use reward_sdk::extract::{self, ParsedNumber};
 use reward_sdk::{Rollout, RolloutError};
 use serde_json::Value;
 
-use crate::{DEFAULT_REFERENCE_FIELDS, Mode, ReferenceCheck};
+use crate::{Mode, ReferenceCheck};
 
 /// `reference.field` value that selects the whole reference, even when it is an object.
 pub(crate) const WHOLE_REFERENCE: &str = ".";
@@ -97,14 +97,14 @@ fn lowercase(check: &ReferenceCheck) -> bool {
 }
 
 /// The reference value to compare with, and where it came from (for error messages).
-struct Expected<'a> {
+struct Expected {
     value: Value,
-    field: Option<&'a str>,
+    field: Option<String>,
 }
 
-impl Expected<'_> {
+impl Expected {
     fn invalid(&self, problem: fmt::Arguments<'_>) -> RolloutError {
-        let what = match self.field {
+        let what = match &self.field {
             Some(f) => format!("reference field `{f}`"),
             None => "reference".to_owned(),
         };
@@ -130,25 +130,13 @@ pub(crate) fn prepare(check: &ReferenceCheck, rollout: &Rollout) -> Result<Prepa
 }
 
 /// Picks the value to compare with out of the rollout's reference; see README.md.
-fn resolve_reference<'a>(check: &'a ReferenceCheck, rollout: &Rollout) -> Result<Expected<'a>, RolloutError> {
+fn resolve_reference(check: &ReferenceCheck, rollout: &Rollout) -> Result<Expected, RolloutError> {
     let value = rollout.reference_json()?;
     match value {
         Value::Null => Err(RolloutError::InvalidInput("reference is missing (null): the format reward's reference check needs one".into())),
         Value::Object(_) if check.field.as_deref() == Some(WHOLE_REFERENCE) => Ok(Expected { value, field: None }),
         Value::Object(mut map) => {
-            let key = match check.field.as_deref() {
-                Some(f) if map.contains_key(f) => f,
-                Some(f) => {
-                    return Err(RolloutError::InvalidInput(format!("reference has no field `{f}` (reference.field)")));
-                }
-                None => DEFAULT_REFERENCE_FIELDS.iter().copied().find(|k| map.get(*k).is_some_and(|v| !v.is_null())).ok_or_else(|| {
-                    RolloutError::InvalidInput(format!(
-                        "reference has none of the fields {}; set reference.field",
-                        DEFAULT_REFERENCE_FIELDS.join(", ")
-                    ))
-                })?,
-            };
-            let value = map.remove(key).unwrap_or(Value::Null);
+            let (value, key) = reward_sdk::take_reference_field(&mut map, check.field.as_deref())?;
             let expected = Expected { value, field: Some(key) };
             if expected.value.is_null() {
                 return Err(expected.invalid(format_args!("is null")));
@@ -162,12 +150,12 @@ fn resolve_reference<'a>(check: &'a ReferenceCheck, rollout: &Rollout) -> Result
 
 /// The answer inside a reference string: references are often whole solutions (`… #### 72`,
 /// `… \boxed{5}`), so the same extraction applies as to the completion.
-fn reference_text<'v>(s: &'v str, expected: &Expected<'_>) -> Result<std::borrow::Cow<'v, str>, RolloutError> {
+fn reference_text<'v>(s: &'v str, expected: &Expected) -> Result<std::borrow::Cow<'v, str>, RolloutError> {
     extract::final_answer(s).ok_or_else(|| expected.invalid(format_args!("is empty")))
 }
 
 /// Appends the targets of `value` (mode `exact`), in the order they are tried.
-fn exact_targets(check: &ReferenceCheck, value: &Value, expected: &Expected<'_>, out: &mut Vec<Result<ExactTarget, RolloutError>>) {
+fn exact_targets(check: &ReferenceCheck, value: &Value, expected: &Expected, out: &mut Vec<Result<ExactTarget, RolloutError>>) {
     let target = match value {
         Value::String(s) => reference_text(s, expected).map(|r| ExactTarget::Text(TextTarget::new(check, &r))),
         Value::Number(n) => Ok(ExactTarget::Number { value: n.as_f64().unwrap_or(f64::NAN), text: TextTarget::new(check, &n.to_string()) }),
@@ -195,7 +183,7 @@ fn exact_targets(check: &ReferenceCheck, value: &Value, expected: &Expected<'_>,
 }
 
 /// Appends the numbers of `value` (mode `numeric`), or the first problem.
-fn numeric_targets(value: &Value, expected: &Expected<'_>, out: &mut Vec<ParsedNumber>) -> Result<(), RolloutError> {
+fn numeric_targets(value: &Value, expected: &Expected, out: &mut Vec<ParsedNumber>) -> Result<(), RolloutError> {
     if let Value::Array(items) = value {
         if items.is_empty() {
             return Err(expected.invalid(format_args!("is an empty list")));
@@ -209,7 +197,7 @@ fn numeric_targets(value: &Value, expected: &Expected<'_>, out: &mut Vec<ParsedN
     Ok(())
 }
 
-fn reference_number(value: &Value, expected: &Expected<'_>) -> Result<ParsedNumber, RolloutError> {
+fn reference_number(value: &Value, expected: &Expected) -> Result<ParsedNumber, RolloutError> {
     match value {
         Value::Number(n) => match n.as_f64().filter(|v| v.is_finite()) {
             Some(v) => Ok(ParsedNumber { value: v, scaled: v, percent: false }),

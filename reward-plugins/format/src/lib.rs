@@ -41,9 +41,6 @@ pub const METRICS: [&str; 9] = [
 /// `min_chars` when the config does not set it: an empty completion fails the format.
 pub const DEFAULT_MIN_CHARS: i64 = 1;
 
-/// Keys tried, in order, in a JSON-object reference when `reference.field` is not set.
-pub const DEFAULT_REFERENCE_FIELDS: [&str; 4] = ["answer", "ground_truth", "solution", "label"];
-
 /// The longest answer or reference quoted in a reason, in characters.
 const QUOTE_CHARS: usize = 60;
 

@@ -53,9 +53,6 @@ pub const RULE_REFUSED: f64 = 10.0;
 /// Relative tolerance of a decimal against an exact value it does not equal, by default.
 pub const DEFAULT_REL_TOL: f64 = 1e-6;
 
-/// Keys tried, in order, in a JSON-object reference when `reference.field` is not set.
-pub const DEFAULT_REFERENCE_FIELDS: [&str; 4] = ["answer", "ground_truth", "solution", "label"];
-
 /// The longest answer quoted in a reason, in characters.
 const QUOTE_CHARS: usize = 60;
 
@@ -105,7 +102,7 @@ pub enum GoldExtract {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceConfig {
-    /// Key of a JSON-object reference; default: the first of [`DEFAULT_REFERENCE_FIELDS`].
+    /// Key of a JSON-object reference; default: the first of [`reward_sdk::REFERENCE_FIELDS`].
     #[serde(default)]
     field: Option<String>,
     /// How to take the gold answer out of the text.
@@ -312,18 +309,8 @@ fn prepare_golds(c: &MathConfig, rollout: &Rollout) -> Result<Vec<Gold>, Rollout
     let (value, field) = match value {
         Value::Null => return Err(invalid("reference is missing (null): the math reward needs a gold answer")),
         Value::Object(mut map) => {
-            let key = match c.reference.field.as_deref() {
-                Some(f) if map.contains_key(f) => f.to_owned(),
-                Some(f) => return Err(invalid(format!("reference has no field `{f}` (reference.field)"))),
-                None => DEFAULT_REFERENCE_FIELDS
-                    .iter()
-                    .find(|k| map.get(**k).is_some_and(|v| !v.is_null()))
-                    .map(|k| (*k).to_owned())
-                    .ok_or_else(|| {
-                        invalid(format!("reference has none of the fields {}; set reference.field", DEFAULT_REFERENCE_FIELDS.join(", ")))
-                    })?,
-            };
-            (map.remove(&key).unwrap_or(Value::Null), Some(key))
+            let (value, key) = reward_sdk::take_reference_field(&mut map, c.reference.field.as_deref())?;
+            (value, Some(key))
         }
         other => (other, None),
     };

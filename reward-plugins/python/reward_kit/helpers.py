@@ -24,7 +24,7 @@ __all__ = [
 
 ASSISTANT_ROLES = ("assistant", "nova_assistant")
 # Keys of a JSON-object reference that hold the answer, in the order they are tried.
-REFERENCE_KEYS = ("answer", "ground_truth", "solution", "label", "reference")
+REFERENCE_KEYS = ("answer", "ground_truth", "solution", "label", "reference", "expected_answer")
 
 _THINK_CLOSE_RE = re.compile(r"</(?:think|thinking|reasoning)>", re.IGNORECASE)
 _THINK_BLOCK_RE = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.IGNORECASE | re.DOTALL)

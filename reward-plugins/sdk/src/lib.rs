@@ -69,6 +69,27 @@ impl Rollout {
     }
 }
 
+/// Keys tried, in order, in a JSON-object reference when a reward's `reference.field` is not
+/// set: the names datasets give the gold answer (`expected_answer` is NeMo Gym's).
+pub const REFERENCE_FIELDS: [&str; 5] = ["answer", "ground_truth", "solution", "label", "expected_answer"];
+
+/// Takes the gold answer out of a JSON-object reference: the field `configured` names (a
+/// reward's `reference.field`), else the first of [`REFERENCE_FIELDS`] present and not null.
+/// Returns the value and its key; `INVALID_INPUT` naming what is missing otherwise.
+pub fn take_reference_field(
+    map: &mut serde_json::Map<String, serde_json::Value>,
+    configured: Option<&str>,
+) -> Result<(serde_json::Value, String), RolloutError> {
+    let key = match configured {
+        Some(f) if map.contains_key(f) => f.to_owned(),
+        Some(f) => return Err(RolloutError::InvalidInput(format!("reference has no field `{f}` (reference.field)"))),
+        None => REFERENCE_FIELDS.iter().find(|k| map.get(**k).is_some_and(|v| !v.is_null())).map(|k| (*k).to_owned()).ok_or_else(|| {
+            RolloutError::InvalidInput(format!("reference has none of the fields {}; set reference.field", REFERENCE_FIELDS.join(", ")))
+        })?,
+    };
+    Ok((map.remove(&key).unwrap_or(serde_json::Value::Null), key))
+}
+
 fn parse_json_field(what: &str, text: &str) -> Result<serde_json::Value, RolloutError> {
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Null);

@@ -37,6 +37,17 @@ impl RewardGrpc {
 pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
     let reject = Item::invalid;
+    if !r.record_json.is_empty() {
+        if !(r.messages.is_empty() && r.completion.is_empty() && r.reference_json.is_empty() && r.metadata_json.is_empty()) {
+            return reject(
+                id,
+                format!(
+                    "rollouts[{index}]: `record_json` is the whole rollout; `messages`, `completion`, `reference_json` and `metadata_json` must be empty"
+                ),
+            );
+        }
+        return Item::from_record_or(&r.record_json, index, "rollouts", id);
+    }
     let messages: Vec<Message> = r.messages.into_iter().map(|m| Message { role: m.role, content: m.content }).collect();
     let completion = (!r.completion.is_empty()).then_some(r.completion);
     let json_or = |text: String, field: &str, empty: &str| -> Result<String, String> {
@@ -193,6 +204,14 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                         match batch {
                             Ok(scored) => {
                                 for (_, s) in scored {
+                                    // `on_error = "fail"`: the call fails at the first failed
+                                    // rollout, as a `Score` request does (answers sent stay sent).
+                                    if let Some(failed) = reward.request_failure(std::slice::from_ref(&s)) {
+                                        let e = ScoreError::from(failed);
+                                        metrics::request(&reward.name, "grpc_stream", Some(&e), started.elapsed());
+                                        let _ = send(Err(e.into())).await;
+                                        return;
+                                    }
                                     if !send(Ok(to_proto(s))).await {
                                         if stalled.load(std::sync::atomic::Ordering::Relaxed) {
                                             metrics::rejected("stream_stalled");
@@ -245,67 +264,15 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
     async fn validate(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::ValidateResponse>, Status> {
         let deadline = self.deadline(&request);
         let req = request.into_inner();
-        let (name, started) = (req.reward.clone(), Instant::now());
-        let result = validate_request(&self.state, req, deadline).await;
-        metrics::request(&name, "grpc_validate", result.as_ref().err(), started.elapsed());
-        Ok(Response::new(result?))
+        let ask = super::ValidateAsk {
+            reward: req.reward,
+            samples: (!req.rollouts.is_empty()).then(|| req.rollouts.into_iter().enumerate().map(|(i, r)| to_item(i, r)).collect()),
+            threshold: req.threshold,
+            max_samples: (req.max_samples != 0).then(|| usize::try_from(req.max_samples).unwrap_or(usize::MAX)),
+        };
+        let report = self.state.validate(ask, "grpc_validate", deadline).await?;
+        Ok(Response::new(validate_to_proto(report)))
     }
-}
-
-/// `Validate`: the samples (the request's, or the reward's built-in ones next to the server's
-/// config), admitted as every probe rollout they make, validated on a blocking thread (never on
-/// the I/O threads) that stops at the caller's deadline.
-async fn validate_request(
-    state: &Arc<AppState>,
-    req: pb::ValidateRequest,
-    deadline: Result<Deadline, ScoreError>,
-) -> Result<pb::ValidateResponse, ScoreError> {
-    use crate::validate;
-    let reward = state.scorer.reward(&req.reward)?;
-    let deadline = deadline?;
-    let threshold = req.threshold.unwrap_or(validate::DEFAULT_THRESHOLD);
-    if !threshold.is_finite() {
-        return Err(ScoreError::BadRequest(format!("threshold must be a finite number, not {threshold}")));
-    }
-    let max = match req.max_samples {
-        0 => validate::DEFAULT_MAX_SAMPLES,
-        n => usize::try_from(n).unwrap_or(usize::MAX),
-    };
-    if max > validate::MAX_SAMPLES {
-        return Err(ScoreError::BadRequest(format!("max_samples is {max}, more than {}", validate::MAX_SAMPLES)));
-    }
-    let internal = |e: tokio::task::JoinError| ScoreError::Internal(format!("validate task: {e}"));
-    let samples: Vec<Rollout> = if req.rollouts.is_empty() {
-        let (config, name) = (state.options.config.clone(), reward.name.clone());
-        tokio::task::spawn_blocking(move || validate::builtin_samples(&config, &name, max))
-            .await
-            .map_err(internal)?
-            .map_err(|e| ScoreError::BadRequest(format!("no rollouts given, and {e:#}")))?
-    } else {
-        req.rollouts
-            .into_iter()
-            .take(max)
-            .enumerate()
-            .map(|(i, r)| match to_item(i, r) {
-                Item::Rollout(r) => Ok(r),
-                Item::Rejected { failure, .. } => Err(ScoreError::BadRequest(format!("sample {}", failure.message))),
-            })
-            .collect::<Result<_, _>>()?
-    };
-    let admission = state.scorer.admit(validate::rollout_count(&samples))?;
-    let at = deadline.at;
-    let work = tokio::task::spawn_blocking(move || {
-        // Held until the work stops, even when the caller's deadline answered first.
-        let _admission = admission;
-        let cancelled = || Instant::now() >= at;
-        validate::run(&reward, &samples, &validate::Options { threshold, parallel: false }, &cancelled)
-    });
-    let expired = || ScoreError::DeadlineExceeded(deadline.allowed);
-    let report = tokio::time::timeout_at(at.into(), work).await.map_err(|_| expired())?.map_err(internal)?;
-    if Instant::now() >= at {
-        return Err(expired()); // rollouts past the deadline answered TIMEOUT: not a report
-    }
-    Ok(validate_to_proto(report))
 }
 
 fn validate_to_proto(report: crate::validate::Report) -> pb::ValidateResponse {

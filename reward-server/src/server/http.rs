@@ -6,6 +6,10 @@
 //! | `GET /v1/rewards` | the loaded rewards |
 //! | `POST /v1/rewards/{name}/lambda` | the Nova RFT reward-Lambda contract |
 //! | `POST /v1/rewards/{name}/get_reward` | OpenRLHF's remote reward contract |
+//! | `POST /v1/rewards/{name}/slime` | slime's remote reward (`--rm-url`) |
+//! | `POST /v1/rewards/{name}/verify` | NeMo Gym's resources-server `/verify` |
+//! | `POST /verify`, `POST /seed_session` | the same, at the root where NeMo Gym calls them, for the reward `--nemo-gym-reward` names |
+//! | `POST /v1/rewards/{name}/validate` | `validate`: hack probes and a determinism check |
 //! | `POST /v1/admin/reload` | reload the rewards config and plugins |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (503 while draining) |
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +34,7 @@ use serde_json::value::RawValue;
 
 use super::error::{ScoreError, from_json};
 use super::scorer::Deadline;
-use super::{AppState, metrics, nova, openrlhf};
+use super::{AppState, ValidateAsk, metrics, nemo_gym, nova, openrlhf, slime};
 use crate::engine::Item;
 use crate::engine::Scored;
 use crate::input::{Count, Records};
@@ -44,6 +48,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rewards", get(list_rewards))
         .route("/v1/rewards/{name}/lambda", post(score_lambda))
         .route("/v1/rewards/{name}/get_reward", post(score_openrlhf))
+        .route("/v1/rewards/{name}/slime", post(score_slime))
+        .route("/v1/rewards/{name}/verify", post(score_nemo_gym))
+        .route("/verify", post(score_nemo_gym_root))
+        .route("/seed_session", post(seed_session))
+        .route("/v1/rewards/{name}/validate", post(validate))
         .route("/v1/admin/reload", post(reload))
         .layer(axum::middleware::from_fn_with_state(state.clone(), body_budget))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
@@ -244,6 +253,113 @@ async fn score_openrlhf(
     let answer = |scored: &[Scored]| Json(openrlhf::response(scored)).into_response();
     let parse = |text: &str| Ok((name, openrlhf::parse_request(from_json(text)?)?));
     endpoint(&state, &headers, "openrlhf", body, openrlhf::count_request, parse, answer).await
+}
+
+async fn score_slime(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    query: Result<Query<slime::Query>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let detail = match query {
+        Ok(Query(q)) => q.detail,
+        Err(e) => return ScoreError::BadRequest(format!("query string: {}", e.body_text())).into_response(),
+    };
+    let answer = |scored: &[Scored]| match scored {
+        [one] => Json(slime::response(one, detail)).into_response(),
+        _ => ScoreError::Internal(format!("{} answers to one sample", scored.len())).into_response(),
+    };
+    let parse = |text: &str| Ok((name, vec![slime::parse_request(from_json(text)?)]));
+    endpoint(&state, &headers, "slime", body, |_| Ok(1), parse, answer).await
+}
+
+async fn score_nemo_gym(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    nemo_gym_verify(&state, name, &headers, body).await
+}
+
+/// `/verify` at the root, where NeMo Gym's server client calls a resources server: the reward
+/// `--nemo-gym-reward` names.
+async fn score_nemo_gym_root(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    match state.options.nemo_gym_reward.clone() {
+        Some(name) => nemo_gym_verify(&state, name, &headers, body).await,
+        None => no_nemo_gym_reward(),
+    }
+}
+
+/// NeMo Gym's `/seed_session`, called before every rollout: the rewards keep no session, so it
+/// only answers `{}` (when `--nemo-gym-reward` is set, as `/verify`).
+async fn seed_session(State(state): State<Arc<AppState>>) -> Response {
+    if state.options.nemo_gym_reward.is_none() {
+        return no_nemo_gym_reward();
+    }
+    Json(serde_json::json!({})).into_response()
+}
+
+fn no_nemo_gym_reward() -> Response {
+    let error = "this server answers NeMo Gym's /verify and /seed_session only when started with --nemo-gym-reward NAME \
+                 (or POST /v1/rewards/NAME/verify)";
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": error, "kind": "not_configured" }))).into_response()
+}
+
+async fn nemo_gym_verify(state: &Arc<AppState>, name: String, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    // The request's fields, from the read to the answer (a lock only to be `Sync` across the await).
+    let echo = std::sync::Mutex::new(None);
+    let parse = |text: &str| {
+        let (fields, item) = nemo_gym::parse_request(text)?;
+        *echo.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fields);
+        Ok((name, vec![item]))
+    };
+    let answer = |scored: &[Scored]| match (scored, echo.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()) {
+        ([one], Some(fields)) => Json(nemo_gym::response(fields, one)).into_response(),
+        _ => ScoreError::Internal(format!("{} answers to one request", scored.len())).into_response(),
+    };
+    endpoint(state, headers, "nemo_gym", body, |_| Ok(1), parse, answer).await
+}
+
+/// The validate door's request: every field optional (an empty body validates on the reward's
+/// built-in samples with the defaults).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidateRequest<'a> {
+    #[serde(default, borrow)]
+    rollouts: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    threshold: Option<f64>,
+    #[serde(default)]
+    max_samples: Option<usize>,
+}
+
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let ask = body_text(&state, &body).and_then(|text| {
+        let req: ValidateRequest = if text.trim().is_empty() { ValidateRequest::default() } else { from_json(text)? };
+        if let Some(rollouts) = &req.rollouts {
+            state.scorer.check_request_size(rollouts.len())?;
+        }
+        let samples = req.rollouts.map(|records| Item::from_records(records, "rollouts", "sample"));
+        Ok(ValidateAsk { reward: name, samples, threshold: req.threshold, max_samples: req.max_samples })
+    });
+    let ask = match ask {
+        Ok(ask) => ask,
+        Err(e) => {
+            metrics::rejected(e.kind());
+            return e.into_response();
+        }
+    };
+    match state.validate(ask, "http_validate", deadline(&state, &headers)).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn list_rewards(State(state): State<Arc<AppState>>) -> Response {

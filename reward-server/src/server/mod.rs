@@ -17,8 +17,10 @@ pub(crate) mod http;
 pub mod metrics;
 /// The Nova reward-Lambda contract (the engine's: the Lambda bridge writes the same answers).
 pub use crate::engine::nova;
+pub(crate) mod nemo_gym;
 pub(crate) mod openrlhf;
 mod scorer;
+pub(crate) mod slime;
 mod tls;
 
 use std::net::SocketAddr;
@@ -96,6 +98,8 @@ pub struct ServeOptions {
     pub auth: TokenSource,
     /// TLS for both listeners, when set.
     pub tls: Option<tls::TlsFiles>,
+    /// The reward NeMo Gym's `/verify` at the root scores, when set.
+    pub nemo_gym_reward: Option<String>,
 }
 
 pub use auth::TokenSource;
@@ -125,6 +129,9 @@ impl AppState {
         let auth = auth::Auth::new(options.auth.clone())?;
         let metrics = metrics::install();
         let rewards = Rewards::load(&host, &options.config)?;
+        if let Some(name) = &options.nemo_gym_reward {
+            rewards.get(name).with_context(|| format!("--nemo-gym-reward {name}"))?;
+        }
         let scorer = Scorer::new(rewards, options.scorer.clone())?;
         anyhow::ensure!(
             options.max_inflight_body_bytes >= options.max_body_bytes,
@@ -246,6 +253,82 @@ impl AppState {
         }
         .await;
         metrics::request(reward_name, transport, result.as_ref().err(), started.elapsed());
+        result
+    }
+}
+
+/// A validate request, whatever its door.
+pub(crate) struct ValidateAsk {
+    /// The reward to validate, by name.
+    pub reward: String,
+    /// The caller's samples; `None` for the reward's built-in ones (next to the server's config).
+    pub samples: Option<Vec<Item>>,
+    /// The flagging threshold; `None` for [`crate::validate::DEFAULT_THRESHOLD`].
+    pub threshold: Option<f64>,
+    /// How many samples to use; `None` for [`crate::validate::DEFAULT_MAX_SAMPLES`].
+    pub max_samples: Option<usize>,
+}
+
+impl AppState {
+    /// The pipeline of every validate request: look up the reward, check the threshold and the
+    /// sample count, take the samples (a rejected one fails the request: a probe of a broken
+    /// sample says nothing), admit every probe rollout they make, and validate on a blocking
+    /// thread (never on the I/O threads) that stops at the caller's deadline. The admission is
+    /// held until the work stops, even when the deadline answered first.
+    pub(crate) async fn validate(
+        &self,
+        ask: ValidateAsk,
+        transport: &'static str,
+        deadline: Result<Deadline, ScoreError>,
+    ) -> Result<crate::validate::Report, ScoreError> {
+        use crate::validate;
+        let ValidateAsk { reward: name, samples, threshold, max_samples } = ask;
+        let started = std::time::Instant::now();
+        let result = async {
+            let reward = self.scorer.reward(&name)?;
+            let deadline = deadline?;
+            let threshold = threshold.unwrap_or(validate::DEFAULT_THRESHOLD);
+            if !threshold.is_finite() {
+                return Err(ScoreError::BadRequest(format!("threshold must be a finite number, not {threshold}")));
+            }
+            let max = max_samples.unwrap_or(validate::DEFAULT_MAX_SAMPLES);
+            if max == 0 || max > validate::MAX_SAMPLES {
+                return Err(ScoreError::BadRequest(format!("max_samples is {max}; it must be 1 to {}", validate::MAX_SAMPLES)));
+            }
+            let internal = |e: tokio::task::JoinError| ScoreError::Internal(format!("validate task: {e}"));
+            let samples: Vec<crate::engine::Rollout> = match samples {
+                None => {
+                    let (config, name) = (self.options.config.clone(), reward.name.clone());
+                    tokio::task::spawn_blocking(move || validate::builtin_samples(&config, &name, max))
+                        .await
+                        .map_err(internal)?
+                        .map_err(|e| ScoreError::BadRequest(format!("no rollouts given, and {e:#}")))?
+                }
+                Some(items) => items
+                    .into_iter()
+                    .take(max)
+                    .map(|item| match item {
+                        Item::Rollout(r) => Ok(r),
+                        Item::Rejected { failure, .. } => Err(ScoreError::BadRequest(format!("sample {}", failure.message))),
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let admission = self.scorer.admit(validate::rollout_count(&samples))?;
+            let at = deadline.at;
+            let work = tokio::task::spawn_blocking(move || {
+                let _admission = admission;
+                let cancelled = || std::time::Instant::now() >= at;
+                validate::run(&reward, &samples, &validate::Options { threshold, parallel: false }, &cancelled)
+            });
+            let expired = || ScoreError::DeadlineExceeded(deadline.allowed);
+            let report = tokio::time::timeout_at(at.into(), work).await.map_err(|_| expired())?.map_err(internal)?;
+            if std::time::Instant::now() >= at {
+                return Err(expired()); // rollouts past the deadline answered TIMEOUT: not a report
+            }
+            Ok(report)
+        }
+        .await;
+        metrics::request(&name, transport, result.as_ref().err(), started.elapsed());
         result
     }
 }

@@ -80,7 +80,7 @@ pub fn parse_request(req: Request) -> Result<Vec<Item>, ScoreError> {
 /// The response for scored rollouts.
 pub fn response(scored: &[Scored]) -> Response {
     let n = scored.len();
-    let scores: Vec<f64> = scored.iter().map(|s| s.score.unwrap_or(0.0)).collect();
+    let scores: Vec<f64> = scored.iter().map(Scored::score_or_zero).collect();
     let mut extra_logs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (i, s) in scored.iter().enumerate() {
         for m in &s.metrics {
@@ -88,7 +88,7 @@ pub fn response(scored: &[Scored]) -> Response {
         }
     }
     if scored.iter().any(|s| s.status != Status::Ok) {
-        extra_logs.insert(ERROR_METRIC.into(), scored.iter().map(|s| if s.status == Status::Ok { 0.0 } else { 1.0 }).collect());
+        extra_logs.insert(ERROR_METRIC.into(), scored.iter().map(Scored::error_flag).collect());
     }
     Response { rewards: scores.clone(), scores, extra_logs }
 }

@@ -303,6 +303,9 @@ pub enum View {
     /// OpenRLHF: no ids, no status, no kinds, no "no score"; a metric absent on a rollout is 0 in
     /// its `extra_logs` column; the failure is the `reward_error` column.
     OpenRlhf,
+    /// One sample per request, no id (slime with `?detail=true`, NeMo Gym `/verify`): no status,
+    /// no kinds, no "no score"; the failure is `reward_error` (slime) or `mask_sample` (NeMo Gym).
+    Sample,
 }
 
 /// The full answer as the door's contract can carry it.
@@ -324,6 +327,7 @@ pub fn project(full: &Outcome, view: View) -> Outcome {
                 View::Full => a.clone(),
                 View::NoKinds => Answer { kinds: None, ..a.clone() },
                 View::Nova => Answer { score: Some(a.score.unwrap_or(0.0)), status: None, ..a.clone() },
+                View::Sample => Answer { id: None, score: Some(a.score.unwrap_or(0.0)), status: None, kinds: None, ..a.clone() },
                 View::OpenRlhf => Answer {
                     id: None,
                     score: Some(a.score.unwrap_or(0.0)),
@@ -421,7 +425,7 @@ pub fn proto_rollouts(batch: &Batch) -> Vec<pb::Rollout> {
             },
             completion: String::new(),
             reference_json: c.reference.to_string(),
-            metadata_json: String::new(),
+            ..Default::default()
         })
         .collect()
 }

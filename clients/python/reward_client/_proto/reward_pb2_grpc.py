@@ -71,6 +71,8 @@ class RewardServiceServicer:
     def ScoreStream(self, request_iterator, context):
         """Scores rollouts as they arrive and answers each as soon as it is scored (in completion order;
         match answers to rollouts by `id`). Each request message may carry one or more rollouts.
+        With a reward whose `on_error` is `fail`, the first failed rollout ends the call (ABORTED,
+        naming it), as it fails a Score request; answers already sent stay sent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
