@@ -4,7 +4,7 @@
 Computes, with the Python implementations OpenAI's graders guide names (pinned:
 nltk==3.10.4, rapidfuzz==3.14.6, rouge-score==0.1.2), every metric for a seeded corpus of
 (input, reference) pairs, and writes testing/graders/expected.jsonl (one pair per line, every
-metric's value). The crate's test `tests/oracle.rs` asserts its own scores agree.
+metric's value). The crate's test `agrees_with_the_python_oracles` (src/tests.rs) asserts its own scores agree.
 
     pip install --break-system-packages nltk==3.10.4 rapidfuzz==3.14.6 rouge-score==0.1.2
     python3 testing/graders/oracle.py            # writes expected.jsonl (and the alnum table)
@@ -211,7 +211,18 @@ def alnum_source():
         "/// Whether `default_process` keeps `c`.\n"
         "pub fn is_alnum(c: char) -> bool {\n"
         "    let c = c as u32;\n"
-        "    RANGES.binary_search_by(|&(lo, hi)| if hi < c { std::cmp::Ordering::Less } else if lo > c { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Equal }).is_ok()\n"
+        # As rustfmt (the repository's rustfmt.toml) lays it out, so `cargo fmt --check` passes.
+        "    RANGES\n"
+        "        .binary_search_by(|&(lo, hi)| {\n"
+        "            if hi < c {\n"
+        "                std::cmp::Ordering::Less\n"
+        "            } else if lo > c {\n"
+        "                std::cmp::Ordering::Greater\n"
+        "            } else {\n"
+        "                std::cmp::Ordering::Equal\n"
+        "            }\n"
+        "        })\n"
+        "        .is_ok()\n"
         "}\n"
     )
 

@@ -715,5 +715,15 @@ pub const RANGES: [(u32, u32); 706] = [
 /// Whether `default_process` keeps `c`.
 pub fn is_alnum(c: char) -> bool {
     let c = c as u32;
-    RANGES.binary_search_by(|&(lo, hi)| if hi < c { std::cmp::Ordering::Less } else if lo > c { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Equal }).is_ok()
+    RANGES
+        .binary_search_by(|&(lo, hi)| {
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
 }

@@ -165,9 +165,11 @@ impl GraderConfig {
                 ));
             }
             "python" => {
-                return Err("`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
+                return Err(
+                    "`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
                             (reward-plugins/python, `reward-kit new`), which will handle it"
-                    .into());
+                        .into(),
+                );
             }
             "multi" => {
                 return Err("`type`: \"multi\" graders combine other graders; the host will map `multi` onto composite rewards \
@@ -203,8 +205,9 @@ impl GraderConfig {
                                 capability; it is not available in this server yet"
                         .into());
                 }
-                other => SimilarityMetric::parse(other)
-                    .ok_or_else(|| format!("`evaluation_metric`: unknown metric {other:?}; expected one of {METRIC_NAMES} (cosine: not yet)"))?,
+                other => SimilarityMetric::parse(other).ok_or_else(|| {
+                    format!("`evaluation_metric`: unknown metric {other:?}; expected one of {METRIC_NAMES} (cosine: not yet)")
+                })?,
             };
             let threshold = match map.get("pass_threshold") {
                 None | Some(Value::Null) => None,

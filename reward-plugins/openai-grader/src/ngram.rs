@@ -10,7 +10,7 @@ pub fn python_split(s: &str) -> Vec<&str> {
     s.split(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)).filter(|t| !t.is_empty()).collect()
 }
 
-fn counts<'a, T: std::hash::Hash + Eq>(tokens: &'a [T], n: usize) -> HashMap<&'a [T], usize> {
+fn counts<T: std::hash::Hash + Eq>(tokens: &[T], n: usize) -> HashMap<&[T], usize> {
     let mut map = HashMap::new();
     if n > 0 && tokens.len() >= n {
         for w in tokens.windows(n) {

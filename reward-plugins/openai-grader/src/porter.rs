@@ -86,7 +86,6 @@ fn with(mut stem: Word, replacement: &str) -> Word {
 enum Cond {
     None,
     MeasureGt0,
-    MeasureGt1,
 }
 
 impl Cond {
@@ -94,7 +93,6 @@ impl Cond {
         match self {
             Cond::None => true,
             Cond::MeasureGt0 => measure(stem) > 0,
-            Cond::MeasureGt1 => measure(stem) > 1,
         }
     }
 }
@@ -219,7 +217,8 @@ fn step3(w: Word) -> Word {
 
 fn step4(w: Word) -> Word {
     let suffixes = [
-        "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion", "ou", "ism", "ate", "iti", "ous", "ive", "ize",
+        "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion", "ou", "ism", "ate", "iti", "ous", "ive",
+        "ize",
     ];
     for suffix in suffixes {
         if ends_with(&w, suffix) {

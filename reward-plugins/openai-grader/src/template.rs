@@ -1,8 +1,9 @@
 //! OpenAI grader templates: `{{ namespace.path }}` substitutions in a grader's `input` and
 //! `reference`, parsed once when the config is read and rendered per rollout.
 //!
-//! Namespaces: `item` (the dataset row: `reference_answer` is the rollout's reference, the keys of a
-//! JSON-object reference, then the row's other fields, the rollout's metadata) and `sample`
+//! Namespaces: `item` (the dataset row: the rollout's metadata, which holds the row's other
+//! top-level fields; then `reference_answer`, the rollout's reference; then the keys of a
+//! JSON-object reference) and `sample`
 //! (`output_text`, the completion; `output_json`, the completion parsed as JSON). Paths are
 //! dot-separated keys, with `[N]` (or a numeric segment) indexing arrays.
 
@@ -193,11 +194,14 @@ fn resolve<'a>(var: &Var, scope: &Scope<'a>) -> Result<Resolved<'a>, String> {
         Namespace::Item => {
             let Segment::Key(first) = &var.path[0] else { unreachable!("item paths start with a key") };
             let rest = &var.path[1..];
-            let root: &'a Value = if first == "reference_answer" && !scope.reference.is_null() {
+            // The row's own top-level field first (what OpenAI's `item.NAME` is), then the
+            // reference as `reference_answer`, then a key of a JSON-object reference (Nova rows
+            // nest the dataset's fields under `reference_answer`).
+            let root: &'a Value = if let Some(v) = scope.metadata.get(first.as_str()) {
+                v
+            } else if first == "reference_answer" && !scope.reference.is_null() {
                 scope.reference
             } else if let Some(v) = scope.reference.get(first.as_str()) {
-                v
-            } else if let Some(v) = scope.metadata.get(first.as_str()) {
                 v
             } else {
                 let found = item_keys(scope);
