@@ -179,6 +179,30 @@ def corpus():
             toks = base.split()
             seps = [" ", "  ", "\t", "\n", "\u00a0", "\u3000", "\u001f", " \r\n "]
             pairs.append(("".join(t + rng.choice(seps) for t in toks), base))
+    # fuzzy_match's partial alignment with a needle of more than 64 characters (rapidfuzz's C++
+    # then aligns only at the matching blocks): a long text quoting a passage of the other, with
+    # typos, either way round, and lengths 1.5x to 10x apart. A separate generator, so the pairs
+    # above stay as they were.
+    rng = random.Random(SEED + 1)
+    for k in range(40):
+        needle = sentence(rng, rng.randint(12, 60))
+        before, after = sentence(rng, rng.randint(5, 40)), sentence(rng, rng.randint(5, 60))
+        if k % 4 == 1:
+            needle = typo(rng, typo(rng, needle))
+        haystack = f"{before} {needle if k % 4 != 2 else typo(rng, needle)} {after}"
+        if k % 4 == 3:
+            haystack = sentence(rng, rng.randint(40, 200))
+        pairs.append((needle, haystack) if k % 2 == 0 else (haystack, needle))
+    # The same over a two-to-five-letter alphabet, where the best alignment is often not at a
+    # matching block: rapidfuzz 3.14.6 still finds it (it agrees with its pure-Python fallback,
+    # which scores every window, and disagrees with difflib-block alignment on most such pairs).
+    rng = random.Random(SEED + 2)
+    for k in range(20):
+        alphabet = "abcd "[: rng.randint(2, 5)]
+        n = rng.randint(65, 120)
+        needle = "".join(rng.choice(alphabet) for _ in range(n))
+        haystack = "".join(rng.choice(alphabet) for _ in range(int(n * rng.uniform(1.6, 4))))
+        pairs.append((needle, haystack) if k % 2 == 0 else (haystack, needle))
     return pairs
 
 

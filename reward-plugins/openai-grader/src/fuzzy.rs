@@ -2,10 +2,16 @@
 //! the call the OpenAI graders guide's rapidfuzz example makes, reimplemented on Unicode scalar
 //! values (rapidfuzz compares code points).
 //!
-//! Where this differs from rapidfuzz 3.14.6: `partial_ratio` with a shorter string of more than 64
-//! characters. rapidfuzz's C++ core then aligns only around its matching blocks; here (as in
-//! rapidfuzz's own pure-Python fallback) every window is scored, which can only find a better or equal
-//! alignment. The oracle comparison measures the effect (README).
+//! `partial_ratio` scores every window of the longer string, as rapidfuzz's pure-Python fallback
+//! does. rapidfuzz's documentation describes its C++ core as aligning a needle of more than 64
+//! characters only at the matching blocks, but rapidfuzz 3.14.6 measured here finds the best window
+//! all the same: it agreed with the every-window fallback on 3,000 random sentence pairs (`WRatio`)
+//! and 4,000 random small-alphabet pairs (`partial_ratio`, needles of 65 to 120 characters), while
+//! difflib-block alignment disagreed with it on 1,364 of 2,000 such pairs (and on 14 of the 20 of
+//! the oracle corpus). Ratios use a bit-parallel LCS ([`Pattern`]), so a window costs
+//! `len(window) * ceil(len(needle) / 64)` word operations.
+
+use std::collections::HashMap;
 
 use crate::alnum;
 
@@ -56,22 +62,64 @@ pub fn default_process(s: &str) -> Vec<char> {
     out
 }
 
-/// Length of the longest common subsequence.
-fn lcs(a: &[char], b: &[char]) -> usize {
-    let (a, b) = if a.len() < b.len() { (b, a) } else { (a, b) };
-    if b.is_empty() {
-        return 0;
-    }
-    let mut row = vec![0usize; b.len() + 1];
-    for &ca in a {
-        let mut diag = 0;
-        for (j, &cb) in b.iter().enumerate() {
-            let up = row[j + 1];
-            row[j + 1] = if ca == cb { diag + 1 } else { up.max(row[j]) };
-            diag = up;
+/// Where each character occurs in a pattern, as bit masks (bit `i` of a character's mask is set when
+/// `pattern[i]` is that character), for the bit-parallel longest common subsequence of Allison and
+/// Dix / Hyyrö: one pass over the text, `ceil(len(pattern) / 64)` word operations per text
+/// character, instead of the `len(pattern) * len(text)` table. Exact: the same integer as the table.
+struct Pattern {
+    len: usize,
+    words: usize,
+    masks: HashMap<char, Vec<u64>>,
+}
+
+impl Pattern {
+    fn new(pattern: &[char]) -> Pattern {
+        let words = pattern.len().div_ceil(64);
+        let mut masks: HashMap<char, Vec<u64>> = HashMap::new();
+        for (i, &c) in pattern.iter().enumerate() {
+            masks.entry(c).or_insert_with(|| vec![0; words])[i / 64] |= 1 << (i % 64);
         }
+        Pattern { len: pattern.len(), words, masks }
     }
-    row[b.len()]
+
+    /// Whether `c` occurs in the pattern.
+    fn contains(&self, c: char) -> bool {
+        self.masks.contains_key(&c)
+    }
+
+    /// The length of the longest common subsequence of the pattern and `text`.
+    fn lcs(&self, text: &[char]) -> usize {
+        if self.len == 0 {
+            return 0;
+        }
+        // V starts all ones; for each text character with match mask M, with U = V & M:
+        // V = (V + U) | (V - U), the addition carrying across words (V - U = V & !U: U is in V).
+        let mut v = vec![u64::MAX; self.words];
+        for c in text {
+            let Some(m) = self.masks.get(c) else { continue };
+            let mut carry = false;
+            for (vw, &mw) in v.iter_mut().zip(m) {
+                let u = *vw & mw;
+                let (sum, c1) = vw.overflowing_add(u);
+                let (sum, c2) = sum.overflowing_add(u64::from(carry));
+                carry = c1 || c2;
+                *vw = sum | (*vw & !u);
+            }
+        }
+        // The LCS is the number of zero bits among the pattern's `len` bits.
+        let mut zeros = 0;
+        for (w, vw) in v.iter().enumerate() {
+            let bits = if (w + 1) * 64 <= self.len { u64::MAX } else { (1u64 << (self.len % 64)) - 1 };
+            zeros += (!vw & bits).count_ones() as usize;
+        }
+        zeros
+    }
+}
+
+/// Length of the longest common subsequence.
+pub(crate) fn lcs(a: &[char], b: &[char]) -> usize {
+    let (long, short) = if a.len() < b.len() { (b, a) } else { (a, b) };
+    Pattern::new(short).lcs(long)
 }
 
 /// Normalised Indel similarity in [0, 1] (1 when both are empty).
@@ -80,7 +128,15 @@ fn indel_similarity(a: &[char], b: &[char]) -> f64 {
     if lensum == 0 {
         return 1.0;
     }
-    let dist = lensum - 2 * lcs(a, b);
+    indel_from_lcs(lensum, lcs(a, b))
+}
+
+/// Normalised Indel similarity from the two lengths' sum and their LCS (1 when the sum is 0).
+fn indel_from_lcs(lensum: usize, lcs: usize) -> f64 {
+    if lensum == 0 {
+        return 1.0;
+    }
+    let dist = lensum - 2 * lcs;
     1.0 - dist as f64 / lensum as f64
 }
 
@@ -160,10 +216,11 @@ fn token_ratio(a: &[char], b: &[char]) -> f64 {
 /// rapidfuzz's `_partial_ratio_impl` walks them; in [0, 1].
 fn partial_impl(short: &[char], long: &[char]) -> f64 {
     let (len1, len2) = (short.len(), long.len());
-    let in_short = |c: &char| short.contains(c);
+    let pattern = Pattern::new(short);
+    let in_short = |c: &char| pattern.contains(*c);
     let mut best = 0.0f64;
     let mut consider = |window: &[char]| -> bool {
-        let sim = indel_similarity(short, window);
+        let sim = indel_from_lcs(len1 + window.len(), pattern.lcs(window));
         if sim > best {
             best = sim;
         }

@@ -299,10 +299,51 @@ fn agrees_with_the_python_oracles() {
             }
         }
     }
-    assert_eq!(pairs, 320, "the oracle corpus has 320 pairs");
+    assert_eq!(pairs, 380, "the oracle corpus has 380 pairs");
     for (k, name) in metrics.iter().enumerate() {
         println!("oracle agreement: {name}: max abs diff {:e}, {} of {pairs} pairs bit-equal", max_diff[k], exact[k]);
     }
     println!("oracle agreement: largest relative difference {max_rel:e}");
     assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The bit-parallel LCS behind `fuzzy_match` against the textbook table, on lengths around the
+/// 64-bit word boundaries (where the carry between words matters) and small alphabets (many
+/// matches).
+#[test]
+fn bit_parallel_lcs_equals_the_table() {
+    fn table(a: &[char], b: &[char]) -> usize {
+        let mut row = vec![0usize; b.len() + 1];
+        for &x in a {
+            let mut diag = 0;
+            for (j, &y) in b.iter().enumerate() {
+                let up = row[j + 1];
+                row[j + 1] = if x == y { diag + 1 } else { up.max(row[j]) };
+                diag = up;
+            }
+        }
+        row[b.len()]
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut checked = 0;
+    for len_a in [0, 1, 2, 63, 64, 65, 127, 128, 129, 200] {
+        for len_b in [0, 1, 64, 65, 130, 300] {
+            for alphabet in [2, 4, 26] {
+                let word = |n: usize, next: &mut dyn FnMut(u64) -> u64| -> Vec<char> {
+                    (0..n).map(|_| char::from(b'a' + next(alphabet) as u8)).collect()
+                };
+                let a = word(len_a, &mut next);
+                let b = word(len_b, &mut next);
+                assert_eq!(crate::fuzzy::lcs(&a, &b), table(&a, &b), "{len_a} x {len_b}, alphabet {alphabet}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 180);
 }
