@@ -1,0 +1,313 @@
+//! The built-in `openai-grader` reward: its config is one OpenAI grader JSON object
+//! (<https://platform.openai.com/docs/guides/graders>), run on every rollout.
+//!
+//! Supported: `string_check` (`eq`, `ne`, `like`, `ilike`) and `text_similarity` with every
+//! evaluation metric but `cosine` (which needs an embeddings model). The graders that call a model
+//! (`score_model`, `label_model`), run Python (`python`) or combine graders (`multi`) are refused
+//! when the config loads, each with what will handle it. `README.md` next to this crate gives the
+//! templating rules and the agreement with the reference Python implementations.
+
+use std::cell::OnceCell;
+
+use reward_sdk::{PluginInfo, Reward, Rollout, RolloutError, Score};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+pub mod alnum;
+pub mod fuzzy;
+pub mod meteor;
+pub mod ngram;
+pub mod porter;
+pub mod template;
+
+use template::{Scope, Template};
+
+/// The plugin's version, reported by [`Reward::info`].
+pub const VERSION: &str = "0.1.0";
+
+/// Every metric the reward may emit.
+pub const METRICS: [&str; 4] = ["score", "passed", "input_chars", "reference_chars"];
+
+/// The `openai-grader` reward.
+pub struct OpenAiGrader;
+
+/// A grader the plugin runs: parsed and checked from the grader JSON when the config loads.
+#[derive(Clone, Debug)]
+pub struct GraderConfig {
+    /// The grader's `name` (its `type` when it has none).
+    pub name: String,
+    input: Template,
+    reference: Template,
+    kind: Kind,
+    pass_threshold: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    StringCheck(Operation),
+    TextSimilarity(SimilarityMetric),
+}
+
+/// A `string_check` operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Equal, case-sensitive.
+    Eq,
+    /// Not equal, case-sensitive.
+    Ne,
+    /// The input contains the reference, case-sensitive.
+    Like,
+    /// The input contains the reference, ignoring case.
+    Ilike,
+}
+
+/// A `text_similarity` evaluation metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimilarityMetric {
+    /// rapidfuzz `fuzz.WRatio` with `utils.default_process`, / 100.
+    FuzzyMatch,
+    /// nltk `sentence_bleu`.
+    Bleu,
+    /// nltk `sentence_gleu`.
+    Gleu,
+    /// nltk `meteor_score` (exact and stem stages).
+    Meteor,
+    /// rouge-score ROUGE-N F-measure, N = 1..5.
+    RougeN(usize),
+    /// rouge-score ROUGE-L F-measure.
+    RougeL,
+}
+
+impl SimilarityMetric {
+    /// The metric's name as OpenAI spells it.
+    pub fn name(self) -> String {
+        match self {
+            SimilarityMetric::FuzzyMatch => "fuzzy_match".into(),
+            SimilarityMetric::Bleu => "bleu".into(),
+            SimilarityMetric::Gleu => "gleu".into(),
+            SimilarityMetric::Meteor => "meteor".into(),
+            SimilarityMetric::RougeN(n) => format!("rouge_{n}"),
+            SimilarityMetric::RougeL => "rouge_l".into(),
+        }
+    }
+
+    /// Parses an `evaluation_metric` value.
+    pub fn parse(name: &str) -> Option<SimilarityMetric> {
+        Some(match name {
+            "fuzzy_match" => SimilarityMetric::FuzzyMatch,
+            "bleu" => SimilarityMetric::Bleu,
+            "gleu" => SimilarityMetric::Gleu,
+            "meteor" => SimilarityMetric::Meteor,
+            "rouge_1" => SimilarityMetric::RougeN(1),
+            "rouge_2" => SimilarityMetric::RougeN(2),
+            "rouge_3" => SimilarityMetric::RougeN(3),
+            "rouge_4" => SimilarityMetric::RougeN(4),
+            "rouge_5" => SimilarityMetric::RougeN(5),
+            "rouge_l" => SimilarityMetric::RougeL,
+            _ => return None,
+        })
+    }
+
+    /// The metric's value for one (input, reference) pair, in [0, 1].
+    pub fn score(self, input: &str, reference: &str) -> f64 {
+        match self {
+            SimilarityMetric::FuzzyMatch => fuzzy::wratio(input, reference),
+            SimilarityMetric::Bleu => ngram::bleu(&ngram::python_split(reference), &ngram::python_split(input)),
+            SimilarityMetric::Gleu => ngram::gleu(&ngram::python_split(reference), &ngram::python_split(input)),
+            SimilarityMetric::Meteor => meteor::meteor(&ngram::python_split(reference), &ngram::python_split(input)),
+            SimilarityMetric::RougeN(n) => ngram::rouge_n(&ngram::rouge_tokens(reference), &ngram::rouge_tokens(input), n),
+            SimilarityMetric::RougeL => ngram::rouge_l(&ngram::rouge_tokens(reference), &ngram::rouge_tokens(input)),
+        }
+    }
+}
+
+const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l";
+const OPERATIONS: &str = "eq, ne, like, ilike";
+const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
+const TEXT_SIMILARITY_FIELDS: [&str; 6] = ["type", "name", "input", "reference", "evaluation_metric", "pass_threshold"];
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string_field<'a>(map: &'a Map<String, Value>, field: &str, grader: &str) -> Result<&'a str, String> {
+    match map.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(format!("`{field}` must be a string, found {}", kind_of(other))),
+        None => Err(format!("missing field `{field}` (a {grader} grader needs `{field}`)")),
+    }
+}
+
+impl GraderConfig {
+    /// Reads and checks a grader object; the error names the field.
+    pub fn from_value(value: &Value) -> Result<GraderConfig, String> {
+        let Value::Object(map) = value else {
+            return Err(format!("the config is one OpenAI grader, a JSON object; found {}", kind_of(value)));
+        };
+        let grader = match map.get("type") {
+            Some(Value::String(t)) => t.as_str(),
+            Some(other) => return Err(format!("`type` must be a string, found {}", kind_of(other))),
+            None => return Err("missing field `type` (one of string_check, text_similarity)".into()),
+        };
+        let fields: &[&str] = match grader {
+            "string_check" => &STRING_CHECK_FIELDS,
+            "text_similarity" => &TEXT_SIMILARITY_FIELDS,
+            "score_model" | "label_model" => {
+                return Err(format!(
+                    "`type`: {grader:?} graders ask a model to grade, which needs the judge capability; it is not available in this server yet"
+                ));
+            }
+            "python" => {
+                return Err(
+                    "`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
+                            (reward-plugins/python, `reward-kit new`), which will handle it"
+                        .into(),
+                );
+            }
+            "multi" => {
+                return Err("`type`: \"multi\" graders combine other graders; the host will map `multi` onto composite rewards \
+                            (`components` and a `formula` in rewards.toml), which this plugin does not do: write one reward per \
+                            grader and a composite over them"
+                    .into());
+            }
+            other => return Err(format!("`type`: unknown grader type {other:?}; supported: string_check, text_similarity")),
+        };
+        if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
+            return Err(format!("unknown field `{unknown}` for a {grader} grader; expected one of {}", fields.join(", ")));
+        }
+        let name = match map.get("name") {
+            None => grader.to_owned(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(format!("`name` must be a string, found {}", kind_of(other))),
+        };
+        let input = Template::parse("input", string_field(map, "input", grader)?)?;
+        let reference = Template::parse("reference", string_field(map, "reference", grader)?)?;
+        let (kind, pass_threshold) = if grader == "string_check" {
+            let op = match string_field(map, "operation", grader)? {
+                "eq" => Operation::Eq,
+                "ne" => Operation::Ne,
+                "like" => Operation::Like,
+                "ilike" => Operation::Ilike,
+                other => return Err(format!("`operation`: unknown operation {other:?}; expected one of {OPERATIONS}")),
+            };
+            (Kind::StringCheck(op), None)
+        } else {
+            let metric = match string_field(map, "evaluation_metric", grader)? {
+                "cosine" => {
+                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model through the judge \
+                                capability; it is not available in this server yet"
+                        .into());
+                }
+                other => SimilarityMetric::parse(other).ok_or_else(|| {
+                    format!("`evaluation_metric`: unknown metric {other:?}; expected one of {METRIC_NAMES} (cosine: not yet)")
+                })?,
+            };
+            let threshold = match map.get("pass_threshold") {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => match n.as_f64() {
+                    Some(t) if t.is_finite() => Some(t),
+                    _ => return Err("`pass_threshold` must be a finite number".into()),
+                },
+                Some(other) => return Err(format!("`pass_threshold` must be a number, found {}", kind_of(other))),
+            };
+            (Kind::TextSimilarity(metric), threshold)
+        };
+        Ok(GraderConfig { name, input, reference, kind, pass_threshold })
+    }
+}
+
+impl<'de> Deserialize<'de> for GraderConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        GraderConfig::from_value(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The longest rendered text quoted in a reason, in characters.
+const QUOTE_CHARS: usize = 40;
+
+fn quote(s: &str) -> String {
+    if s.chars().count() <= QUOTE_CHARS {
+        format!("{s:?}")
+    } else {
+        let head: String = s.chars().take(QUOTE_CHARS).collect();
+        format!("{head:?}...")
+    }
+}
+
+/// Runs the grader on one rollout: the rendered input and reference, then the score.
+pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
+    let reference = rollout.reference_json()?;
+    let metadata = rollout.metadata_json()?;
+    let parsed: OnceCell<Result<Value, String>> = OnceCell::new();
+    let output_json = || -> Result<&Value, String> {
+        parsed
+            .get_or_init(|| {
+                serde_json::from_str::<Value>(rollout.completion.trim())
+                    .map_err(|e| format!("the completion is not JSON ({e}), so `sample.output_json` has no value"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    };
+    let scope = Scope { reference: &reference, metadata: &metadata, output_text: &rollout.completion, output_json: &output_json };
+    let input = config.input.render("input", &scope).map_err(RolloutError::InvalidInput)?;
+    let reference = config.reference.render("reference", &scope).map_err(RolloutError::InvalidInput)?;
+    let (value, reason) = match config.kind {
+        Kind::StringCheck(op) => {
+            let (pass, what) = match op {
+                Operation::Eq => (input == reference, "equals"),
+                Operation::Ne => (input != reference, "differs from"),
+                Operation::Like => (input.contains(reference.as_str()), "contains"),
+                Operation::Ilike => (input.to_lowercase().contains(&reference.to_lowercase()), "contains (ignoring case)"),
+            };
+            let verdict = if pass { what.to_owned() } else { format!("fails: not ({what})") };
+            (if pass { 1.0 } else { 0.0 }, format!("{}: input {} {verdict} reference {}", config.name, quote(&input), quote(&reference)))
+        }
+        Kind::TextSimilarity(metric) => {
+            let v = metric.score(&input, &reference);
+            let mut reason = format!("{}: {} {v:.4}", config.name, metric.name());
+            if let Some(t) = config.pass_threshold {
+                let verdict = if v >= t { "passes" } else { "below" };
+                reason.push_str(&format!(" ({verdict} pass_threshold {t})"));
+            }
+            (v, reason)
+        }
+    };
+    let mut score = Score::new(value).reward("score", value);
+    if let Some(t) = config.pass_threshold {
+        score = score.metric("passed", if value >= t { 1.0 } else { 0.0 });
+    }
+    Ok(score
+        .metric("input_chars", input.chars().count() as f64)
+        .metric("reference_chars", reference.chars().count() as f64)
+        .with_reason(reason))
+}
+
+impl Reward for OpenAiGrader {
+    type Config = GraderConfig;
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "openai-grader".into(),
+            version: VERSION.into(),
+            description: "OpenAI grader objects (string_check, text_similarity) run on rollouts".into(),
+            metrics: METRICS.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+
+    fn score(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
+        grade(config, rollout)
+    }
+}
+
+reward_sdk::export_reward!(OpenAiGrader);
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! OpenAI grader templates: `{{ namespace.path }}` substitutions in a grader's `input` and
+//! `reference`, parsed once when the config is read and rendered per rollout.
+//!
+//! Namespaces: `item` (the dataset row: the rollout's metadata, which holds the row's other
+//! top-level fields; then `reference_answer`, the rollout's reference; then the keys of a
+//! JSON-object reference) and `sample`
+//! (`output_text`, the completion; `output_json`, the completion parsed as JSON). Paths are
+//! dot-separated keys, with `[N]` (or a numeric segment) indexing arrays.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// A parsed template: literal text and variables, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Part {
+    Text(String),
+    Var(Var),
+}
+
+/// One `{{ ... }}` variable.
+#[derive(Clone, Debug, PartialEq)]
+struct Var {
+    /// As written between the braces, trimmed: quoted in errors.
+    source: String,
+    namespace: Namespace,
+    path: Vec<Segment>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Namespace {
+    Item,
+    OutputText,
+    OutputJson,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+/// What a template is rendered against: one rollout.
+pub struct Scope<'a> {
+    /// The rollout's reference (`reference_answer`), parsed; `Null` when absent.
+    pub reference: &'a Value,
+    /// The rollout's other fields, parsed; `Null` when absent.
+    pub metadata: &'a Value,
+    /// The completion.
+    pub output_text: &'a str,
+    /// The completion parsed as JSON, computed on first use: `Err` says why it is not JSON.
+    pub output_json: &'a dyn Fn() -> Result<&'a Value, String>,
+}
+
+impl Template {
+    /// Parses `text`; the error names the problem (and `field`, the config key it came from).
+    pub fn parse(field: &str, text: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            if open > 0 {
+                parts.push(Part::Text(rest[..open].to_owned()));
+            }
+            let after = &rest[open + 2..];
+            let close = after.find("}}").ok_or_else(|| format!("`{field}`: unclosed `{{{{` in template {text:?}"))?;
+            let expr = after[..close].trim();
+            parts.push(Part::Var(parse_var(field, expr)?));
+            rest = &after[close + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Text(rest.to_owned()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// Whether the template uses `{{sample.output_json...}}`.
+    pub fn uses_output_json(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(v) if v.namespace == Namespace::OutputJson))
+    }
+
+    /// Renders the template for one rollout. A missing field or a completion that is not JSON is
+    /// an error naming the variable.
+    pub fn render(&self, field: &str, scope: &Scope<'_>) -> Result<String, String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var(var) => {
+                    let value = resolve(var, scope).map_err(|e| format!("`{field}`: {{{{{}}}}}: {e}", var.source))?;
+                    match value {
+                        Resolved::Str(s) => out.push_str(s),
+                        Resolved::Json(v) => match v {
+                            Value::String(s) => out.push_str(s),
+                            other => {
+                                let _ = write!(out, "{other}");
+                            }
+                        },
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_var(field: &str, expr: &str) -> Result<Var, String> {
+    let bad = |why: &str| format!("`{field}`: template variable {{{{{expr}}}}}: {why}");
+    if expr.is_empty() {
+        return Err(bad("empty; expected `item.FIELD` or `sample.output_text`"));
+    }
+    let mut segments = split_path(expr).map_err(|e| bad(&e))?;
+    let Some(Segment::Key(namespace)) = segments.first().cloned() else {
+        return Err(bad("must start with a namespace, `item` or `sample`"));
+    };
+    segments.remove(0);
+    let (namespace, path) = match namespace.as_str() {
+        "item" => {
+            if segments.is_empty() {
+                return Err(bad("names no field: write `item.FIELD`"));
+            }
+            (Namespace::Item, segments)
+        }
+        "sample" => {
+            let Some(Segment::Key(var)) = segments.first().cloned() else {
+                return Err(bad("names no sample variable: write `sample.output_text` or `sample.output_json`"));
+            };
+            segments.remove(0);
+            match var.as_str() {
+                "output_text" if segments.is_empty() => (Namespace::OutputText, segments),
+                "output_text" => return Err(bad("`sample.output_text` is a string and has no fields")),
+                "output_json" => (Namespace::OutputJson, segments),
+                "output_tools" | "choices" | "output_audio" => {
+                    return Err(bad(&format!(
+                        "`sample.{var}` is not available: rollouts reach this server as text (only `sample.output_text` and `sample.output_json`)"
+                    )));
+                }
+                other => return Err(bad(&format!("unknown sample variable `{other}`; expected `output_text` or `output_json`"))),
+            }
+        }
+        other => return Err(bad(&format!("unknown namespace `{other}`; the namespaces are `item` and `sample`"))),
+    };
+    Ok(Var { source: expr.to_owned(), namespace, path })
+}
+
+/// `a.b[0].c` -> [a, b, 0, c]. A segment of digits indexes an array (or is a key of an object).
+fn split_path(expr: &str) -> Result<Vec<Segment>, String> {
+    let mut out = Vec::new();
+    for piece in expr.split('.') {
+        let (key, mut rest) = match piece.find('[') {
+            Some(i) => (&piece[..i], &piece[i..]),
+            None => (piece, ""),
+        };
+        let key = key.trim();
+        if key.is_empty() && (out.is_empty() || rest.is_empty()) {
+            return Err("empty path segment".to_owned());
+        }
+        if !key.is_empty() {
+            if key.chars().any(|c| c.is_whitespace() || c == ']' || c == '{' || c == '}') {
+                return Err(format!("bad path segment `{key}`"));
+            }
+            out.push(Segment::Key(key.to_owned()));
+        }
+        while !rest.is_empty() {
+            let close = rest.find(']').ok_or("unclosed `[`")?;
+            let index = rest[1..close].trim();
+            let index: usize = index.parse().map_err(|_| format!("`[{index}]` is not an array index"))?;
+            out.push(Segment::Index(index));
+            rest = &rest[close + 1..];
+            if !rest.is_empty() && !rest.starts_with('[') {
+                return Err(format!("unexpected `{rest}` after `]`"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Resolved<'a> {
+    Str(&'a str),
+    Json(&'a Value),
+}
+
+fn resolve<'a>(var: &Var, scope: &Scope<'a>) -> Result<Resolved<'a>, String> {
+    match var.namespace {
+        Namespace::OutputText => Ok(Resolved::Str(scope.output_text)),
+        Namespace::OutputJson => {
+            let root = (scope.output_json)()?;
+            walk(root, &var.path, "sample.output_json").map(Resolved::Json)
+        }
+        Namespace::Item => {
+            let Segment::Key(first) = &var.path[0] else { unreachable!("item paths start with a key") };
+            let rest = &var.path[1..];
+            // The row's own top-level field first (what OpenAI's `item.NAME` is), then the
+            // reference as `reference_answer`, then a key of a JSON-object reference (Nova rows
+            // nest the dataset's fields under `reference_answer`).
+            let root: &'a Value = if let Some(v) = scope.metadata.get(first.as_str()) {
+                v
+            } else if first == "reference_answer" && !scope.reference.is_null() {
+                scope.reference
+            } else if let Some(v) = scope.reference.get(first.as_str()) {
+                v
+            } else {
+                let found = item_keys(scope);
+                return Err(format!(
+                    "the rollout has no field `{first}` (item fields: {})",
+                    if found.is_empty() { "none".to_owned() } else { found.join(", ") }
+                ));
+            };
+            walk(root, rest, &format!("item.{first}")).map(Resolved::Json)
+        }
+    }
+}
+
+/// The top-level names `item.NAME` can reach in this rollout, for error messages.
+fn item_keys(scope: &Scope<'_>) -> Vec<String> {
+    let mut keys = Vec::new();
+    if !scope.reference.is_null() {
+        keys.push("reference_answer".to_owned());
+    }
+    for v in [scope.reference, scope.metadata] {
+        if let Value::Object(map) = v {
+            keys.extend(map.keys().filter(|k| !keys.contains(k)).cloned().collect::<Vec<_>>());
+        }
+    }
+    keys.truncate(20);
+    keys
+}
+
+fn walk<'a>(mut value: &'a Value, path: &[Segment], start: &str) -> Result<&'a Value, String> {
+    let mut at = start.to_owned();
+    for segment in path {
+        let next = match (segment, value) {
+            (Segment::Key(k), Value::Object(map)) => map.get(k.as_str()),
+            (Segment::Key(k), Value::Array(items)) => k.parse::<usize>().ok().and_then(|i| items.get(i)),
+            (Segment::Index(i), Value::Array(items)) => items.get(*i),
+            _ => None,
+        };
+        match next {
+            Some(v) => value = v,
+            None => {
+                let what = match segment {
+                    Segment::Key(k) => format!("no field `{k}`"),
+                    Segment::Index(i) => format!("no element [{i}]"),
+                };
+                return Err(format!("`{at}` has {what} (it is {})", describe(value)));
+            }
+        }
+        match segment {
+            Segment::Key(k) => {
+                let _ = write!(at, ".{k}");
+            }
+            Segment::Index(i) => {
+                let _ = write!(at, "[{i}]");
+            }
+        }
+    }
+    Ok(value)
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(a) => format!("an array of {}", a.len()),
+        Value::Object(m) => {
+            let keys: Vec<&str> = m.keys().take(10).map(String::as_str).collect();
+            format!("an object with keys {}", if keys.is_empty() { "none".to_owned() } else { keys.join(", ") })
+        }
+    }
+}

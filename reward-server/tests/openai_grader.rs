@@ -1,0 +1,237 @@
+//! The `openai-grader` plugin end to end: OpenAI grader JSON objects as rewards' `config` in a
+//! rewards.toml, rollouts in both shapes scored by the real `reward-server score` binary, and
+//! graders the plugin refuses failing at load time with the field named.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{cache_dir, plugin_path, repo_root};
+use serde_json::{Value, json};
+
+/// A rewards.toml in `dir` whose rewards all run the openai-grader plugin; `rewards` is the TOML
+/// of the reward tables, with `PLUGIN` standing for the plugin's path.
+fn rewards_toml(dir: &Path, rewards: &str) -> PathBuf {
+    let path = dir.join("rewards.toml");
+    let plugin = plugin_path("openai-grader");
+    std::fs::write(&path, rewards.replace("PLUGIN", &plugin.display().to_string())).unwrap();
+    path
+}
+
+const REWARDS: &str = r#"
+[rewards.exact]
+plugin = "PLUGIN"
+description = "OpenAI string_check: the answer equals the dataset's reference_answer"
+config = { type = "string_check", name = "exact", input = "{{sample.output_text}}", reference = "{{item.reference_answer}}", operation = "eq" }
+
+[rewards.mentions_city]
+plugin = "PLUGIN"
+config = { type = "string_check", name = "mentions city", input = "{{ sample.output_text }}", reference = "{{item.city}}", operation = "ilike" }
+
+[rewards.similar]
+plugin = "PLUGIN"
+
+[rewards.similar.config]
+type = "text_similarity"
+name = "rouge"
+input = "{{sample.output_text}}"
+reference = "{{item.reference_answer}}"
+evaluation_metric = "rouge_l"
+pass_threshold = 0.85
+
+[rewards.fuzzy]
+plugin = "PLUGIN"
+config = { type = "text_similarity", name = "fuzzy", input = "{{sample.output_text}}", reference = "{{item.reference_answer}}", evaluation_metric = "fuzzy_match" }
+"#;
+
+fn nova(id: &str, answer: &str, reference: &str, extra: Value) -> Value {
+    let mut row = json!({
+        "id": id,
+        "messages": [
+            {"role": "user", "content": "Where is the cat?"},
+            {"role": "nova_assistant", "content": [{"type": "text", "text": answer}]}
+        ],
+        "reference_answer": reference,
+    });
+    row.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    row
+}
+
+fn input() -> String {
+    [
+        nova("same", "the cat sat on the mat", "the cat sat on the mat", json!({"city": "Paris"})),
+        nova("close", "the cat is on the mat", "the cat sat on the mat", json!({"city": "Paris"})),
+        json!({"id": "plain", "prompt": "q", "completion": "wuzzy fuzzy was a bear in PARIS", "reference": "fuzzy wuzzy was a bear in paris"}),
+    ]
+    .iter()
+    .map(|v| format!("{v}\n"))
+    .collect()
+}
+
+fn score(config: &Path, reward: &str, input: &str) -> (Output, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, input).unwrap();
+    score_file(config, reward, &input_path)
+}
+
+/// `reward-server score` of the file `input` with `reward` from `config`: the process's output and
+/// the answer lines.
+fn score_file(config: &Path, reward: &str, input: &Path) -> (Output, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let output_path = dir.path().join("out.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_reward-server"))
+        .args(["score", "--reward", reward, "--no-progress", "--config"])
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&output_path).unwrap_or_default();
+    (out, text.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn scores(config: &Path, reward: &str) -> Vec<(String, String, f64)> {
+    let (out, lines) = score(config, reward, &input());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    lines
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap().to_owned(), l["status"].as_str().unwrap().to_owned(), l["score"].as_f64().unwrap()))
+        .collect()
+}
+
+fn ok(rows: &[(&str, f64)]) -> Vec<(String, String, f64)> {
+    rows.iter().map(|(id, s)| ((*id).to_owned(), "OK".to_owned(), *s)).collect()
+}
+
+#[test]
+fn string_check_scores_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rewards_toml(dir.path(), REWARDS);
+    assert_eq!(scores(&config, "exact"), ok(&[("same", 1.0), ("close", 0.0), ("plain", 0.0)]));
+
+    // `item.city` is a top-level field of the Nova row (the rollout's metadata); `ilike` ignores
+    // case. The plain row has no `city`: invalid input naming the variable, scored 0 (on_error
+    // defaults to zero), the other rows unaffected.
+    let (out, lines) = score(&config, "mentions_city", &input());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let statuses: Vec<&str> = lines.iter().map(|l| l["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["OK", "OK", "INVALID_INPUT"]);
+    // "the cat sat on the mat" does not contain "Paris".
+    assert_eq!(lines[0]["score"], 0.0);
+    let error = lines[2]["error"].as_str().unwrap();
+    assert!(error.contains("item.city") && error.contains("`reference`"), "{error}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = rewards_toml(
+        dir.path(),
+        r#"
+[rewards.city]
+plugin = "PLUGIN"
+config = { type = "string_check", input = "{{sample.output_text}}", reference = "{{item.city}}", operation = "ilike" }
+"#,
+    );
+    let rows = [
+        nova("in", "It sits in PARIS, on a mat.", "x", json!({"city": "paris"})),
+        nova("out", "It sits in Lyon.", "x", json!({"city": "paris"})),
+    ];
+    let input: String = rows.iter().map(|v| format!("{v}\n")).collect();
+    let (out, lines) = score(&config, "city", &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got: Vec<(&str, f64)> = lines.iter().map(|l| (l["id"].as_str().unwrap(), l["score"].as_f64().unwrap())).collect();
+    assert_eq!(got, [("in", 1.0), ("out", 0.0)]);
+    assert_eq!(lines[0]["metrics"]["score"], 1.0);
+}
+
+#[test]
+fn text_similarity_scores_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rewards_toml(dir.path(), REWARDS);
+    // rouge-score 0.1.2: ROUGE-L F of "the cat is on the mat" against "the cat sat on the mat" is
+    // 5/6; the plain row's longest common subsequence is 6 of its 7 tokens each side (after the
+    // lowercasing tokenizer: "wuzzy" or "fuzzy", then "was a bear in paris") = 6/7.
+    let rouge = scores(&config, "similar");
+    let want = [("same", 1.0), ("close", 5.0 / 6.0), ("plain", 6.0 / 7.0)];
+    assert_eq!(rouge.len(), 3);
+    for ((id, status, got), (want_id, want)) in rouge.iter().zip(want) {
+        assert_eq!((id.as_str(), status.as_str()), (want_id, "OK"));
+        assert!((got - want).abs() < 1e-12, "{id}: {got} != {want}");
+    }
+    // pass_threshold 0.85 is reported as the `passed` metric, not applied to the score.
+    let (_, lines) = score(&config, "similar", &input());
+    let passed: Vec<f64> = lines.iter().map(|l| l["metrics"]["passed"].as_f64().unwrap()).collect();
+    assert_eq!(passed, [1.0, 0.0, 1.0]);
+
+    // rapidfuzz 3.14.6: WRatio(..., processor=default_process) / 100, values from the Python package.
+    let fuzzy = scores(&config, "fuzzy");
+    assert_eq!(fuzzy[0], ("same".to_owned(), "OK".to_owned(), 1.0));
+    for (row, want) in [(1, FUZZY_CLOSE), (2, FUZZY_PLAIN)] {
+        assert_eq!(fuzzy[row].1, "OK");
+        assert!((fuzzy[row].2 - want).abs() < 1e-12, "{:?} != {want}", fuzzy[row]);
+    }
+}
+
+/// `fuzz.WRatio("the cat is on the mat", "the cat sat on the mat",
+/// processor=utils.default_process) / 100` with rapidfuzz 3.14.6.
+const FUZZY_CLOSE: f64 = 0.9302325581395349;
+/// The same for "wuzzy fuzzy was a bear in PARIS" and "fuzzy wuzzy was a bear in paris": the token
+/// sort ratio (100) scaled by 0.95.
+const FUZZY_PLAIN: f64 = 0.95;
+
+#[track_caller]
+fn load_error(grader: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = rewards_toml(dir.path(), &format!("[rewards.graded]\nplugin = \"PLUGIN\"\nconfig = {grader}\n"));
+    let (out, lines) = score(&config, "graded", &input());
+    assert_ne!(out.status.code(), Some(0), "the config loaded: {grader}");
+    assert!(lines.is_empty(), "nothing scored");
+    stderr(&out)
+}
+
+#[test]
+fn refused_graders_fail_at_load_naming_the_field() {
+    let err = load_error(
+        r#"{ type = "score_model", name = "judge", model = "gpt-4o", input = [{ role = "user", content = "Grade {{sample.output_text}}" }] }"#,
+    );
+    assert!(err.contains("reward `graded`"), "{err}");
+    assert!(err.contains("openai-grader") && err.contains("`type`") && err.contains("score_model"), "{err}");
+    assert!(err.contains("judge capability"), "{err}");
+
+    let err = load_error(r#"{ type = "string_check", input = "{{sample.output_text}}", reference = "x", operation = "contains" }"#);
+    assert!(err.contains("`operation`") && err.contains("\"contains\""), "{err}");
+
+    let err =
+        load_error(r#"{ type = "text_similarity", input = "{{sample.output_text}}", reference = "x", evaluation_metric = "cosine" }"#);
+    assert!(err.contains("`evaluation_metric`") && err.contains("cosine"), "{err}");
+
+    let err = load_error(r#"{ type = "string_check", input = "{{sample.output_tools}}", reference = "x", operation = "eq" }"#);
+    assert!(err.contains("`input`") && err.contains("sample.output_tools"), "{err}");
+}
+
+/// examples/openai-graders.toml (bare plugin name, `plugin_dir`) on examples/capitals.plain.jsonl.
+#[test]
+fn the_example_config_scores_the_example_rollouts() {
+    plugin_path("openai-grader"); // built, or a clear message
+    let config = repo_root().join("examples/openai-graders.toml");
+    let input = repo_root().join("examples/capitals.plain.jsonl");
+    let run = |reward: &str| {
+        let (out, lines) = score_file(&config, reward, &input);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        lines.iter().map(|l| l["score"].as_f64().unwrap()).collect::<Vec<_>>()
+    };
+    // p1 "<think>Paris.</think><answer>Paris</answer>" / "Paris", p2 "...Final answer: Rome" /
+    // "rome", p3 "<answer>Barcelona</answer>" / "Madrid": no completion is exactly its reference,
+    // two mention it ignoring case.
+    assert_eq!(run("exact_capital"), [0.0, 0.0, 0.0]);
+    assert_eq!(run("mentions_capital"), [1.0, 1.0, 0.0]);
+}
