@@ -264,7 +264,11 @@ async fn score_slime(
 ) -> Response {
     let detail = match query {
         Ok(Query(q)) => q.detail,
-        Err(e) => return ScoreError::BadRequest(format!("query string: {}", e.body_text())).into_response(),
+        Err(e) => {
+            let e = ScoreError::BadRequest(format!("query string: {}", e.body_text()));
+            metrics::rejected(e.kind());
+            return e.into_response();
+        }
     };
     let answer = |scored: &[Scored]| match scored {
         [one] => Json(slime::response(one, detail)).into_response(),
