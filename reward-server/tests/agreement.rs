@@ -15,7 +15,6 @@ mod common;
 mod agreement;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use agreement::{
@@ -23,7 +22,7 @@ use agreement::{
     grpc_score, project, proto_rollouts, read_native, read_nova,
 };
 use common::server::Server;
-use common::{cache_dir, plugin_path};
+use common::{plugin_path, score_file};
 use reward_proto::v1 as pb;
 use serde_json::{Value, json};
 
@@ -114,23 +113,12 @@ async fn openrlhf(server: &Server, batch: &Batch, reward: &str) -> Outcome {
 /// too: they must be the answers with no score for the failed rollouts.
 fn offline(config: &Path, batch: &Batch, reward: &str) -> (Outcome, Vec<Answer>) {
     let dir = tempfile::tempdir().unwrap();
-    let (input, output) = (dir.path().join("in.jsonl"), dir.path().join("out.jsonl"));
+    let input = dir.path().join("in.jsonl");
     let lines: Vec<String> = batch.nova_records().iter().map(Value::to_string).collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_reward-server"))
-        .args(["score", "--reward", reward, "--no-progress", "--config"])
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(cache_dir())
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let (out, lines) = score_file(config, reward, &input);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let text = std::fs::read_to_string(&output).unwrap_or_default();
-    let answers: Vec<Answer> = text.lines().map(|l| read_native(&serde_json::from_str(l).unwrap())).collect();
+    let answers: Vec<Answer> = lines.iter().map(read_native).collect();
     match out.status.code() {
         Some(0) => (Outcome::Scored(answers.clone()), answers),
         Some(1) => (Outcome::Failed { how: "exit 1".into(), detail: stderr }, answers),

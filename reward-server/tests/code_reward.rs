@@ -9,9 +9,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{cache_dir, plugin_path, repo_root};
+use common::{plugin_path, repo_root, score_file};
 use serde_json::Value;
 
 /// A rewards config in `dir` with one reward `code`; `grant` is its `interpreter` line (or none).
@@ -38,25 +37,8 @@ struct Scored {
 }
 
 fn score(config: &Path, input: &Path) -> Scored {
-    let dir = tempfile::tempdir().unwrap();
-    let output = dir.path().join("out.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_reward-server"))
-        .args(["score", "--reward", "code", "--no-progress", "--config"])
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(cache_dir())
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&output).unwrap_or_default();
-    Scored {
-        code: out.status.code().unwrap_or(-1),
-        lines: text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let (out, lines) = score_file(config, "code", input);
+    Scored { code: out.status.code().unwrap_or(-1), lines, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
 fn by_id(lines: &[Value]) -> BTreeMap<String, Value> {

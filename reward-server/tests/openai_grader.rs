@@ -5,9 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{cache_dir, plugin_path, repo_root};
+use common::{plugin_path, repo_root, score_file};
 use serde_json::{Value, json};
 
 /// A rewards.toml in `dir` whose rewards all run the openai-grader plugin; `rewards` is the TOML
@@ -74,26 +74,6 @@ fn score(config: &Path, reward: &str, input: &str) -> (Output, Vec<Value>) {
     let input_path = dir.path().join("in.jsonl");
     std::fs::write(&input_path, input).unwrap();
     score_file(config, reward, &input_path)
-}
-
-/// `reward-server score` of the file `input` with `reward` from `config`: the process's output and
-/// the answer lines.
-fn score_file(config: &Path, reward: &str, input: &Path) -> (Output, Vec<Value>) {
-    let dir = tempfile::tempdir().unwrap();
-    let output_path = dir.path().join("out.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_reward-server"))
-        .args(["score", "--reward", reward, "--no-progress", "--config"])
-        .arg(config)
-        .arg("--cache-dir")
-        .arg(cache_dir())
-        .arg("--input")
-        .arg(input)
-        .arg("--output")
-        .arg(&output_path)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&output_path).unwrap_or_default();
-    (out, text.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
 }
 
 fn stderr(out: &Output) -> String {

@@ -9,6 +9,7 @@
 //! - **MBPP**: `{"test_list": ["assert ...", ...], "test_setup_code", "test_imports"}`: one test
 //!   per assert.
 
+use reward_sdk::json_kind;
 use serde_json::{Map, Value};
 
 /// What the program is run against.
@@ -58,7 +59,7 @@ pub fn read(reference: &Value) -> Result<Suite, String> {
     let Value::Object(map) = reference else {
         return Err(format!(
             "the reference must be an object with the tests (input_output, test + entry_point, or test_list), not {}",
-            kind(reference)
+            json_kind(reference)
         ));
     };
     if let Some(io) = map.get("input_output") {
@@ -77,17 +78,6 @@ pub fn read(reference: &Value) -> Result<Suite, String> {
     ))
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn read_io(io: &Value) -> Result<Suite, String> {
     let parsed;
     let io = match io {
@@ -98,11 +88,11 @@ fn read_io(io: &Value) -> Result<Suite, String> {
         other => other,
     };
     let Value::Object(io) = io else {
-        return Err(format!("`input_output` must be an object with `inputs` and `outputs`, not {}", kind(io)));
+        return Err(format!("`input_output` must be an object with `inputs` and `outputs`, not {}", json_kind(io)));
     };
     let list = |key: &str| match io.get(key) {
         Some(Value::Array(items)) => Ok(items),
-        Some(other) => Err(format!("`input_output.{key}` must be an array, not {}", kind(other))),
+        Some(other) => Err(format!("`input_output.{key}` must be an array, not {}", json_kind(other))),
         None => Err(format!("`input_output` has no `{key}`")),
     };
     let (inputs, outputs) = (list("inputs")?, list("outputs")?);
@@ -117,7 +107,9 @@ fn read_io(io: &Value) -> Result<Suite, String> {
                 .enumerate()
                 .map(|(i, (args, expected))| match args {
                     Value::Array(_) => Ok((args.clone(), expected.clone())),
-                    other => Err(format!("`input_output.inputs[{i}]` must be the array of arguments to `{function}`, not {}", kind(other))),
+                    other => {
+                        Err(format!("`input_output.inputs[{i}]` must be the array of arguments to `{function}`, not {}", json_kind(other)))
+                    }
                 })
                 .collect::<Result<_, _>>()?;
             Ok(Suite::Call { function: function.clone(), tests })
@@ -128,7 +120,7 @@ fn read_io(io: &Value) -> Result<Suite, String> {
                 Value::Array(lines) if lines.iter().all(Value::is_string) => {
                     Ok(lines.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
                 }
-                other => Err(format!("`input_output.{what}[{i}]` must be text (or a list of lines), not {}", kind(other))),
+                other => Err(format!("`input_output.{what}[{i}]` must be text (or a list of lines), not {}", json_kind(other))),
             };
             let tests = inputs
                 .iter()
@@ -138,7 +130,7 @@ fn read_io(io: &Value) -> Result<Suite, String> {
                 .collect::<Result<_, String>>()?;
             Ok(Suite::Io(tests))
         }
-        Some(other) => Err(format!("`input_output.fn_name` must be a function name, not {}", kind(other))),
+        Some(other) => Err(format!("`input_output.fn_name` must be a function name, not {}", json_kind(other))),
     }
 }
 
@@ -146,13 +138,13 @@ fn string_field(map: &Map<String, Value>, key: &str) -> Result<String, String> {
     match map.get(key) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(Value::Null) | None => Ok(String::new()),
-        Some(other) => Err(format!("`{key}` must be text, not {}", kind(other))),
+        Some(other) => Err(format!("`{key}` must be text, not {}", json_kind(other))),
     }
 }
 
 fn read_humaneval(map: &Map<String, Value>, test: &Value) -> Result<Suite, String> {
     let Value::String(test) = test else {
-        return Err(format!("`test` must be the test code (text), not {}", kind(test)));
+        return Err(format!("`test` must be the test code (text), not {}", json_kind(test)));
     };
     let entry_point = string_field(map, "entry_point")?;
     if !is_identifier(&entry_point) {
@@ -171,12 +163,12 @@ fn read_humaneval(map: &Map<String, Value>, test: &Value) -> Result<Suite, Strin
 
 fn read_mbpp(map: &Map<String, Value>, list: &Value) -> Result<Suite, String> {
     let Value::Array(items) = list else {
-        return Err(format!("`test_list` must be an array of assert statements, not {}", kind(list)));
+        return Err(format!("`test_list` must be an array of assert statements, not {}", json_kind(list)));
     };
     let tests = items
         .iter()
         .enumerate()
-        .map(|(i, t)| t.as_str().map(str::to_owned).ok_or_else(|| format!("`test_list[{i}]` must be text, not {}", kind(t))))
+        .map(|(i, t)| t.as_str().map(str::to_owned).ok_or_else(|| format!("`test_list[{i}]` must be text, not {}", json_kind(t))))
         .collect::<Result<Vec<_>, _>>()?;
     let mut setup = String::new();
     match map.get("test_imports") {
@@ -188,7 +180,7 @@ fn read_mbpp(map: &Map<String, Value>, list: &Value) -> Result<Suite, String> {
             }
         }
         Some(Value::Null) | None => {}
-        Some(other) => return Err(format!("`test_imports` must be an array of import lines, not {}", kind(other))),
+        Some(other) => return Err(format!("`test_imports` must be an array of import lines, not {}", json_kind(other))),
     }
     setup.push_str(&string_field(map, "test_setup_code")?);
     Ok(Suite::Asserts { prefix: String::new(), setup, tests, entry_point: None })

@@ -9,7 +9,7 @@
 
 use std::cell::OnceCell;
 
-use reward_sdk::{PluginInfo, Reward, Rollout, RolloutError, Score};
+use reward_sdk::{PluginInfo, Reward, Rollout, RolloutError, Score, json_kind};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
@@ -126,21 +126,10 @@ const OPERATIONS: &str = "eq, ne, like, ilike";
 const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
 const TEXT_SIMILARITY_FIELDS: [&str; 6] = ["type", "name", "input", "reference", "evaluation_metric", "pass_threshold"];
 
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn string_field<'a>(map: &'a Map<String, Value>, field: &str, grader: &str) -> Result<&'a str, String> {
     match map.get(field) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(format!("`{field}` must be a string, found {}", kind_of(other))),
+        Some(other) => Err(format!("`{field}` must be a string, found {}", json_kind(other))),
         None => Err(format!("missing field `{field}` (a {grader} grader needs `{field}`)")),
     }
 }
@@ -149,11 +138,11 @@ impl GraderConfig {
     /// Reads and checks a grader object; the error names the field.
     pub fn from_value(value: &Value) -> Result<GraderConfig, String> {
         let Value::Object(map) = value else {
-            return Err(format!("the config is one OpenAI grader, a JSON object; found {}", kind_of(value)));
+            return Err(format!("the config is one OpenAI grader, a JSON object; found {}", json_kind(value)));
         };
         let grader = match map.get("type") {
             Some(Value::String(t)) => t.as_str(),
-            Some(other) => return Err(format!("`type` must be a string, found {}", kind_of(other))),
+            Some(other) => return Err(format!("`type` must be a string, found {}", json_kind(other))),
             None => return Err("missing field `type` (one of string_check, text_similarity)".into()),
         };
         let fields: &[&str] = match grader {
@@ -185,7 +174,7 @@ impl GraderConfig {
         let name = match map.get("name") {
             None => grader.to_owned(),
             Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(format!("`name` must be a string, found {}", kind_of(other))),
+            Some(other) => return Err(format!("`name` must be a string, found {}", json_kind(other))),
         };
         let input = Template::parse("input", string_field(map, "input", grader)?)?;
         let reference = Template::parse("reference", string_field(map, "reference", grader)?)?;
@@ -215,7 +204,7 @@ impl GraderConfig {
                     Some(t) if t.is_finite() => Some(t),
                     _ => return Err("`pass_threshold` must be a finite number".into()),
                 },
-                Some(other) => return Err(format!("`pass_threshold` must be a number, found {}", kind_of(other))),
+                Some(other) => return Err(format!("`pass_threshold` must be a number, found {}", json_kind(other))),
             };
             (Kind::TextSimilarity(metric), threshold)
         };

@@ -90,6 +90,18 @@ pub fn take_reference_field(
     Ok((map.remove(&key).unwrap_or(serde_json::Value::Null), key))
 }
 
+/// What kind of JSON value `v` is, as an error message names it ("a string", "an object", ...).
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 fn parse_json_field(what: &str, text: &str) -> Result<serde_json::Value, RolloutError> {
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Null);

@@ -25,6 +25,27 @@ pub fn cache_dir() -> PathBuf {
     repo_root().join("target/test-artifact-cache")
 }
 
+/// `reward-server score --reward REWARD --config CONFIG --input INPUT` into a temporary output
+/// file, with the shared artifact cache: the process's output and the answer lines (those written,
+/// whatever the exit code).
+pub fn score_file(config: &std::path::Path, reward: &str, input: &std::path::Path) -> (std::process::Output, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reward-server"))
+        .args(["score", "--reward", reward, "--no-progress", "--config"])
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&output).unwrap_or_default();
+    (out, text.lines().map(|l| serde_json::from_str(l).unwrap()).collect())
+}
+
 /// One host per test process.
 pub fn host() -> &'static PluginHost {
     static HOST: OnceLock<PluginHost> = OnceLock::new();
