@@ -24,6 +24,16 @@
 //! [rewards.math]
 //! components = { fmt = "answer_format", correct = "numeric_answer" }
 //! formula = "if(fmt >= 1, correct, 0)"
+//!
+//! [judges.local]                     # a model rewards may ask (see `crate::judge::JudgeSpec`)
+//! url = "http://127.0.0.1:8080/v1"
+//! model = "SmolLM2-135M-Instruct"
+//! requests_per_minute = 600
+//!
+//! [rewards.helpful]
+//! plugin = "openai-grader"
+//! judge = "local"                    # or { name = "local", max_calls_per_rollout = 4 }
+//! config = { type = "score_model", ... }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +44,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::formula::Formula;
+use crate::judge::{DEFAULT_MAX_CALLS_PER_ROLLOUT, Judge, JudgeGrant, JudgeSpec};
 use crate::programs::{Grant, Interpreter, RunBudget};
 use crate::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
 use crate::{Fixtures, Grants, Limits, Plugin, PluginHost, Provenance, sha256_hex};
@@ -58,6 +69,9 @@ struct RewardsFile {
     plugin_dir: Option<PathBuf>,
     #[serde(default)]
     rewards: BTreeMap<String, RewardSpec>,
+    /// Models rewards may ask (`[judges.NAME]`), each shared by the rewards granted it.
+    #[serde(default)]
+    judges: BTreeMap<String, JudgeSpec>,
 }
 
 /// One `[rewards.NAME]` table.
@@ -73,6 +87,8 @@ struct RewardSpec {
     /// An interpreter the plugin may run programs in (`programs`): `plugin` (resolved like a
     /// reward's) and the [`RunBudget`] fields.
     interpreter: Option<toml::Table>,
+    /// A judge the plugin may ask (`judge`): a `[judges.NAME]` name, or `{ name, max_calls_per_rollout }`.
+    judge: Option<toml::Value>,
     #[serde(default)]
     on_error: OnError,
     components: Option<BTreeMap<String, String>>,
@@ -121,12 +137,17 @@ impl Rewards {
         {
             return Err(UnknownReward { name: name.to_owned(), known: file.rewards.keys().cloned().collect::<Vec<_>>().join(", ") }.into());
         }
+        for (name, spec) in &file.judges {
+            spec.validate().with_context(|| format!("[judges.{name}]"))?;
+        }
         let plugin_dir = base.join(file.plugin_dir.as_deref().unwrap_or(Path::new("target/plugins")));
         let mut loader = Loader {
             host,
             base: base.to_owned(),
             plugin_dir,
             specs: &file.rewards,
+            judge_specs: &file.judges,
+            judges: HashMap::new(),
             plugins: HashMap::new(),
             interpreters: HashMap::new(),
             done: BTreeMap::new(),
@@ -175,6 +196,9 @@ struct Loader<'a> {
     base: PathBuf,
     plugin_dir: PathBuf,
     specs: &'a BTreeMap<String, RewardSpec>,
+    judge_specs: &'a BTreeMap<String, JudgeSpec>,
+    /// The judges built so far (one per `[judges.NAME]` a loaded reward names, shared).
+    judges: HashMap<String, Arc<Judge>>,
     plugins: HashMap<PathBuf, Arc<Plugin>>,
     interpreters: HashMap<PathBuf, Arc<Interpreter>>,
     done: BTreeMap<String, Arc<Reward>>,
@@ -229,8 +253,13 @@ impl Loader<'_> {
         match (&spec.plugin, &spec.components, &spec.formula) {
             (Some(plugin), None, None) => self.build_plugin(name, spec, plugin),
             (None, Some(components), Some(formula)) => {
-                if spec.config.is_some() || spec.limits.is_some() || spec.fixtures.is_some() || spec.interpreter.is_some() {
-                    bail!("a composite reward takes no `config`, `limits`, `fixtures` or `interpreter`: set them on its components");
+                if spec.config.is_some()
+                    || spec.limits.is_some()
+                    || spec.fixtures.is_some()
+                    || spec.interpreter.is_some()
+                    || spec.judge.is_some()
+                {
+                    bail!("a composite reward takes no `config`, `limits`, `fixtures`, `interpreter` or `judge`: set them on its components");
                 }
                 self.build_composite(name, spec, components, formula, stack)
             }
@@ -283,6 +312,10 @@ impl Loader<'_> {
             Some(table) => Some(self.interpreter_grant(table).context("`interpreter`")?),
             None => None,
         };
+        let judge = match &spec.judge {
+            Some(value) => Some(self.judge_grant(value).context("`judge`")?),
+            None => None,
+        };
         let mut provenance = serde_json::json!({
             "config": config,
             "limits": limits.provenance_json(),
@@ -294,15 +327,64 @@ impl Loader<'_> {
             provenance["interpreter"] =
                 serde_json::json!({ "sha256": grant.interpreter.sha256(), "budget": grant.budget.provenance_json() });
         }
+        // Likewise the judge: what is asked, and of which model, is part of the reward's definition.
+        if let Some(grant) = &judge {
+            let spec = grant.judge.spec();
+            provenance["judge"] = serde_json::json!({
+                "url": spec.url, "model": spec.model, "seed": spec.seed, "max_tokens": spec.max_tokens,
+                "max_calls_per_rollout": grant.max_calls_per_rollout,
+            });
+        }
         let config_hash = hash_of(&provenance);
         let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
         Ok(Reward {
             name: name.to_owned(),
             description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
-            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, grants: Grants { fixtures, programs } }),
+            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, grants: Grants { fixtures, programs, judge } }),
             on_error: spec.on_error,
             provenance,
         })
+    }
+
+    /// The judge a reward grants: `"NAME"` or `{ name = "NAME", max_calls_per_rollout = N }`, NAME a
+    /// `[judges.NAME]` table (its judge built once, shared by every reward that names it).
+    fn judge_grant(&mut self, value: &toml::Value) -> Result<JudgeGrant> {
+        let (name, max_calls_per_rollout) = match value {
+            toml::Value::String(name) => (name.clone(), DEFAULT_MAX_CALLS_PER_ROLLOUT),
+            toml::Value::Table(table) => {
+                let mut table = table.clone();
+                let name = match table.remove("name") {
+                    Some(toml::Value::String(name)) => name,
+                    _ => bail!("`name` (a string naming a [judges.NAME] table) is missing"),
+                };
+                let calls = match table.remove("max_calls_per_rollout") {
+                    None => DEFAULT_MAX_CALLS_PER_ROLLOUT,
+                    Some(toml::Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
+                    Some(other) => bail!("`max_calls_per_rollout` must be a positive integer, not {other}"),
+                };
+                if let Some(key) = table.keys().next() {
+                    bail!("unknown key `{key}` (expected `name`, `max_calls_per_rollout`)");
+                }
+                (name, calls)
+            }
+            other => bail!("must be a judge's name or a table `{{ name = \"NAME\" }}`, not {}", other.type_str()),
+        };
+        let judge = match self.judges.get(&name) {
+            Some(judge) => judge.clone(),
+            None => {
+                let spec = self.judge_specs.get(&name).ok_or_else(|| {
+                    let known = self.judge_specs.keys().cloned().collect::<Vec<_>>();
+                    anyhow!(
+                        "names judge `{name}`, which is not defined (add a [judges.{name}] table; defined: {})",
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    )
+                })?;
+                let judge = Arc::new(Judge::new(&name, spec.clone(), &self.base).with_context(|| format!("[judges.{name}]"))?);
+                self.judges.insert(name, judge.clone());
+                judge
+            }
+        };
+        Ok(JudgeGrant { judge, max_calls_per_rollout })
     }
 
     /// The interpreter a reward grants: `plugin` loaded (once per file) as an interpreter
@@ -396,7 +478,8 @@ fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
     match &reward.kind {
         RewardKind::Plugin(p) => {
             let declared = &p.plugin.info().metrics;
-            if declared.is_empty() || declared.iter().any(|m| m == metric) {
+            let host_metric = p.grants.judge.is_some() && metric.starts_with("judge_");
+            if declared.is_empty() || host_metric || declared.iter().any(|m| m == metric) {
                 Ok(())
             } else {
                 Err(format!("plugin \"{}\" declares no metric `{metric}` (it declares: {})", p.plugin.info().name, declared.join(", ")))

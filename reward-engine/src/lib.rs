@@ -21,6 +21,7 @@ mod bindings;
 mod fixtures;
 pub mod formula;
 mod host;
+pub mod judge;
 mod limiter;
 mod limits;
 mod meter;

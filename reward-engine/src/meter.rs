@@ -18,18 +18,21 @@ use std::time::{Duration, Instant};
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 
+use super::judge::JudgeUsage;
 use super::plugin::StoreState;
 
 /// The interface name, without version.
 pub const METER_INTERFACE: &str = "reward:plugin/meter";
 
 /// What one rollout of a metered call used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Used {
     /// Fuel, in instructions.
     pub instructions: u64,
     /// Wall time between `begin` and `end`.
     pub latency: Duration,
+    /// Its judge calls (the `judge` import).
+    pub judge: JudgeUsage,
 }
 
 /// The metering state of one call, kept in the store.
@@ -53,6 +56,8 @@ pub(crate) struct Meter {
     /// Instructions of the programs the current rollout ran (the `programs` import), in their own
     /// instances: added to the rollout's count at `end`. For an unmetered call, the call's.
     nested: u64,
+    /// The judge calls of the current rollout (the `judge` import). For an unmetered call, the call's.
+    judge: JudgeUsage,
 }
 
 impl Meter {
@@ -69,6 +74,7 @@ impl Meter {
             done: Vec::with_capacity(rollouts as usize),
             violation: None,
             nested: 0,
+            judge: JudgeUsage::default(),
         };
     }
 
@@ -102,6 +108,21 @@ impl Meter {
         self.nested
     }
 
+    /// The judge calls since the call or the current rollout began.
+    pub fn judge(&self) -> &JudgeUsage {
+        &self.judge
+    }
+
+    /// The judge calls of the current rollout, to count one more.
+    pub fn judge_mut(&mut self) -> &mut JudgeUsage {
+        &mut self.judge
+    }
+
+    /// The epoch deadline, in ticks, of each rollout and each stretch between rollouts.
+    pub fn deadline_ticks(&self) -> u64 {
+        self.deadline_ticks
+    }
+
     /// How the plugin broke the protocol in this call, if it did.
     pub fn violation(&self) -> Option<&str> {
         self.violation.as_deref()
@@ -131,6 +152,7 @@ impl Meter {
         }
         self.current = Some((index, Instant::now()));
         self.nested = 0;
+        self.judge = JudgeUsage::default();
         Ok(())
     }
 
@@ -139,7 +161,7 @@ impl Meter {
         match self.current.take() {
             Some((current, started)) if current == index => {
                 let instructions = self.fuel.saturating_sub(remaining).saturating_add(self.nested);
-                self.done.push(Used { instructions, latency: started.elapsed() });
+                self.done.push(Used { instructions, latency: started.elapsed(), judge: std::mem::take(&mut self.judge) });
                 Ok(())
             }
             _ => Err(self.violate(format!("meter.end({index}) without meter.begin({index})"))),

@@ -96,6 +96,7 @@ impl Plugin {
         fixtures::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
         programs::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state).map_err(start_err)?;
         meter::add_to_linker(&mut linker, CONTRACT_VERSION).map_err(start_err)?;
+        super::judge::link::add_to_linker(&mut linker, CONTRACT_VERSION).map_err(start_err)?;
         let pre = linker.instantiate_pre(&component).map_err(start_err)?;
         let pre = RewardPluginPre::new(pre).map_err(start_err)?;
         let mut plugin = Plugin {

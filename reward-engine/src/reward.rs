@@ -135,6 +135,15 @@ impl Reward {
         }
     }
 
+    /// Whether this reward, or one of its components, asks a judge: its rollouts spend most of
+    /// their time waiting on a model, so servers run them off the CPU workers.
+    pub fn uses_judge(&self) -> bool {
+        match &self.kind {
+            RewardKind::Plugin(p) => p.grants.judge.is_some(),
+            RewardKind::Composite(c) => c.components.iter().any(|(_, r)| r.uses_judge()),
+        }
+    }
+
     /// Whether a batch's results fail the whole request under this reward's policy; returns the
     /// first failed rollout if so.
     pub fn fatal<'a>(&self, scored: &'a [Scored]) -> Option<&'a Scored> {

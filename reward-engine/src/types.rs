@@ -96,12 +96,23 @@ pub enum Status {
     OutOfMemory,
     /// Something failed in the host itself (a bug, or instantiation failed for lack of resources).
     Internal,
+    /// A model the reward asks (its `judge` grant) gave no usable answer: it timed out, refused,
+    /// was unreachable or rate-limited past the retries, or answered something that is not a
+    /// completion. The rollout was not judged, which is not the same as judged wrong.
+    JudgeError,
 }
 
 impl Status {
     /// Every status, in display order.
-    pub const ALL: [Status; 6] =
-        [Status::Ok, Status::InvalidInput, Status::PluginError, Status::Timeout, Status::OutOfMemory, Status::Internal];
+    pub const ALL: [Status; 7] = [
+        Status::Ok,
+        Status::InvalidInput,
+        Status::PluginError,
+        Status::Timeout,
+        Status::OutOfMemory,
+        Status::Internal,
+        Status::JudgeError,
+    ];
 
     /// The wire name, e.g. `PLUGIN_ERROR`.
     pub fn as_str(self) -> &'static str {
@@ -112,6 +123,7 @@ impl Status {
             Status::Timeout => "TIMEOUT",
             Status::OutOfMemory => "OUT_OF_MEMORY",
             Status::Internal => "INTERNAL",
+            Status::JudgeError => "JUDGE_ERROR",
         }
     }
 }

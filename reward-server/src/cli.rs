@@ -131,6 +131,11 @@ struct ServeArgs {
     /// worker while a cheap reward's request waits.
     #[arg(long, env = "REWARD_SERVER_MAX_WORKERS_PER_REWARD")]
     max_workers_per_reward: Option<usize>,
+    /// Threads that run the rewards asking a judge (a model): they wait on answers, so they never
+    /// take a CPU worker. Each holds one rollout's judge call at most; the judge's `max_concurrent`
+    /// and rate limits decide how many reach the model.
+    #[arg(long, env = "REWARD_SERVER_JUDGE_WORKERS", default_value_t = server::DEFAULT_JUDGE_WORKERS)]
+    judge_workers: usize,
     /// Bound on rollouts in flight; past it requests are refused at once (429 / RESOURCE_EXHAUSTED).
     #[arg(long, env = "REWARD_SERVER_MAX_INFLIGHT_ROLLOUTS", default_value_t = server::DEFAULT_MAX_INFLIGHT_ROLLOUTS)]
     max_inflight_rollouts: usize,
@@ -324,6 +329,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         http_addr: args.http_addr,
         scorer: ScorerOptions {
             workers: args.workers.unwrap_or(defaults.workers),
+            judge_workers: args.judge_workers,
             max_inflight_rollouts: args.max_inflight_rollouts,
             max_rollouts_per_request: args.max_rollouts_per_request,
             cache_entries: args.cache_entries,

@@ -21,7 +21,7 @@ pub struct ScoredJson<'a> {
     pub id: &'a str,
     /// The reward, or null.
     pub score: Option<f64>,
-    /// `OK`, `INVALID_INPUT`, `PLUGIN_ERROR`, `TIMEOUT`, `OUT_OF_MEMORY`, `INTERNAL`.
+    /// `OK`, `INVALID_INPUT`, `PLUGIN_ERROR`, `TIMEOUT`, `OUT_OF_MEMORY`, `INTERNAL`, `JUDGE_ERROR`.
     pub status: Status,
     /// Metric name to value.
     pub metrics: BTreeMap<&'a str, f64>,

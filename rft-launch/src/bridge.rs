@@ -314,6 +314,7 @@ fn from_proto(r: pb::ScoredRollout) -> Scored {
         pb::Status::PluginError => Status::PluginError,
         pb::Status::Timeout => Status::Timeout,
         pb::Status::OutOfMemory => Status::OutOfMemory,
+        pb::Status::JudgeError => Status::JudgeError,
         pb::Status::Internal | pb::Status::Unspecified => Status::Internal,
     };
     let kind = |k: i32| if k == pb::MetricKind::Metric as i32 { MetricKind::Metric } else { MetricKind::Reward };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap};
 
 use super::super::bindings::wit;
+use super::super::judge::JudgeUsage;
 use super::super::limits::{Limits, MAX_GUEST_ERROR_BYTES, MAX_METRIC_NAME_BYTES, bounded_guest_text, epoch_ticks};
 use super::super::types::{Failure, Metric, MetricKind, Rollout, Status};
 use super::store::StoreState;
@@ -118,7 +119,13 @@ impl Plugin {
             }
             Ok(results) if !self.metered => {
                 let instructions = unmetered_instructions();
-                Call::Scored(results.into_iter().map(|r| PluginOutcome { result: self.accept(r, limits), instructions, latency }).collect())
+                let judge = live.store.data().meter.judge();
+                Call::Scored(
+                    results
+                        .into_iter()
+                        .map(|r| PluginOutcome { result: self.judged(self.accept(r, limits), judge), instructions, latency })
+                        .collect(),
+                )
             }
             Ok(results) => {
                 let used = live.store.data().meter.done().to_vec();
@@ -129,7 +136,11 @@ impl Plugin {
                     results
                         .into_iter()
                         .zip(used)
-                        .map(|(r, u)| PluginOutcome { result: self.accept(r, limits), instructions: u.instructions, latency: u.latency })
+                        .map(|(r, u)| PluginOutcome {
+                            result: self.judged(self.accept(r, limits), &u.judge),
+                            instructions: u.instructions,
+                            latency: u.latency,
+                        })
                         .collect(),
                 )
             }
@@ -187,6 +198,22 @@ impl Plugin {
             metrics.push(Metric { name: m.name, value: m.value, kind });
         }
         Ok(PluginScore { value: score.value, metrics, reason: score.reason })
+    }
+
+    /// Adds a rollout's judge calls to its outcome: its `judge_*` metrics, and a failed call fails
+    /// the rollout with `JUDGE_ERROR`, whatever the plugin answered after it (a plugin that scores
+    /// an unanswered question 0 would pass a judge outage to the trainer as wrong answers).
+    fn judged(&self, result: Result<PluginScore, Failure>, usage: &JudgeUsage) -> Result<PluginScore, Failure> {
+        if usage.calls == 0 {
+            return result;
+        }
+        if let Some(error) = &usage.failure {
+            return Err(Failure::new(Status::JudgeError, format!("{}: {error}", self.label())));
+        }
+        result.map(|mut score| {
+            score.metrics.extend(usage.metrics());
+            score
+        })
     }
 
     /// Maps a failed call onto a typed status.

@@ -11,6 +11,7 @@ use super::super::limits::{
     MAX_DECLARED_METRICS, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES, MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES,
     bounded_guest_text,
 };
+use super::super::judge::JUDGE_INTERFACE;
 use super::super::meter::METER_INTERFACE;
 use super::super::programs::PROGRAMS_INTERFACE;
 
@@ -45,7 +46,7 @@ pub enum LoadError {
     /// The component imports something the sandbox does not grant.
     #[error(
         "plugin {origin} imports `{import}`, which the sandbox does not grant: reward plugins may import nothing \
-         but {FIXTURES_INTERFACE}@0.1.x, {METER_INTERFACE}@0.1.x and {PROGRAMS_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
+         but {FIXTURES_INTERFACE}@0.1.x, {METER_INTERFACE}@0.1.x, {PROGRAMS_INTERFACE}@0.1.x and {JUDGE_INTERFACE}@0.1.x (no files, clock, network or randomness; build Rust guests for \
          wasm32-unknown-unknown and Python ones with componentize-py --stub-wasi){more}"
     )]
     ForbiddenImport {
@@ -94,13 +95,13 @@ pub(crate) fn speaks_0_1(name: &str, interface: &str) -> bool {
         .is_some_and(|patch| !patch.is_empty() && patch.chars().all(|c| c.is_ascii_digit()))
 }
 
-/// Refuses a component that imports anything but `fixtures`, `meter` and `programs`; returns whether it
+/// Refuses a component that imports anything but `fixtures`, `meter`, `programs` and `judge`; returns whether it
 /// imports `meter`.
 pub(super) fn check_imports(host: &HostInner, component: &Component, origin: &str) -> Result<bool, LoadError> {
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
     let metered = imports.iter().any(|name| speaks_0_1(name, METER_INTERFACE));
-    let granted = [FIXTURES_INTERFACE, METER_INTERFACE, PROGRAMS_INTERFACE];
+    let granted = [FIXTURES_INTERFACE, METER_INTERFACE, PROGRAMS_INTERFACE, JUDGE_INTERFACE];
     let forbidden: Vec<&String> = imports.iter().filter(|name| !granted.iter().any(|i| speaks_0_1(name, i))).collect();
     match forbidden.split_first() {
         None => Ok(metered),

@@ -7,6 +7,7 @@ use super::super::bindings::{fixtures, programs};
 use super::super::fixtures::Fixtures;
 use super::super::limiter::MemoryLimiter;
 use super::super::meter::Meter;
+use super::super::judge::JudgeGrant;
 use super::super::programs::Grant;
 
 /// What a reward grants its plugin: the only ways out of the sandbox. Nothing by default.
@@ -16,6 +17,8 @@ pub struct Grants {
     pub fixtures: Option<Arc<Fixtures>>,
     /// An interpreter to run programs in (`interpreter = { plugin = ... }`).
     pub programs: Option<Grant>,
+    /// A model to ask (`judge = "NAME"`).
+    pub judge: Option<JudgeGrant>,
 }
 
 impl Grants {
@@ -32,7 +35,21 @@ impl Grants {
             (Some(a), Some(b)) => Arc::ptr_eq(&a.interpreter, &b.interpreter) && a.budget == b.budget,
             _ => false,
         };
-        fixtures && programs
+        let judge = match (&self.judge, &other.judge) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.judge, &b.judge) && a.max_calls_per_rollout == b.max_calls_per_rollout,
+            _ => false,
+        };
+        fixtures && programs && judge
+    }
+
+    /// The judge granted, or the error that says there is none.
+    pub(crate) fn judge(&self) -> Result<&JudgeGrant, crate::judge::JudgeError> {
+        self.judge.as_ref().ok_or_else(|| {
+            crate::judge::JudgeError::NotGranted(
+                "cannot ask a judge: this reward grants none (set `judge = \"NAME\"` on the reward and define `[judges.NAME]`)".into(),
+            )
+        })
     }
 }
 
@@ -40,7 +57,7 @@ impl Grants {
 /// the current call.
 pub(crate) struct StoreState {
     pub(crate) limiter: MemoryLimiter,
-    pub(super) grants: Grants,
+    pub(crate) grants: Grants,
     pub(crate) meter: Meter,
 }
 

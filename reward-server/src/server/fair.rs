@@ -77,6 +77,11 @@ impl FairPool {
     /// Starts `workers` threads named `reward-worker-N`. `max_per_lane` fixes the cap on the
     /// workers one reward may hold; `None` is the default cap (see the module doc).
     pub fn new(workers: usize, max_per_lane: Option<usize>) -> std::io::Result<FairPool> {
+        Self::named("reward-worker", workers, max_per_lane)
+    }
+
+    /// [`FairPool::new`] with threads named `{prefix}-N`.
+    pub fn named(prefix: &str, workers: usize, max_per_lane: Option<usize>) -> std::io::Result<FairPool> {
         assert!(workers > 0, "a pool needs a worker");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -86,7 +91,7 @@ impl FairPool {
         });
         for i in 0..workers {
             let shared = shared.clone();
-            std::thread::Builder::new().name(format!("reward-worker-{i}")).spawn(move || shared.work())?;
+            std::thread::Builder::new().name(format!("{prefix}-{i}")).spawn(move || shared.work())?;
         }
         Ok(FairPool { shared })
     }

@@ -80,6 +80,7 @@ fn to_proto(s: Scored) -> pb::ScoredRollout {
         ScoreStatus::Timeout => pb::Status::Timeout,
         ScoreStatus::OutOfMemory => pb::Status::OutOfMemory,
         ScoreStatus::Internal => pb::Status::Internal,
+        ScoreStatus::JudgeError => pb::Status::JudgeError,
     };
     pb::ScoredRollout {
         id: s.id,

@@ -40,7 +40,7 @@ pub use conn::{
     ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::ScoreError;
-pub use scorer::{DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Scorer, ScorerOptions};
+pub use scorer::{DEFAULT_JUDGE_WORKERS, DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Scorer, ScorerOptions};
 
 use crate::config::Rewards;
 use crate::engine::{PluginHost, Provenance, Reward, RewardKind};

@@ -1,6 +1,12 @@
 //! The scorer behind every transport: admission control, the score cache, and a dedicated pool of
 //! CPU threads that runs plugins off the async I/O threads, shared fairly between rewards
 //! ([`super::fair`]).
+//!
+//! Rewards that ask a judge (a model, see `reward_engine::judge`) run on a second pool, the judge
+//! pool: their rollouts spend their time blocked on answers (or asleep on the judge's rate limits),
+//! and on the CPU workers a saturated judge would hold every worker while CPU-bound rewards queue.
+//! The judge pool's threads mostly wait; what they compute (rendering a prompt, parsing an answer)
+//! is small, and the OS schedules it beside the CPU workers.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +26,9 @@ use crate::engine::{Item, Reward, Rollout, Scored};
 pub const DEFAULT_MAX_INFLIGHT_ROLLOUTS: usize = 8192;
 /// Default cap on rollouts in one request: 4,096.
 pub const DEFAULT_MAX_ROLLOUTS_PER_REQUEST: usize = 4096;
+/// Default threads of the judge pool: 64 (each a judge call in flight at most; the judge's own
+/// `max_concurrent` and rate limits decide how many reach the model).
+pub const DEFAULT_JUDGE_WORKERS: usize = 64;
 /// Rollouts per unit of pool work at most: 32. Smaller units stream sooner; larger ones
 /// amortise instantiation.
 const MAX_CHUNK: usize = 32;
@@ -45,6 +54,8 @@ impl Deadline {
 pub struct ScorerOptions {
     /// CPU threads that run plugins. Defaults to the number of cores.
     pub workers: usize,
+    /// Threads that run rewards asking a judge. Defaults to [`DEFAULT_JUDGE_WORKERS`].
+    pub judge_workers: usize,
     /// Admission bound on in-flight rollouts.
     pub max_inflight_rollouts: usize,
     /// Cap on rollouts per request.
@@ -62,6 +73,7 @@ impl Default for ScorerOptions {
     fn default() -> Self {
         ScorerOptions {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            judge_workers: DEFAULT_JUDGE_WORKERS,
             max_inflight_rollouts: DEFAULT_MAX_INFLIGHT_ROLLOUTS,
             max_rollouts_per_request: DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
             cache_entries: super::cache::DEFAULT_CACHE_ENTRIES,
@@ -75,6 +87,8 @@ impl Default for ScorerOptions {
 pub struct Scorer {
     rewards: ArcSwap<Rewards>,
     pool: FairPool,
+    /// Runs the rewards that ask a judge (see the module doc).
+    judge_pool: FairPool,
     permits: Arc<Semaphore>,
     options: ScorerOptions,
     cache: Option<ScoreCache>,
@@ -100,6 +114,7 @@ impl Scorer {
     /// A scorer over `rewards`.
     pub fn new(rewards: Rewards, options: ScorerOptions) -> anyhow::Result<Arc<Scorer>> {
         anyhow::ensure!(options.workers > 0, "--workers must be at least 1");
+        anyhow::ensure!(options.judge_workers > 0, "--judge-workers must be at least 1");
         anyhow::ensure!(options.max_inflight_rollouts > 0, "--max-inflight-rollouts must be at least 1");
         anyhow::ensure!(
             options.max_rollouts_per_request <= options.max_inflight_rollouts,
@@ -109,9 +124,11 @@ impl Scorer {
         );
         anyhow::ensure!(options.max_workers_per_reward != Some(0), "--max-workers-per-reward must be at least 1");
         let pool = FairPool::new(options.workers, options.max_workers_per_reward)?;
+        let judge_pool = FairPool::named("reward-judge", options.judge_workers, None)?;
         Ok(Arc::new(Scorer {
             rewards: ArcSwap::from_pointee(rewards),
             pool,
+            judge_pool,
             permits: Arc::new(Semaphore::new(options.max_inflight_rollouts)),
             cache: (options.cache_entries > 0).then(|| ScoreCache::new(options.cache_entries, options.cache_bytes)),
             options,
@@ -258,14 +275,16 @@ impl Scorer {
         if work.is_empty() {
             return;
         }
-        let chunk = work.len().div_ceil(self.options.workers).clamp(1, MAX_CHUNK);
+        let (pool, workers) =
+            if reward.uses_judge() { (&self.judge_pool, self.options.judge_workers) } else { (&self.pool, self.options.workers) };
+        let chunk = work.len().div_ceil(workers).clamp(1, MAX_CHUNK);
         // One unit of pool work per chunk, on the reward's lane: a request's chunks run before
         // those of a later request for the same reward, and rewards share the workers fairly.
         let mut work = work.into_iter();
         for slots in slots.chunks(chunk) {
             let rollouts: Vec<Rollout> = work.by_ref().take(slots.len()).collect();
             let (scorer, reward, slots, tx) = (self.clone(), reward.clone(), slots.to_vec(), tx.clone());
-            self.pool.submit(
+            pool.submit(
                 &reward.name.clone(),
                 Box::new(move || guarded(&tx, || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx))),
             );

@@ -17,6 +17,11 @@
 //! - `meter-glue-spin`: ends its own rollout, then spins between rollouts (the glue budget must
 //!   stop it);
 //! - `work N`: burns a deterministic amount of CPU proportional to N, then scores 1;
+//! - `judge TEXT`: asks the granted judge with one user turn, TEXT, and scores the answer read as
+//!   a number (the answer is the reason; an answer that is no number fails the rollout);
+//! - `judge-swallow TEXT`: the same, but scores 0 when the call fails (the host must still fail
+//!   the rollout with `JUDGE_ERROR`);
+//! - `judge-many N`: asks N different questions and scores the number of answers;
 //! - anything else: scores the completion's length in bytes.
 // The misbehaviours run only inside the sandbox (wasm32); a native build, as the workspace's
 // checks make, compiles them without calling them.
@@ -73,6 +78,15 @@ impl Reward for LimitsGuest {
             "meter-past" => meter_abuse::refill(100),
             "meter-glue-spin" => meter_abuse::glue_spin(),
             "invalid" => Err(RolloutError::InvalidInput("the guest was asked to reject this rollout".into())),
+            "judge" => judge::ask(arg).and_then(|answer| {
+                let value = answer.trim().parse::<f64>().map_err(|_| RolloutError::Failed(format!("the judge answered {answer:?}, not a number")))?;
+                Ok(Score::new(value).with_reason(answer))
+            }),
+            "judge-swallow" => Ok(judge::ask(arg).map_or(Score::new(0.0), |answer| Score::new(answer.len() as f64))),
+            "judge-many" => {
+                let answered = (0..n).filter(|i| judge::ask(&format!("question {i}")).is_ok()).count();
+                Ok(Score::new(answered as f64))
+            }
             "work" => {
                 let mut acc: u64 = 0;
                 for i in 0..(n as u64) * 1000 {
@@ -81,6 +95,27 @@ impl Reward for LimitsGuest {
                 Ok(Score::new(1.0).metric("acc_low_bit", (acc & 1) as f64))
             }
             _ => Ok(Score::new(rollout.completion.len() as f64).metric("length", rollout.completion.len() as f64)),
+        }
+    }
+}
+
+/// Asks the host's `judge` import, on wasm32 only (natively there is no host).
+mod judge {
+    use reward_sdk::RolloutError;
+
+    /// The answer's text to one user turn, or the judge's error as a failure.
+    pub fn ask(question: &str) -> Result<String, RolloutError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            use reward_sdk::bindings::reward::plugin::judge;
+            let messages = [judge::ChatMessage { role: "user".into(), content: question.into() }];
+            let sampling = judge::Sampling { temperature: None, top_p: None, max_tokens: None, seed: None };
+            judge::complete(&messages, sampling).map(|c| c.text).map_err(|e| RolloutError::Failed(format!("the judge failed: {e:?}")))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = question;
+            Err(RolloutError::Failed("the judge needs the wasm host".into()))
         }
     }
 }
