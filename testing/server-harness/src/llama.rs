@@ -69,7 +69,8 @@ impl LlamaServer {
     }
 
     /// Runs `python3 -m llama_cpp.server --model MODEL --host 127.0.0.1 --port P --n_ctx 2048 EXTRA...`
-    /// on a free port and returns once `GET /v1/models` answers 200.
+    /// on a free port and returns once `GET /v1/models` answers 200 and a 1-token warm-up
+    /// completion has been answered (the first completion is much slower than the next ones).
     ///
     /// # Panics
     ///
@@ -113,7 +114,9 @@ impl LlamaServer {
                 .and_then(|mut c| c.request("GET", "/v1/models", &[], b""))
                 .is_ok_and(|r| r.status == 200);
             if ready {
-                return LlamaServer { process, model: model.to_owned(), addr };
+                let server = LlamaServer { process, model: model.to_owned(), addr };
+                server.warm_up(&tail);
+                return server;
             }
             let exited = process.child().try_wait().expect("polling llama_cpp.server");
             if exited.is_some() || started.elapsed() > LLAMA_START_TIMEOUT {
@@ -128,6 +131,20 @@ impl LlamaServer {
                 panic!("python3 -m llama_cpp.server --model {} {what}{hint}\nits stderr ends:\n{tail}", model.display());
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// One 1-token completion, so that the tests' first call is not the slow one: the first
+    /// completion after start took 1 to 8 s here (2 busy cores), later ones about 80 ms.
+    fn warm_up(&self, tail: &Mutex<Vec<String>>) {
+        let body = serde_json::json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1, "temperature": 0});
+        let answer = Connection::open(&self.addr, LLAMA_START_TIMEOUT).and_then(|mut c| c.post_json("/v1/chat/completions", &[], &body));
+        match answer {
+            Ok(r) if r.status == 200 => {}
+            other => {
+                let tail = tail.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+                panic!("llama_cpp.server's warm-up completion failed: {other:?}\nits stderr ends:\n{tail}");
+            }
         }
     }
 
