@@ -201,8 +201,8 @@ impl GraderConfig {
         } else {
             let metric = match string_field(map, "evaluation_metric", grader)? {
                 "cosine" => {
-                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model through the judge \
-                                capability; it is not available in this server yet"
+                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model; the judge \
+                                capability offers chat completions only, so it is not available in this server yet"
                         .into());
                 }
                 other => SimilarityMetric::parse(other).ok_or_else(|| {

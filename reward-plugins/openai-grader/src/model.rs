@@ -106,9 +106,15 @@ fn parse_input(map: &Map<String, Value>, grader: &str) -> Result<Vec<MessageTemp
                     (Some(t @ ("input_image" | "input_audio")), _) => {
                         return Err(format!("`{field}`: {t} content is not supported (the judge takes text only)"));
                     }
-                    _ => return Err(format!("`{field}` must be a string or an input_text object ({{\"type\": \"input_text\", \"text\": ...}})")),
+                    _ => {
+                        return Err(format!(
+                            "`{field}` must be a string or an input_text object ({{\"type\": \"input_text\", \"text\": ...}})"
+                        ));
+                    }
                 },
-                Some(other) => return Err(format!("`{field}` must be a string, found {} (only text content is supported)", json_kind(other))),
+                Some(other) => {
+                    return Err(format!("`{field}` must be a string, found {} (only text content is supported)", json_kind(other)));
+                }
                 None => return Err(format!("missing field `{field}`")),
             };
             Ok(MessageTemplate { role, content: Template::parse(&field, text)? })
@@ -142,20 +148,21 @@ fn parse_sampling(value: Option<&Value>) -> Result<Sampling, String> {
         sampling.top_p = Some(p);
     }
     if let Some(v) = get("seed") {
-        sampling.seed =
-            Some(v.as_u64().ok_or_else(|| format!("`sampling_params.seed` must be a non-negative integer, found {v}"))?);
+        sampling.seed = Some(v.as_u64().ok_or_else(|| format!("`sampling_params.seed` must be a non-negative integer, found {v}"))?);
     }
     if let Some(v) = get("max_completions_tokens") {
         let n = v.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0);
         sampling.max_tokens =
-            Some(n.ok_or_else(|| format!("`sampling_params.max_completions_tokens` must be a positive integer (at most 2^32-1), found {v}"))?);
+            Some(n.ok_or_else(|| {
+                format!("`sampling_params.max_completions_tokens` must be a positive integer (at most 2^32-1), found {v}")
+            })?);
     }
     // reasoning_effort: the judge's sampling has no such knob (the grant decides the model and
     // how it reasons); the guide's own example sets it, so it is accepted and not sent.
-    if let Some(v) = get("reasoning_effort") {
-        if !v.is_string() {
-            return Err(format!("`sampling_params.reasoning_effort` must be a string, found {}", json_kind(v)));
-        }
+    if let Some(v) = get("reasoning_effort")
+        && !v.is_string()
+    {
+        return Err(format!("`sampling_params.reasoning_effort` must be a string, found {}", json_kind(v)));
     }
     Ok(sampling)
 }
@@ -315,13 +322,13 @@ fn describe(completion: &Completion) -> String {
 /// spans the whole answer (```` ```json ... ``` ````).
 fn unfenced(answer: &str) -> &str {
     let t = answer.trim();
-    if let Some(rest) = t.strip_prefix("```") {
-        if let (Some(newline), true) = (rest.find('\n'), rest.len() >= 3 && rest.ends_with("```")) {
-            let info = &rest[..newline];
-            if !info.contains('`') && newline < rest.len() - 3 {
-                return rest[newline + 1..rest.len() - 3].trim();
-            }
-        }
+    if let Some(rest) = t.strip_prefix("```")
+        && rest.ends_with("```")
+        && let Some(newline) = rest.find('\n')
+        && newline < rest.len() - 3
+        && !rest[..newline].contains('`')
+    {
+        return rest[newline + 1..rest.len() - 3].trim();
     }
     t
 }
@@ -329,8 +336,8 @@ fn unfenced(answer: &str) -> &str {
 /// A `score_model` answer's number: a JSON number, or a JSON object whose `result` is a number.
 pub fn parse_score(answer: &str) -> Result<f64, String> {
     let body = unfenced(answer);
-    let value: Value = serde_json::from_str(body)
-        .map_err(|_| "is not a number or a JSON object with a numeric `result` field".to_owned())?;
+    let value: Value =
+        serde_json::from_str(body).map_err(|_| "is not a number or a JSON object with a numeric `result` field".to_owned())?;
     let number = match &value {
         Value::Number(n) => n,
         Value::Object(map) => match map.get("result") {

@@ -448,7 +448,10 @@ mod model_graders {
         let reply = r#"{"result": 0.5, "steps": [{"description": "compare 0.9 with 1.0", "conclusion": "close, not equal"}]}"#;
         let (result, seen) = judged(&grader, "0.9", json!(1.0), json!({}), move |_| answer(reply));
         let score = result.unwrap();
-        assert_eq!((score.value, score.get("score"), score.get("passed"), score.get("judge_score_raw")), (0.5, Some(0.5), Some(1.0), Some(0.5)));
+        assert_eq!(
+            (score.value, score.get("score"), score.get("passed"), score.get("judge_score_raw")),
+            (0.5, Some(0.5), Some(1.0), Some(0.5))
+        );
         assert_eq!(seen.len(), 1);
         let system = format!(
             "You are an expert grader. If the reference and model answer are exact matches, output a score of 1. If they are somewhat similar in meaning, output a score in 0.5. Otherwise, give a score of 0.\n\n{}",
@@ -618,7 +621,8 @@ mod model_graders {
     #[test]
     fn sampling_params_map_onto_the_judge() {
         let mut grader = score_model();
-        grader["sampling_params"] = json!({"temperature": 0.7, "top_p": 0.9, "seed": 42, "max_completions_tokens": 256, "reasoning_effort": "low"});
+        grader["sampling_params"] =
+            json!({"temperature": 0.7, "top_p": 0.9, "seed": 42, "max_completions_tokens": 256, "reasoning_effort": "low"});
         let (_, seen) = judged(&grader, "x", json!("y"), json!({}), |_| answer("1"));
         assert_eq!(seen[0].1, Sampling { temperature: Some(0.7), top_p: Some(0.9), max_tokens: Some(256), seed: Some(42) });
         // Nulls are unset, like absent keys.
@@ -651,7 +655,10 @@ mod model_graders {
                 with(score_model(), "input", json!([{"role": "user", "content": {"type": "input_image", "image_url": "u"}}])),
                 "`input[0].content`: input_image content is not supported",
             ),
-            (with(score_model(), "input", json!([{"role": "user", "content": "a"}, {"role": "user", "content": "{{sample.output}}"}])), "`input[1].content`"),
+            (
+                with(score_model(), "input", json!([{"role": "user", "content": "a"}, {"role": "user", "content": "{{sample.output}}"}])),
+                "`input[1].content`",
+            ),
             (with(score_model(), "range", json!([1, 0])), "`range` must be increasing"),
             (with(score_model(), "range", json!([0.5, 0.5])), "`range` must be increasing"),
             (with(score_model(), "range", json!([0])), "`range` must be two numbers"),
@@ -662,7 +669,10 @@ mod model_graders {
             (with(score_model(), "sampling_params", json!({"temperature": -1})), "`sampling_params.temperature` must be at least 0"),
             (with(score_model(), "sampling_params", json!({"top_p": 0})), "`sampling_params.top_p` must be in (0, 1]"),
             (with(score_model(), "sampling_params", json!({"seed": -1})), "`sampling_params.seed` must be a non-negative integer"),
-            (with(score_model(), "sampling_params", json!({"max_completions_tokens": 0})), "`sampling_params.max_completions_tokens` must be a positive integer"),
+            (
+                with(score_model(), "sampling_params", json!({"max_completions_tokens": 0})),
+                "`sampling_params.max_completions_tokens` must be a positive integer",
+            ),
             (with(score_model(), "sampling_params", json!({"reasoning_effort": 2})), "`sampling_params.reasoning_effort` must be a string"),
             (with(score_model(), "labels", json!(["a"])), "unknown field `labels` for a score_model grader"),
             (without(label_model(), "labels"), "missing field `labels`"),
