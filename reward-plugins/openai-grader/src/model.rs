@@ -266,7 +266,7 @@ impl ModelGrader {
         match &self.kind {
             ModelKind::Score { min, max, pass_threshold } => {
                 let raw = parse_score(&completion.text)
-                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {}: {e}", describe(&completion))))?;
+                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {} {e}", describe(&completion))))?;
                 let value = raw.clamp(*min, *max);
                 let mut reason = format!("{name}: the judge{by} scored {value} in [{min}, {max}]");
                 if value != raw {
@@ -282,7 +282,7 @@ impl ModelGrader {
             }
             ModelKind::Label { labels, passing } => {
                 let index = parse_label(&completion.text, labels)
-                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {}: {e}", describe(&completion))))?;
+                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {} {e}", describe(&completion))))?;
                 let value = if passing[index] { 1.0 } else { 0.0 };
                 let verdict = if passing[index] { "a passing label" } else { "not a passing label" };
                 let reason = format!("{name}: the judge{by} answered label {:?} ({verdict})", labels[index]);
