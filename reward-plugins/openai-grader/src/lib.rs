@@ -1,11 +1,14 @@
 //! The built-in `openai-grader` reward: its config is one OpenAI grader JSON object
 //! (<https://platform.openai.com/docs/guides/graders>), run on every rollout.
 //!
-//! Supported: `string_check` (`eq`, `ne`, `like`, `ilike`) and `text_similarity` with every
-//! evaluation metric but `cosine` (which needs an embeddings model). The graders that call a model
-//! (`score_model`, `label_model`), run Python (`python`) or combine graders (`multi`) are refused
-//! when the config loads, each with what will handle it. `README.md` next to this crate gives the
-//! templating rules and the agreement with the reference Python implementations.
+//! Supported: `string_check` (`eq`, `ne`, `like`, `ilike`), `text_similarity` with every
+//! evaluation metric but `cosine` (which needs an embeddings model), and the graders that ask a
+//! model, `score_model` and `label_model`, through the judge the reward is granted (module
+//! [`model`]: the reward's judge grant decides which model answers, whatever the grader's `model`
+//! says). The graders that run Python (`python`) or combine graders (`multi`), and `cosine`, are
+//! refused when the config loads, each with what will handle it. `README.md` next to this crate
+//! gives the templating rules, how model answers are parsed, and the agreement with the reference
+//! Python implementations.
 
 use std::cell::OnceCell;
 
@@ -16,17 +19,19 @@ use serde_json::{Map, Value};
 pub mod alnum;
 pub mod fuzzy;
 pub mod meteor;
+pub mod model;
 pub mod ngram;
 pub mod porter;
 pub mod template;
 
+use model::{LABEL_MODEL_FIELDS, ModelGrader, SCORE_MODEL_FIELDS};
 use template::{Scope, Template};
 
 /// The plugin's version, reported by [`Reward::info`].
 pub const VERSION: &str = "0.1.0";
 
 /// Every metric the reward may emit.
-pub const METRICS: [&str; 4] = ["score", "passed", "input_chars", "reference_chars"];
+pub const METRICS: [&str; 6] = ["score", "passed", "input_chars", "reference_chars", "judge_score_raw", "judge_label_index"];
 
 /// The `openai-grader` reward.
 pub struct OpenAiGrader;
@@ -36,10 +41,15 @@ pub struct OpenAiGrader;
 pub struct GraderConfig {
     /// The grader's `name` (its `type` when it has none).
     pub name: String,
-    input: Template,
-    reference: Template,
-    kind: Kind,
-    pass_threshold: Option<f64>,
+    grader: Grader,
+}
+
+#[derive(Clone, Debug)]
+enum Grader {
+    /// `string_check`, `text_similarity`: the rendered input against the rendered reference.
+    Text { input: Template, reference: Template, kind: Kind, pass_threshold: Option<f64> },
+    /// `score_model`, `label_model`: the judge's answer to the rendered messages.
+    Model(Box<ModelGrader>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +133,7 @@ impl SimilarityMetric {
 
 const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l";
 const OPERATIONS: &str = "eq, ne, like, ilike";
+const TYPES: &str = "string_check, text_similarity, score_model, label_model";
 const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
 const TEXT_SIMILARITY_FIELDS: [&str; 6] = ["type", "name", "input", "reference", "evaluation_metric", "pass_threshold"];
 
@@ -143,16 +154,13 @@ impl GraderConfig {
         let grader = match map.get("type") {
             Some(Value::String(t)) => t.as_str(),
             Some(other) => return Err(format!("`type` must be a string, found {}", json_kind(other))),
-            None => return Err("missing field `type` (one of string_check, text_similarity)".into()),
+            None => return Err(format!("missing field `type` (one of {TYPES})")),
         };
         let fields: &[&str] = match grader {
             "string_check" => &STRING_CHECK_FIELDS,
             "text_similarity" => &TEXT_SIMILARITY_FIELDS,
-            "score_model" | "label_model" => {
-                return Err(format!(
-                    "`type`: {grader:?} graders ask a model to grade, which needs the judge capability; it is not available in this server yet"
-                ));
-            }
+            "score_model" => &SCORE_MODEL_FIELDS,
+            "label_model" => &LABEL_MODEL_FIELDS,
             "python" => {
                 return Err(
                     "`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
@@ -166,7 +174,7 @@ impl GraderConfig {
                             grader and a composite over them"
                     .into());
             }
-            other => return Err(format!("`type`: unknown grader type {other:?}; supported: string_check, text_similarity")),
+            other => return Err(format!("`type`: unknown grader type {other:?}; supported: {TYPES}")),
         };
         if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
             return Err(format!("unknown field `{unknown}` for a {grader} grader; expected one of {}", fields.join(", ")));
@@ -176,6 +184,9 @@ impl GraderConfig {
             Some(Value::String(s)) => s.clone(),
             Some(other) => return Err(format!("`name` must be a string, found {}", json_kind(other))),
         };
+        if grader == "score_model" || grader == "label_model" {
+            return Ok(GraderConfig { name, grader: Grader::Model(Box::new(ModelGrader::from_map(map, grader)?)) });
+        }
         let input = Template::parse("input", string_field(map, "input", grader)?)?;
         let reference = Template::parse("reference", string_field(map, "reference", grader)?)?;
         let (kind, pass_threshold) = if grader == "string_check" {
@@ -190,8 +201,8 @@ impl GraderConfig {
         } else {
             let metric = match string_field(map, "evaluation_metric", grader)? {
                 "cosine" => {
-                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model through the judge \
-                                capability; it is not available in this server yet"
+                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model; the judge \
+                                capability offers chat completions only, so it is not available in this server yet"
                         .into());
                 }
                 other => SimilarityMetric::parse(other).ok_or_else(|| {
@@ -208,7 +219,7 @@ impl GraderConfig {
             };
             (Kind::TextSimilarity(metric), threshold)
         };
-        Ok(GraderConfig { name, input, reference, kind, pass_threshold })
+        Ok(GraderConfig { name, grader: Grader::Text { input, reference, kind, pass_threshold } })
     }
 }
 
@@ -246,9 +257,13 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
             .map_err(Clone::clone)
     };
     let scope = Scope { reference: &reference, metadata: &metadata, output_text: &rollout.completion, output_json: &output_json };
-    let input = config.input.render("input", &scope).map_err(RolloutError::InvalidInput)?;
-    let reference = config.reference.render("reference", &scope).map_err(RolloutError::InvalidInput)?;
-    let (value, reason) = match config.kind {
+    let (input, reference, kind, pass_threshold) = match &config.grader {
+        Grader::Model(model) => return model.grade(&config.name, &scope),
+        Grader::Text { input, reference, kind, pass_threshold } => (input, reference, *kind, *pass_threshold),
+    };
+    let input = input.render("input", &scope).map_err(RolloutError::InvalidInput)?;
+    let reference = reference.render("reference", &scope).map_err(RolloutError::InvalidInput)?;
+    let (value, reason) = match kind {
         Kind::StringCheck(op) => {
             let (pass, what) = match op {
                 Operation::Eq => (input == reference, "equals"),
@@ -262,7 +277,7 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
         Kind::TextSimilarity(metric) => {
             let v = metric.score(&input, &reference);
             let mut reason = format!("{}: {} {v:.4}", config.name, metric.name());
-            if let Some(t) = config.pass_threshold {
+            if let Some(t) = pass_threshold {
                 let verdict = if v >= t { "passes" } else { "below" };
                 reason.push_str(&format!(" ({verdict} pass_threshold {t})"));
             }
@@ -270,7 +285,7 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
         }
     };
     let mut score = Score::new(value).reward("score", value);
-    if let Some(t) = config.pass_threshold {
+    if let Some(t) = pass_threshold {
         score = score.metric("passed", if value >= t { 1.0 } else { 0.0 });
     }
     Ok(score
@@ -286,7 +301,7 @@ impl Reward for OpenAiGrader {
         PluginInfo {
             name: "openai-grader".into(),
             version: VERSION.into(),
-            description: "OpenAI grader objects (string_check, text_similarity) run on rollouts".into(),
+            description: "OpenAI grader objects (string_check, text_similarity, score_model, label_model) run on rollouts".into(),
             metrics: METRICS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }

@@ -199,10 +199,6 @@ fn a_missing_variable_is_invalid_input_naming_it() {
 
 #[test]
 fn refused_graders_say_why() {
-    let msg = config_error(&json!({"type": "score_model", "name": "judge", "input": [], "model": "gpt-4o"}));
-    assert!(msg.contains("`type`") && msg.contains("score_model") && msg.contains("judge capability"), "{msg}");
-    let msg = config_error(&json!({"type": "label_model", "name": "judge"}));
-    assert!(msg.contains("label_model") && msg.contains("judge capability"), "{msg}");
     let msg = config_error(&json!({"type": "python", "name": "py", "source": "def grade(s, i): return 1"}));
     assert!(msg.contains("python") && msg.contains("Python plugin kit"), "{msg}");
     let msg = config_error(&json!({"type": "multi", "graders": {}, "calculate_output": "a"}));
@@ -346,4 +342,363 @@ fn bit_parallel_lcs_equals_the_table() {
         }
     }
     assert_eq!(checked, 180);
+}
+
+// ---- Model graders (score_model, label_model), with a stand-in judge ----
+
+mod model_graders {
+    use std::sync::{Arc, Mutex};
+
+    use reward_sdk::judge::{ChatMessage, Completion, JudgeError, Sampling, set_native_judge};
+    use reward_sdk::{RolloutError, Score};
+    use serde_json::{Value, json};
+
+    use super::{config_error, rollout, run};
+    use crate::model::score_format_instruction;
+
+    /// One test at a time owns the process-wide stand-in judge.
+    static JUDGE: Mutex<()> = Mutex::new(());
+
+    type Seen = Vec<(Vec<ChatMessage>, Sampling)>;
+
+    fn answer(text: &str) -> Result<Completion, JudgeError> {
+        Ok(Completion { text: text.into(), model: "stand-in".into(), finish_reason: "stop".into(), ..Completion::default() })
+    }
+
+    /// Scores one rollout with a stand-in judge answering `respond`; returns the result and what
+    /// the judge received.
+    fn judged(
+        config: &Value,
+        completion: &str,
+        reference: Value,
+        metadata: Value,
+        respond: impl Fn(&[ChatMessage]) -> Result<Completion, JudgeError> + Send + 'static,
+    ) -> (Result<Score, RolloutError>, Seen) {
+        let _one = JUDGE.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        set_native_judge(Some(Box::new(move |messages, sampling| {
+            log.lock().unwrap().push((messages.to_vec(), *sampling));
+            respond(messages)
+        })));
+        let result = run(config, rollout(completion, reference, metadata));
+        set_native_judge(None);
+        let seen = seen.lock().unwrap().clone();
+        (result, seen)
+    }
+
+    /// The judge answers `text` to any question.
+    fn answering(config: &Value, text: &str) -> Result<Score, RolloutError> {
+        let text = text.to_owned();
+        judged(config, "the answer", json!("gold"), json!({}), move |_| answer(&text)).0
+    }
+
+    #[track_caller]
+    fn failed(result: Result<Score, RolloutError>) -> String {
+        match result {
+            Err(RolloutError::Failed(msg)) => msg,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    fn score_model() -> Value {
+        json!({
+            "type": "score_model",
+            "name": "judge",
+            "model": "gpt-4.1-2025-04-14",
+            "input": [{"role": "user", "content": "Grade {{sample.output_text}} against {{item.reference_answer}}."}],
+        })
+    }
+
+    fn label_model() -> Value {
+        json!({
+            "type": "label_model",
+            "name": "sentiment",
+            "model": "gpt-4o-2024-08-06",
+            "input": [
+                {"role": "developer", "content": "Classify the sentiment of the text. Answer with one word: positive, neutral or negative."},
+                {"role": "user", "content": "{{sample.output_text}}"},
+            ],
+            "labels": ["positive", "neutral", "negative"],
+            "passing_labels": ["positive", "neutral"],
+        })
+    }
+
+    /// The score model grader of OpenAI's graders guide ("Score model graders"), run on the guide's
+    /// own test (`item.reference_answer` 1.0, model sample "0.9"): the messages are the guide's,
+    /// rendered, with the response-format instruction the guide says OpenAI requests added to its
+    /// system message; its sampling_params reach the judge (reasoning_effort is not a judge knob).
+    #[test]
+    fn guide_score_model_example() {
+        let grader = json!({
+            "type": "score_model",
+            "name": "my_score_model",
+            "input": [
+                {
+                    "role": "system",
+                    "content": "You are an expert grader. If the reference and model answer are exact matches, output a score of 1. If they are somewhat similar in meaning, output a score in 0.5. Otherwise, give a score of 0."
+                },
+                {"role": "user", "content": "Reference: {{ item.reference_answer }}. Model answer: {{ sample.output_text }}"}
+            ],
+            "pass_threshold": 0.5,
+            "model": "o4-mini-2025-04-16",
+            "range": [0, 1],
+            "sampling_params": {"max_completions_tokens": 32768, "top_p": 1, "reasoning_effort": "medium"},
+        });
+        let reply = r#"{"result": 0.5, "steps": [{"description": "compare 0.9 with 1.0", "conclusion": "close, not equal"}]}"#;
+        let (result, seen) = judged(&grader, "0.9", json!(1.0), json!({}), move |_| answer(reply));
+        let score = result.unwrap();
+        assert_eq!(
+            (score.value, score.get("score"), score.get("passed"), score.get("judge_score_raw")),
+            (0.5, Some(0.5), Some(1.0), Some(0.5))
+        );
+        assert_eq!(seen.len(), 1);
+        let system = format!(
+            "You are an expert grader. If the reference and model answer are exact matches, output a score of 1. If they are somewhat similar in meaning, output a score in 0.5. Otherwise, give a score of 0.\n\n{}",
+            score_format_instruction(0.0, 1.0)
+        );
+        assert_eq!(seen[0].0, vec![ChatMessage::new("system", system), ChatMessage::new("user", "Reference: 1.0. Model answer: 0.9")]);
+        assert_eq!(seen[0].1, Sampling { temperature: None, top_p: Some(1.0), max_tokens: Some(32768), seed: None });
+        assert!(score.reason.as_deref().unwrap().contains("passes pass_threshold 0.5"), "{:?}", score.reason);
+    }
+
+    /// The instruction names the guide's fields and the grader's range.
+    #[test]
+    fn score_format_instruction_names_result_steps_and_range() {
+        let text = score_format_instruction(1.0, 10.0);
+        assert!(text.contains(r#""result": <your score, a number from 1 to 10>"#), "{text}");
+        assert!(text.contains(r#""steps""#) && text.contains("description") && text.contains("conclusion"), "{text}");
+    }
+
+    /// Without a system message first, the instruction is a new first message; the configured
+    /// messages follow, rendered, in order.
+    #[test]
+    fn score_model_prompt_as_configured() {
+        let (result, seen) = judged(&score_model(), "Lyon", json!("Paris"), json!({}), |_| answer("0"));
+        assert_eq!(result.unwrap().value, 0.0);
+        assert_eq!(
+            seen[0].0,
+            vec![ChatMessage::new("system", score_format_instruction(0.0, 1.0)), ChatMessage::new("user", "Grade Lyon against Paris.")]
+        );
+        // No sampling_params: every knob is left to the grant (temperature 0, its seed, its max_tokens).
+        assert_eq!(seen[0].1, Sampling::default());
+    }
+
+    #[test]
+    fn score_model_answers_parsed() {
+        for (text, want) in [
+            ("0.75", 0.75),
+            (" 1 \n", 1.0),
+            ("0", 0.0),
+            (r#"{"result": 0.25}"#, 0.25),
+            (r#"{"steps": [], "result": 1}"#, 1.0),
+            ("```json\n{\"result\": 0.5, \"steps\": []}\n```", 0.5),
+            ("```\n0.125\n```", 0.125),
+        ] {
+            let s = answering(&score_model(), text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!((s.value, s.get("judge_score_raw")), (want, Some(want)), "{text:?}");
+        }
+    }
+
+    /// The guide: "The output of the grader will be truncated to the given `range`". The number the
+    /// model gave stays visible as `judge_score_raw` and in the reason.
+    #[test]
+    fn score_model_out_of_range_is_clamped_to_range() {
+        let s = answering(&score_model(), "1.5").unwrap();
+        assert_eq!((s.value, s.get("judge_score_raw")), (1.0, Some(1.5)));
+        assert!(s.reason.as_deref().unwrap().contains("its answer 1.5 clamped"), "{:?}", s.reason);
+        let s = answering(&score_model(), r#"{"result": -1.0}"#).unwrap();
+        assert_eq!((s.value, s.get("judge_score_raw")), (0.0, Some(-1.0)));
+
+        let mut grader = score_model();
+        grader["range"] = json!([1, 10]);
+        assert_eq!(answering(&grader, "7").unwrap().value, 7.0);
+        assert_eq!(answering(&grader, "0").unwrap().value, 1.0);
+        assert_eq!(answering(&grader, "11").unwrap().value, 10.0);
+    }
+
+    /// OpenAI scores non-numeric answers 0; here they fail the rollout, naming the answer, so a
+    /// broken judge never reads as a bad completion.
+    #[test]
+    fn score_model_junk_answers_fail_not_zero() {
+        for (text, needle) in [
+            ("great answer", "not a number or a JSON object"),
+            ("", "not a number"),
+            ("0.5 because it is close", "not a number"),
+            ("Score: 0.5", "not a number"),
+            (r#"{"score": 0.5}"#, "without a `result` field"),
+            (r#"{"result": "0.5"}"#, "`result` a string, not a number"),
+            ("[0.5]", "is an array"),
+            ("true", "is a boolean"),
+            ("```json\n{\"result\": 0.5}", "not a number"),
+        ] {
+            let msg = failed(answering(&score_model(), text));
+            assert!(msg.starts_with("judge: the judge's answer") && msg.contains(needle), "{text:?}: {msg}");
+        }
+        // A truncated answer says so.
+        let (result, _) = judged(&score_model(), "x", json!("y"), json!({}), |_| {
+            Ok(Completion { text: r#"{"result": 0."#.into(), finish_reason: "length".into(), ..Completion::default() })
+        });
+        let msg = failed(result);
+        assert!(msg.contains("finish_reason length"), "{msg}");
+    }
+
+    #[test]
+    fn label_model_passing_failing_and_unknown_labels() {
+        let grader = label_model();
+        let (result, seen) = judged(&grader, "I love it", json!(null), json!({}), |_| answer("positive"));
+        let s = result.unwrap();
+        assert_eq!((s.value, s.get("score"), s.get("judge_label_index")), (1.0, Some(1.0), Some(0.0)));
+        // As configured: no instruction added, `developer` sent as `system`, sampling left to the grant.
+        assert_eq!(
+            seen[0].0,
+            vec![
+                ChatMessage::new("system", "Classify the sentiment of the text. Answer with one word: positive, neutral or negative."),
+                ChatMessage::new("user", "I love it"),
+            ]
+        );
+        assert_eq!(seen[0].1, Sampling::default());
+
+        for (text, value, index) in [(" neutral\n", 1.0, 1.0), ("negative", 0.0, 2.0), (r#"{"label": "negative"}"#, 0.0, 2.0)] {
+            let s = answering(&grader, text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+            assert_eq!((s.value, s.get("judge_label_index")), (value, Some(index)), "{text:?}");
+        }
+        let s = answering(&grader, "negative").unwrap();
+        assert!(s.reason.as_deref().unwrap().contains("\"negative\" (not a passing label)"), "{:?}", s.reason);
+
+        for (text, needle) in [
+            ("Positive", "not one of the labels (positive, neutral, negative)"),
+            ("mixed", "not one of the labels"),
+            ("The sentiment is positive.", "not one of the labels"),
+            (r#"{"label": "mixed"}"#, "`label` \"mixed\", which is not one of the labels"),
+            (r#"{"result": "positive"}"#, "without a `label` field"),
+            ("", "not one of the labels"),
+        ] {
+            let msg = failed(answering(&grader, text));
+            assert!(msg.starts_with("sentiment: the judge's answer") && msg.contains(needle), "{text:?}: {msg}");
+        }
+    }
+
+    /// A judge error fails the rollout naming the error's kind and text (the host scores it
+    /// JUDGE_ERROR anyway); without a judge the call is `not-granted`.
+    #[test]
+    fn judge_errors_fail_the_rollout_naming_the_error() {
+        for (error, kind) in [
+            (JudgeError::Timeout("judge `grader`: 3 attempts passed 30000 ms".into()), "timeout"),
+            (JudgeError::NotGranted("reward `r` grants no judge".into()), "not-granted"),
+            (JudgeError::Refused("judge `grader`: the model refused".into()), "refused"),
+            (JudgeError::Unavailable("judge `grader`: 503 on every attempt".into()), "unavailable"),
+            (JudgeError::InvalidResponse("judge `grader`: no choices".into()), "invalid-response"),
+            (JudgeError::OverLimit("judge `grader`: more than 4 calls".into()), "over-limit"),
+        ] {
+            for grader in [score_model(), label_model()] {
+                let e = error.clone();
+                let (result, _) = judged(&grader, "x", json!("y"), json!({}), move |_| Err(e.clone()));
+                let msg = failed(result);
+                assert!(msg.contains(&format!("the judge failed ({kind})")) && msg.contains(error.text()), "{msg}");
+            }
+        }
+        let _one = JUDGE.lock().unwrap_or_else(|e| e.into_inner());
+        set_native_judge(None);
+        let msg = failed(run(&score_model(), rollout("x", json!("y"), json!({}))));
+        assert!(msg.contains("(not-granted)"), "{msg}");
+    }
+
+    /// A variable that names nothing is the rollout's fault: invalid input naming the message, and
+    /// no judge call.
+    #[test]
+    fn a_missing_variable_in_a_message_is_invalid_input() {
+        let mut grader = score_model();
+        grader["input"] = json!([{"role": "system", "content": "Grade."}, {"role": "user", "content": "{{item.question}}"}]);
+        let (result, seen) = judged(&grader, "x", json!("y"), json!({}), |_| answer("1"));
+        match result {
+            Err(RolloutError::InvalidInput(msg)) => assert!(msg.contains("`input[1].content`") && msg.contains("item.question"), "{msg}"),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert!(seen.is_empty());
+    }
+
+    #[test]
+    fn sampling_params_map_onto_the_judge() {
+        let mut grader = score_model();
+        grader["sampling_params"] =
+            json!({"temperature": 0.7, "top_p": 0.9, "seed": 42, "max_completions_tokens": 256, "reasoning_effort": "low"});
+        let (_, seen) = judged(&grader, "x", json!("y"), json!({}), |_| answer("1"));
+        assert_eq!(seen[0].1, Sampling { temperature: Some(0.7), top_p: Some(0.9), max_tokens: Some(256), seed: Some(42) });
+        // Nulls are unset, like absent keys.
+        grader["sampling_params"] = json!({"temperature": null, "seed": 3});
+        let (_, seen) = judged(&grader, "x", json!("y"), json!({}), |_| answer("1"));
+        assert_eq!(seen[0].1, Sampling { seed: Some(3), ..Sampling::default() });
+    }
+
+    #[test]
+    fn model_config_mistakes_name_the_field() {
+        let with = |base: Value, key: &str, value: Value| {
+            let mut g = base;
+            g[key] = value;
+            g
+        };
+        let without = |base: Value, key: &str| {
+            let mut g = base;
+            g.as_object_mut().unwrap().remove(key);
+            g
+        };
+        let cases = [
+            (without(score_model(), "input"), "missing field `input`"),
+            (with(score_model(), "input", json!([])), "`input` is empty"),
+            (with(score_model(), "input", json!("Grade it")), "`input` must be an array"),
+            (with(score_model(), "input", json!([{"role": "judge", "content": "x"}])), "`input[0].role`: unknown role \"judge\""),
+            (with(score_model(), "input", json!([{"content": "x"}])), "missing field `input[0].role`"),
+            (with(score_model(), "input", json!([{"role": "user"}])), "missing field `input[0].content`"),
+            (with(score_model(), "input", json!([{"role": "user", "content": "x", "name": "n"}])), "unknown field `input[0].name`"),
+            (
+                with(score_model(), "input", json!([{"role": "user", "content": {"type": "input_image", "image_url": "u"}}])),
+                "`input[0].content`: input_image content is not supported",
+            ),
+            (
+                with(score_model(), "input", json!([{"role": "user", "content": "a"}, {"role": "user", "content": "{{sample.output}}"}])),
+                "`input[1].content`",
+            ),
+            (with(score_model(), "range", json!([1, 0])), "`range` must be increasing"),
+            (with(score_model(), "range", json!([0.5, 0.5])), "`range` must be increasing"),
+            (with(score_model(), "range", json!([0])), "`range` must be two numbers"),
+            (with(score_model(), "range", json!(["0", 1])), "`range[0]` must be a number"),
+            (with(score_model(), "pass_threshold", json!("high")), "`pass_threshold` must be a number"),
+            (with(score_model(), "model", json!(4)), "`model` must be a string"),
+            (with(score_model(), "sampling_params", json!({"max_tokens": 10})), "unknown field `sampling_params.max_tokens`"),
+            (with(score_model(), "sampling_params", json!({"temperature": -1})), "`sampling_params.temperature` must be at least 0"),
+            (with(score_model(), "sampling_params", json!({"top_p": 0})), "`sampling_params.top_p` must be in (0, 1]"),
+            (with(score_model(), "sampling_params", json!({"seed": -1})), "`sampling_params.seed` must be a non-negative integer"),
+            (
+                with(score_model(), "sampling_params", json!({"max_completions_tokens": 0})),
+                "`sampling_params.max_completions_tokens` must be a positive integer",
+            ),
+            (with(score_model(), "sampling_params", json!({"reasoning_effort": 2})), "`sampling_params.reasoning_effort` must be a string"),
+            (with(score_model(), "labels", json!(["a"])), "unknown field `labels` for a score_model grader"),
+            (without(label_model(), "labels"), "missing field `labels`"),
+            (without(label_model(), "passing_labels"), "missing field `passing_labels`"),
+            (with(label_model(), "labels", json!([])), "`labels` is empty"),
+            (with(label_model(), "passing_labels", json!([])), "`passing_labels` is empty"),
+            (with(label_model(), "passing_labels", json!(["great"])), "`passing_labels`: \"great\" is not one of `labels`"),
+            (with(label_model(), "labels", json!(["positive", "positive"])), "`labels` has \"positive\" twice"),
+            (with(label_model(), "labels", json!(["positive", 3])), "`labels[1]` must be a string"),
+            (with(label_model(), "labels", json!(["positive "])), "`labels[0]` \"positive \" has surrounding whitespace"),
+            (with(label_model(), "range", json!([0, 1])), "unknown field `range` for a label_model grader"),
+            (with(label_model(), "sampling_params", json!({})), "unknown field `sampling_params` for a label_model grader"),
+        ];
+        for (config, needle) in cases {
+            let msg = config_error(&config);
+            assert!(msg.contains(needle), "{config}: {msg}");
+        }
+        // What stays refused.
+        let msg = config_error(&json!({"type": "multi", "graders": {"a": score_model()}, "calculate_output": "a"}));
+        assert!(msg.contains("multi") && msg.contains("composite"), "{msg}");
+        // The configs above are otherwise good.
+        reward_sdk::check_config::<crate::OpenAiGrader>(&score_model().to_string()).unwrap();
+        reward_sdk::check_config::<crate::OpenAiGrader>(&label_model().to_string()).unwrap();
+        // `model` is optional here (the grant decides), an input_text content object is text.
+        let mut g = without(score_model(), "model");
+        g["input"] = json!([{"type": "message", "role": "user", "content": {"type": "input_text", "text": "{{sample.output_text}}"}}]);
+        reward_sdk::check_config::<crate::OpenAiGrader>(&g.to_string()).unwrap();
+    }
 }

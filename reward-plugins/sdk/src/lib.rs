@@ -22,6 +22,7 @@
 pub mod alloc;
 pub mod extract;
 pub mod fixtures;
+pub mod judge;
 pub mod programs;
 
 use std::cell::RefCell;
@@ -263,9 +264,9 @@ fn score_batch_metered<R: Reward>(
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        // The world with the host's optional imports (`meter`, `fixtures`, `programs`): a plugin
-        // that never calls `fixtures::read` or a `programs` function does not import them (unused
-        // imports are dropped at link time).
+        // The world with the host's optional imports (`meter`, `fixtures`, `programs`, `judge`): a
+        // plugin that never calls `fixtures::read`, a `programs` function or `judge::complete` does
+        // not import them (unused imports are dropped at link time).
         world: "reward-plugin-full",
         pub_export_macro: true,
         default_bindings_module: "reward_sdk::bindings",
