@@ -13,10 +13,10 @@ wasmtime::component::bindgen!({
 pub(crate) use exports::reward::plugin::reward as wit;
 /// The `fixtures` import the host provides.
 pub(crate) use reward::plugin::fixtures;
-/// The `programs` import the host provides (see [`crate::programs`]).
-pub(crate) use reward::plugin::programs;
 /// The `judge` import's types (the host defines it in [`crate::judge`], with the store at hand).
 pub(crate) use reward::plugin::judge as judge_wit;
+/// The `programs` import the host provides (see [`crate::programs`]).
+pub(crate) use reward::plugin::programs;
 
 /// Host bindings for interpreter components (world `program-runner` of
 /// `reward-plugins/wit/programs.wit`), which run the programs behind `programs`.

@@ -259,7 +259,9 @@ impl Loader<'_> {
                     || spec.interpreter.is_some()
                     || spec.judge.is_some()
                 {
-                    bail!("a composite reward takes no `config`, `limits`, `fixtures`, `interpreter` or `judge`: set them on its components");
+                    bail!(
+                        "a composite reward takes no `config`, `limits`, `fixtures`, `interpreter` or `judge`: set them on its components"
+                    );
                 }
                 self.build_composite(name, spec, components, formula, stack)
             }

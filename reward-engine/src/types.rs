@@ -104,15 +104,8 @@ pub enum Status {
 
 impl Status {
     /// Every status, in display order.
-    pub const ALL: [Status; 7] = [
-        Status::Ok,
-        Status::InvalidInput,
-        Status::PluginError,
-        Status::Timeout,
-        Status::OutOfMemory,
-        Status::Internal,
-        Status::JudgeError,
-    ];
+    pub const ALL: [Status; 7] =
+        [Status::Ok, Status::InvalidInput, Status::PluginError, Status::Timeout, Status::OutOfMemory, Status::Internal, Status::JudgeError];
 
     /// The wire name, e.g. `PLUGIN_ERROR`.
     pub fn as_str(self) -> &'static str {

@@ -180,12 +180,15 @@ fn load_error(grader: &str) -> String {
 
 #[test]
 fn refused_graders_fail_at_load_naming_the_field() {
-    let err = load_error(
-        r#"{ type = "score_model", name = "judge", model = "gpt-4o", input = [{ role = "user", content = "Grade {{sample.output_text}}" }] }"#,
-    );
+    let err = load_error(r#"{ type = "multi", name = "both", graders = {}, calculate_output = "a" }"#);
     assert!(err.contains("reward `graded`"), "{err}");
-    assert!(err.contains("openai-grader") && err.contains("`type`") && err.contains("score_model"), "{err}");
-    assert!(err.contains("judge capability"), "{err}");
+    assert!(err.contains("openai-grader") && err.contains("`type`") && err.contains("multi"), "{err}");
+    assert!(err.contains("composite"), "{err}");
+
+    let err = load_error(
+        r#"{ type = "label_model", name = "l", model = "m", input = [{ role = "user", content = "x" }], labels = ["a"], passing_labels = ["b"] }"#,
+    );
+    assert!(err.contains("passing_labels"), "{err}");
 
     let err = load_error(r#"{ type = "string_check", input = "{{sample.output_text}}", reference = "x", operation = "contains" }"#);
     assert!(err.contains("`operation`") && err.contains("\"contains\""), "{err}");

@@ -32,11 +32,7 @@ pub(super) async fn attempt(
     body: &[u8],
     timeout: Duration,
 ) -> Result<Completion, Failed> {
-    let mut request = client
-        .post(endpoint)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_vec())
-        .timeout(timeout);
+    let mut request = client.post(endpoint).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec()).timeout(timeout);
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
@@ -146,9 +142,8 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Completion, JudgeError> {
         #[serde(default)]
         completion_tokens: u64,
     }
-    let answer: Answer = serde_json::from_slice(bytes).map_err(|e| {
-        JudgeError::InvalidResponse(format!("the answer is not a chat completion ({e}): {}", error_text(bytes)))
-    })?;
+    let answer: Answer = serde_json::from_slice(bytes)
+        .map_err(|e| JudgeError::InvalidResponse(format!("the answer is not a chat completion ({e}): {}", error_text(bytes))))?;
     let Some(choice) = answer.choices.into_iter().next() else {
         return Err(JudgeError::InvalidResponse("the answer has no choices".into()));
     };
@@ -180,7 +175,10 @@ mod tests {
     #[test]
     fn a_completion_is_read_with_its_usage() {
         let c = parse(br#"{"id":"x","object":"chat.completion","model":"m1","choices":[{"index":0,"message":{"role":"assistant","content":"7"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13}}"#).unwrap();
-        assert_eq!((c.text.as_str(), c.model.as_str(), c.finish_reason.as_str(), c.prompt_tokens, c.completion_tokens), ("7", "m1", "stop", 12, 1));
+        assert_eq!(
+            (c.text.as_str(), c.model.as_str(), c.finish_reason.as_str(), c.prompt_tokens, c.completion_tokens),
+            ("7", "m1", "stop", 12, 1)
+        );
     }
 
     #[test]
@@ -190,8 +188,12 @@ mod tests {
         let filtered = parse(br#"{"choices":[{"message":{"content":""},"finish_reason":"content_filter"}]}"#);
         assert!(matches!(filtered, Err(JudgeError::Refused(_))), "{filtered:?}");
         assert!(matches!(parse(br#"{"choices":[]}"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("no choices")));
-        assert!(matches!(parse(br#"{"choices":[{"message":{"con"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("not a chat completion")));
-        assert!(matches!(parse(br#"{"choices":[{"message":{"role":"assistant"}}]}"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("no content")));
+        assert!(
+            matches!(parse(br#"{"choices":[{"message":{"con"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("not a chat completion"))
+        );
+        assert!(
+            matches!(parse(br#"{"choices":[{"message":{"role":"assistant"}}]}"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("no content"))
+        );
     }
 
     #[test]

@@ -188,8 +188,7 @@ impl Judge {
             .user_agent(concat!("reward-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the judge's HTTP client")?;
-        let cache = (spec.cache_entries > 0)
-            .then(|| quick_cache::sync::Cache::with_weighter(spec.cache_entries, CACHE_BYTES, TextWeight));
+        let cache = (spec.cache_entries > 0).then(|| quick_cache::sync::Cache::with_weighter(spec.cache_entries, CACHE_BYTES, TextWeight));
         Ok(Judge {
             name: name.to_owned(),
             endpoint: spec.endpoint(),
@@ -220,7 +219,8 @@ impl Judge {
         runtime().spawn(async move {
             let _ = tx.send(judge.complete(messages, sampling).await);
         });
-        rx.recv().unwrap_or_else(|_| Err(JudgeError::Unavailable(format!("judge `{}`: the call's task ended without an answer", self.name))))
+        rx.recv()
+            .unwrap_or_else(|_| Err(JudgeError::Unavailable(format!("judge `{}`: the call's task ended without an answer", self.name))))
     }
 
     /// Asks for one completion: the cache, then the limits and the attempts (see the module doc).
@@ -292,7 +292,11 @@ impl Judge {
             let wait = backoff(retries).max(asked.unwrap_or_default());
             if wait > self.spec.max_retry_wait {
                 return Err(error.map(|m| {
-                    format!("{m}; it asked to retry after {} ms, more than max_retry_wait_ms ({} ms)", wait.as_millis(), self.spec.max_retry_wait.as_millis())
+                    format!(
+                        "{m}; it asked to retry after {} ms, more than max_retry_wait_ms ({} ms)",
+                        wait.as_millis(),
+                        self.spec.max_retry_wait.as_millis()
+                    )
                 }));
             }
             metrics::counter!("reward_judge_retries_total", "judge" => self.name.clone(), "after" => error.kind()).increment(1);
@@ -448,7 +452,10 @@ mod tests {
         let spec: JudgeSpec = toml::from_str("url = \"http://127.0.0.1:1/v1\"\nmodel = \"m\"\nseed = 7\nmax_tokens = 64").unwrap();
         let r = Request::new(&spec, vec![ChatMessage { role: "user".into(), content: "x".repeat(40) }], Sampling::default());
         let body: serde_json::Value = serde_json::to_value(&r).unwrap();
-        assert_eq!(body, serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(40)}], "temperature": 0.0, "max_tokens": 64, "seed": 7}));
+        assert_eq!(
+            body,
+            serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(40)}], "temperature": 0.0, "max_tokens": 64, "seed": 7})
+        );
         assert_eq!(r.estimate(), (40 + 4usize).div_ceil(4) as u64 + 4 + 64);
     }
 

@@ -134,7 +134,10 @@ impl JudgeSpec {
     pub fn validate(&self) -> Result<()> {
         let url = self.url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
-            bail!("`url` must be an http:// or https:// URL of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\", not {:?}", self.url);
+            bail!(
+                "`url` must be an http:// or https:// URL of an OpenAI-compatible API, e.g. \"https://api.openai.com/v1\", not {:?}",
+                self.url
+            );
         }
         if self.model.trim().is_empty() {
             bail!("`model` must name the model to ask");
@@ -169,8 +172,9 @@ impl JudgeSpec {
     /// neither. The error names the variable or the file, never a key.
     pub(super) fn api_key(&self, base: &Path) -> Result<Option<ApiKey>> {
         let key = match (&self.api_key_env, &self.api_key_file) {
-            (Some(var), _) => std::env::var(var)
-                .with_context(|| format!("`api_key_env`: the environment variable {var} is not set (or not UTF-8)"))?,
+            (Some(var), _) => {
+                std::env::var(var).with_context(|| format!("`api_key_env`: the environment variable {var} is not set (or not UTF-8)"))?
+            }
             (None, Some(file)) => {
                 let path = base.join(file);
                 std::fs::read_to_string(&path).with_context(|| format!("`api_key_file`: reading {}", path.display()))?

@@ -7,11 +7,11 @@ use wasmtime::component::Component;
 
 use super::super::bindings::wit;
 use super::super::host::HostInner;
+use super::super::judge::JUDGE_INTERFACE;
 use super::super::limits::{
     MAX_DECLARED_METRICS, MAX_METRIC_NAME_BYTES, MAX_PLUGIN_DESCRIPTION_BYTES, MAX_PLUGIN_NAME_BYTES, MAX_PLUGIN_VERSION_BYTES,
     bounded_guest_text,
 };
-use super::super::judge::JUDGE_INTERFACE;
 use super::super::meter::METER_INTERFACE;
 use super::super::programs::PROGRAMS_INTERFACE;
 

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::super::bindings::{fixtures, programs};
 use super::super::fixtures::Fixtures;
+use super::super::judge::JudgeGrant;
 use super::super::limiter::MemoryLimiter;
 use super::super::meter::Meter;
-use super::super::judge::JudgeGrant;
 use super::super::programs::Grant;
 
 /// What a reward grants its plugin: the only ways out of the sandbox. Nothing by default.

@@ -79,7 +79,10 @@ impl Reward for LimitsGuest {
             "meter-glue-spin" => meter_abuse::glue_spin(),
             "invalid" => Err(RolloutError::InvalidInput("the guest was asked to reject this rollout".into())),
             "judge" => judge::ask(arg).and_then(|answer| {
-                let value = answer.trim().parse::<f64>().map_err(|_| RolloutError::Failed(format!("the judge answered {answer:?}, not a number")))?;
+                let value = answer
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| RolloutError::Failed(format!("the judge answered {answer:?}, not a number")))?;
                 Ok(Score::new(value).with_reason(answer))
             }),
             "judge-swallow" => Ok(judge::ask(arg).map_or(Score::new(0.0), |answer| Score::new(answer.len() as f64))),
