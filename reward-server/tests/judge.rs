@@ -268,3 +268,47 @@ fn a_real_model_answers_through_the_capability() {
     assert_eq!(metric(&s3, "judge_cache_hits"), 0.0, "a new load has a new cache");
     assert_eq!(s3.score, s1.score, "temperature 0 and a fixed seed: the model answers the same");
 }
+
+/// Through the server: a judge reward saturated on a slow model does not hold the CPU workers.
+/// With one CPU worker and every judge call held by the model, a CPU-bound reward's request is
+/// answered while the model has answered none of the judge's calls (an ordering, read off the
+/// stand-in's state, not a timing threshold). Then the judge's requests finish, with their
+/// accounting in the results and in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_judge_does_not_hold_the_cpu_workers() {
+    let judge = Arc::new(FakeJudge::start(Script::new(Reply::text("1").after(Duration::from_secs(3)))));
+    let plugin = plugin_path("limits-guest");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewards.toml");
+    let more = format!("[rewards.cpu]\nplugin = \"{}\"\n", plugin.display());
+    std::fs::write(&path, config(&judge.url(), "max_concurrent = 4\ncache_entries = 0", &more)).unwrap();
+    let server = common::server::Server::start(&path, &["--workers", "1", "--judge-workers", "8", "--cache-entries", "0"]);
+    let client = reqwest::Client::new();
+    let post = |reward: &str, completions: Vec<String>| {
+        let rollouts: Vec<_> =
+            completions.iter().enumerate().map(|(i, c)| serde_json::json!({"id": format!("{reward}{i}"), "completion": c})).collect();
+        client
+            .post(format!("{}/v1/score", server.http))
+            .body(serde_json::json!({"reward": reward, "rollouts": rollouts}).to_string())
+            .send()
+    };
+    let judged = tokio::spawn(post("judged", (0..8).map(|i| format!("judge question {i}")).collect()));
+    // Wait until the model holds its four calls (max_concurrent = 4).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judge.completions().len() < 4 {
+        assert!(Instant::now() < deadline, "the judge calls never reached the model");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu: serde_json::Value = post("cpu", vec!["work 10".into(), "hello".into()]).await.unwrap().json().await.unwrap();
+    let answered = judge.completions().iter().filter(|r| r.answered_at.is_some()).count();
+    assert_eq!(cpu["results"][1]["score"], 5.0, "{cpu}");
+    assert_eq!(answered, 0, "the CPU reward waited for the judge: the model had answered {answered} calls");
+    let judged: serde_json::Value = judged.await.unwrap().unwrap().json().await.unwrap();
+    let results = judged["results"].as_array().unwrap();
+    assert_eq!(results.len(), 8);
+    assert!(results.iter().all(|r| r["status"] == "OK" && r["metrics"]["judge_calls"] == 1.0), "{judged}");
+    assert!(judge.max_in_flight() <= 4, "max_concurrent = 4, saw {}", judge.max_in_flight());
+    let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"reward_judge_calls_total{judge="j",outcome="ok"} 8"#), "{text}");
+    assert!(text.contains("reward_judge_request_seconds_bucket"), "{text}");
+}

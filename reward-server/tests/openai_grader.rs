@@ -218,3 +218,50 @@ fn the_example_config_scores_the_example_rollouts() {
     assert_eq!(run("exact_capital"), [0.0, 0.0, 0.0]);
     assert_eq!(run("mentions_capital"), [1.0, 1.0, 0.0]);
 }
+
+/// The model graders of `examples/openai-model-graders.toml` through the judge capability, with the
+/// example's `[judges.local]` pointed at a scripted judge that grades by the rendered prompt: the
+/// answer is right when the model answer mentions the reference (the stand-in reads both off the
+/// prompt, so a wrongly rendered template fails the scores, not only the prompt check).
+#[test]
+fn the_model_graders_example_scores_through_a_judge() {
+    use reward_server_harness::fake_judge::{FakeJudge, Reply, Script};
+    let judge = FakeJudge::start(Script::new(Reply::echo(|request| {
+        let messages = request["messages"].as_array().unwrap();
+        let user = messages.last().unwrap()["content"].as_str().unwrap().to_owned();
+        let (reference, answer) = user.strip_prefix("Reference: ").unwrap().split_once(". Model answer: ").unwrap();
+        let right = answer.to_lowercase().contains(&reference.to_lowercase());
+        let labels = messages.iter().any(|m| m["content"].as_str().unwrap().contains("correct or incorrect"));
+        match (labels, right) {
+            (true, true) => "correct".into(),
+            (true, false) => "incorrect".into(),
+            (false, right) => format!("{{\"result\": {}, \"steps\": []}}", if right { 1.0 } else { 0.0 }),
+        }
+    })));
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(repo_root().join("examples/openai-model-graders.toml")).unwrap();
+    let plugins = plugin_path("openai-grader").parent().unwrap().display().to_string();
+    let text = example
+        .replace("http://127.0.0.1:8080/v1", &judge.url())
+        .replace("plugin_dir = \"../target/plugins\"", &format!("plugin_dir = \"{plugins}\""));
+    let config = dir.path().join("rewards.toml");
+    std::fs::write(&config, text).unwrap();
+    let input = repo_root().join("examples/capitals.plain.jsonl");
+    for reward in ["judged_capital", "capital_label"] {
+        let (out, lines) = score_file(&config, reward, &input);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let scores: Vec<f64> = lines.iter().map(|l| l["score"].as_f64().unwrap_or_else(|| panic!("{l}"))).collect();
+        assert_eq!(scores, [1.0, 1.0, 0.0], "{reward}: {lines:?}");
+        assert!(lines.iter().all(|l| l["metrics"]["judge_calls"] == 1.0), "{lines:?}");
+    }
+    let sent = judge.completions();
+    assert_eq!(sent.len(), 6, "three rollouts, two graders, no repeats");
+    let p3 = sent.iter().map(|r| r.body.clone().unwrap()).find(|b| b["messages"].to_string().contains("Barcelona")).unwrap();
+    let messages = p3["messages"].as_array().unwrap();
+    assert_eq!(
+        messages.last().unwrap(),
+        &json!({"role": "user", "content": "Reference: Madrid. Model answer: <answer>Barcelona</answer>"})
+    );
+    assert!(messages[0]["content"].as_str().unwrap().starts_with("You are an expert grader."), "{p3}");
+    assert_eq!((p3["seed"].as_u64(), p3["max_tokens"].as_u64(), p3["temperature"].as_f64()), (Some(7), Some(256), Some(0.0)), "{p3}");
+}

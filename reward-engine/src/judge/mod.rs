@@ -42,6 +42,16 @@ pub const JUDGE_IO_THREADS: usize = 2;
 pub const CACHE_BYTES: u64 = 64 << 20;
 /// Default most judge calls one rollout may make: 16.
 pub const DEFAULT_MAX_CALLS_PER_ROLLOUT: u32 = 16;
+/// Prometheus: judge calls, by `judge` and `outcome` (`ok`, `cached`, or an error kind).
+pub const METRIC_CALLS: &str = "reward_judge_calls_total";
+/// Prometheus: retries, by `judge` and `after` (the error kind retried).
+pub const METRIC_RETRIES: &str = "reward_judge_retries_total";
+/// Prometheus: tokens the endpoint reported, by `judge` and `kind` (`prompt`, `completion`).
+pub const METRIC_TOKENS: &str = "reward_judge_tokens_total";
+/// Prometheus: time an attempt waited for the rate limits and a free slot, by `judge`.
+pub const METRIC_WAIT: &str = "reward_judge_wait_seconds";
+/// Prometheus: time of one HTTP attempt, by `judge`.
+pub const METRIC_REQUEST: &str = "reward_judge_request_seconds";
 /// First back-off before a retry: 500 ms, doubled each retry up to [`MAX_BACKOFF`], with jitter.
 const BASE_BACKOFF: Duration = Duration::from_millis(500);
 /// Longest back-off (before jitter): 20 s.
@@ -250,7 +260,7 @@ impl Judge {
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
-        metrics::counter!("reward_judge_calls_total", "judge" => self.name.clone(), "outcome" => outcome).increment(1);
+        metrics::counter!(METRIC_CALLS, "judge" => self.name.clone(), "outcome" => outcome).increment(1);
         answer.map_err(|e| e.map(|m| format!("judge `{}` ({} at {}): {m}", self.name, self.spec.model, self.spec.url)))
     }
 
@@ -267,17 +277,16 @@ impl Judge {
             let waiting = Instant::now();
             let ticket = self.limits.take(estimate).await;
             let permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
-            metrics::histogram!("reward_judge_wait_seconds", "judge" => self.name.clone()).record(waiting.elapsed().as_secs_f64());
+            metrics::histogram!(METRIC_WAIT, "judge" => self.name.clone()).record(waiting.elapsed().as_secs_f64());
             let started = Instant::now();
             let attempt = http::attempt(&self.client, &self.endpoint, self.key.as_ref().map(ApiKey::expose), body, self.spec.timeout).await;
             drop(permit);
-            metrics::histogram!("reward_judge_request_seconds", "judge" => self.name.clone()).record(started.elapsed().as_secs_f64());
+            metrics::histogram!(METRIC_REQUEST, "judge" => self.name.clone()).record(started.elapsed().as_secs_f64());
             let failed = match attempt {
                 Ok(c) => {
                     self.limits.settle(ticket, u64::from(c.prompt_tokens) + u64::from(c.completion_tokens));
-                    metrics::counter!("reward_judge_tokens_total", "judge" => self.name.clone(), "kind" => "prompt")
-                        .increment(c.prompt_tokens.into());
-                    metrics::counter!("reward_judge_tokens_total", "judge" => self.name.clone(), "kind" => "completion")
+                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "prompt").increment(c.prompt_tokens.into());
+                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "completion")
                         .increment(c.completion_tokens.into());
                     return Ok(c);
                 }
@@ -299,7 +308,7 @@ impl Judge {
                     )
                 }));
             }
-            metrics::counter!("reward_judge_retries_total", "judge" => self.name.clone(), "after" => error.kind()).increment(1);
+            metrics::counter!(METRIC_RETRIES, "judge" => self.name.clone(), "after" => error.kind()).increment(1);
             tracing::debug!(judge = %self.name, retry = retries + 1, wait_ms = wait.as_millis() as u64, error = %error, "judge call retried");
             tokio::time::sleep(wait).await;
             retries += 1;

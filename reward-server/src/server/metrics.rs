@@ -12,6 +12,14 @@
 //! | `reward_reloads_total` | counter | `outcome` |
 //! | `reward_work_unit_seconds` | histogram | `reward` (worker time per chunk; `_sum` is the reward's share of the workers) |
 //! | `reward_queue_wait_seconds` | histogram | `reward` (a chunk's wait for a worker) |
+//! | `reward_judge_calls_total` | counter | `judge`, `outcome` (`ok`, `cached`, `timeout`, `refused`, `unavailable`, `invalid_response`, `over_limit`) |
+//! | `reward_judge_retries_total` | counter | `judge`, `after` (the error kind retried) |
+//! | `reward_judge_tokens_total` | counter | `judge`, `kind` (`prompt`, `completion`, as the endpoint reported) |
+//! | `reward_judge_wait_seconds` | histogram | `judge` (an attempt's wait for the rate limits and a free slot) |
+//! | `reward_judge_request_seconds` | histogram | `judge` (one HTTP attempt) |
+//!
+//! The judge series come from the engine (`reward_engine::judge`); their `judge` label is a
+//! `[judges.NAME]` of the config.
 //!
 //! The `reward` label only ever holds a loaded reward's name, or [`UNKNOWN_REWARD`] for requests
 //! that named none: a caller cannot create series by inventing names. Histogram samples are folded
@@ -92,6 +100,8 @@ fn recorder() -> PrometheusHandle {
         .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &LATENCY_BUCKETS)
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), &LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(WORK_UNIT.into()), &LATENCY_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(crate::engine::judge::METRIC_WAIT.into()), &LATENCY_BUCKETS))
+        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(crate::engine::judge::METRIC_REQUEST.into()), &LATENCY_BUCKETS))
         .and_then(|b| b.set_buckets_for_metric(Matcher::Full(INSTRUCTIONS.into()), &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]))
         .expect("valid buckets")
         .install_recorder()
