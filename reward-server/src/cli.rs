@@ -230,10 +230,12 @@ struct ScoreArgs {
     /// against the input's), then score the rest. Without OUTPUT.partial, start from the first line.
     #[arg(long)]
     resume: bool,
-    /// Rollouts per plugin batch.
-    #[arg(long, default_value_t = DEFAULT_BATCH_SIZE)]
-    batch_size: usize,
-    /// Worker threads [default: one per core].
+    /// Rollouts per plugin batch [default: 64; 1 for a reward that asks a judge, so its calls run
+    /// side by side].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Worker threads [default: one per core; 64 for a reward that asks a judge, whose threads
+    /// mostly wait on the model, within the judge's own `max_concurrent` and rate limits].
     #[arg(long, short = 'j')]
     threads: Option<usize>,
     /// Longest accepted input line, in bytes; longer lines are INVALID_INPUT.
@@ -376,11 +378,26 @@ fn score(args: ScoreArgs) -> Result<ExitCode> {
         input: args.input,
         output: args.output,
         resume: args.resume,
-        batch_size: args.batch_size,
+        batch_size: args.batch_size.unwrap_or(if reward.uses_judge() { 1 } else { DEFAULT_BATCH_SIZE }),
         max_line_bytes: args.max_line_bytes,
         progress: !args.no_progress,
     };
-    let summary = match offline::run(reward, &job) {
+    // A judge reward's batches wait on the model: run more of them at once than there are cores.
+    let judge_pool = match args.threads {
+        None if reward.uses_judge() => Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(server::DEFAULT_JUDGE_WORKERS)
+                .thread_name(|i| format!("reward-judge-{i}"))
+                .build()
+                .context("starting the judge threads")?,
+        ),
+        _ => None,
+    };
+    let outcome = match &judge_pool {
+        Some(pool) => pool.install(|| offline::run(reward, &job)),
+        None => offline::run(reward, &job),
+    };
+    let summary = match outcome {
         Ok(summary) => summary,
         Err(e) => {
             eprintln!("error: {e:#}");

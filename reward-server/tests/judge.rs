@@ -312,3 +312,26 @@ async fn a_saturated_judge_does_not_hold_the_cpu_workers() {
     assert!(text.contains(r#"reward_judge_calls_total{judge="j",outcome="ok"} 8"#), "{text}");
     assert!(text.contains("reward_judge_request_seconds_bucket"), "{text}");
 }
+
+/// `reward-server score` on a judge reward runs its calls side by side (64 threads, batches of
+/// one, unless `--threads` / `--batch-size` say otherwise), up to the judge's `max_concurrent`:
+/// the stand-in sees eight calls in flight at once, where one thread per core running batches of
+/// 64 would send them one after another. Every line is written, in input order.
+#[test]
+fn offline_scoring_runs_a_judges_calls_side_by_side() {
+    let judge = FakeJudge::start(Script::new(Reply::text("1").after(Duration::from_millis(300))));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewards.toml");
+    std::fs::write(&path, config(&judge.url(), "max_concurrent = 8", "")).unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: String =
+        (0..16).map(|i| format!("{{\"id\": \"r{i}\", \"prompt\": \"q\", \"completion\": \"judge question {i}\"}}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    let (out, rows) = common::score_file(&path, "judged", &input);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, (0..16).map(|i| format!("r{i}")).collect::<Vec<_>>());
+    assert!(rows.iter().all(|r| r["status"] == "OK" && r["score"] == 1.0), "{rows:?}");
+    assert_eq!(judge.completions().len(), 16);
+    assert_eq!(judge.max_in_flight(), 8, "max_concurrent = 8 reached, and not passed");
+}
