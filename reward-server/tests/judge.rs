@@ -211,6 +211,35 @@ fn requests_per_minute_are_never_exceeded() {
 }
 
 #[test]
+fn embeddings_come_from_the_judges_embedding_model() {
+    let judge = FakeJudge::start(Script::new(Reply::text("unused")));
+    let rewards = load(&config(&judge.url(), "embedding_model = \"embedder-1\"", ""));
+    let reward = rewards.get("judged").unwrap();
+    // The stand-in embeds a text as its letter counts: "listen" and "silent" are one vector.
+    let same = score(reward, "embed listen | silent");
+    assert_eq!(same.status, Status::Ok, "{same:?}");
+    assert!((same.score.unwrap() - 1.0).abs() < 1e-6, "{same:?}");
+    assert_eq!(metric(&same, "judge_calls"), 1.0, "both texts in one call");
+    let apart = score(reward, "embed abc | xyz");
+    assert_eq!(apart.score, Some(0.0));
+    let again = score(reward, "embed listen | silent");
+    assert_eq!(metric(&again, "judge_cache_hits"), 1.0);
+    let sent = judge.requests();
+    let asked: Vec<_> = sent.iter().filter(|r| r.path == "/v1/embeddings").map(|r| r.body.clone().unwrap()).collect();
+    assert_eq!(
+        asked,
+        [
+            serde_json::json!({"model": "embedder-1", "input": ["listen", "silent"]}),
+            serde_json::json!({"model": "embedder-1", "input": ["abc", "xyz"]})
+        ]
+    );
+    // A judge without an embedding model refuses, and the rollout fails.
+    let plain = load(&config(&judge.url(), "", ""));
+    let s = score(plain.get("judged").unwrap(), "embed a | b");
+    assert!(judge_error(&s).contains("has no `embedding_model`"), "{s:?}");
+}
+
+#[test]
 fn a_reward_without_a_grant_cannot_ask() {
     let plugin = plugin_path("limits-guest");
     let rewards = load(&format!("[rewards.plain]\nplugin = \"{}\"\non_error = \"abstain\"\n", plugin.display()));

@@ -1,13 +1,13 @@
-//! One attempt at a chat completion over HTTP, and what its answer means: a completion, a failure
-//! worth retrying (429, 5xx, a time-out, a refused connection) with the wait the endpoint asked
-//! for, or a final failure.
+//! One attempt at an OpenAI-compatible call over HTTP (a chat completion, embeddings), and what
+//! its answer means: the answer, a failure worth retrying (429, 5xx, a time-out, a refused
+//! connection) with the wait the endpoint asked for, or a final failure.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::super::limits::bounded_guest_text;
-use super::{Completion, JudgeError};
+use super::{Completion, Embeddings, JudgeError};
 
 /// Largest answer read from an endpoint: 1 MiB. A longer body is an invalid response, so a broken
 /// or hostile endpoint cannot make the host hold more.
@@ -24,14 +24,15 @@ pub(super) enum Failed {
     Final(JudgeError),
 }
 
-/// Sends one request and reads its answer.
-pub(super) async fn attempt(
+/// Sends one request and reads its answer with `parse`.
+pub(super) async fn attempt<A>(
     client: &reqwest::Client,
     endpoint: &str,
     key: Option<&str>,
     body: &[u8],
     timeout: Duration,
-) -> Result<Completion, Failed> {
+    parse: fn(&[u8]) -> Result<A, JudgeError>,
+) -> Result<A, Failed> {
     let mut request = client.post(endpoint).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec()).timeout(timeout);
     if let Some(key) = key {
         request = request.bearer_auth(key);
@@ -108,6 +109,41 @@ fn error_text(bytes: &[u8]) -> String {
     };
     let text = text.trim();
     if text.is_empty() { "(no body)".to_owned() } else { bounded_guest_text(text, MAX_QUOTED_BYTES).into_owned() }
+}
+
+/// Reads an embeddings answer (`data[].embedding`, put in `index` order).
+pub(super) fn parse_embeddings(bytes: &[u8]) -> Result<Embeddings, JudgeError> {
+    #[derive(Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        model: Option<String>,
+        data: Vec<Item>,
+        #[serde(default)]
+        usage: Option<Usage>,
+    }
+    #[derive(Deserialize)]
+    struct Item {
+        #[serde(default)]
+        index: usize,
+        embedding: Vec<f32>,
+    }
+    #[derive(Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens: u64,
+    }
+    let mut answer: Answer = serde_json::from_slice(bytes)
+        .map_err(|e| JudgeError::InvalidResponse(format!("the answer is not an embeddings list ({e}): {}", error_text(bytes))))?;
+    answer.data.sort_by_key(|item| item.index);
+    if answer.data.iter().enumerate().any(|(i, item)| item.index != i) {
+        return Err(JudgeError::InvalidResponse("the embeddings' indices are not 0, 1, 2, ...".into()));
+    }
+    Ok(Embeddings {
+        vectors: answer.data.into_iter().map(|item| item.embedding).collect(),
+        model: answer.model.unwrap_or_default(),
+        prompt_tokens: u32::try_from(answer.usage.map_or(0, |u| u.prompt_tokens)).unwrap_or(u32::MAX),
+        cached: false,
+    })
 }
 
 /// Reads a chat-completion answer. What it cannot use is an invalid response, a refusal is
@@ -197,10 +233,24 @@ mod tests {
     }
 
     #[test]
+    fn embeddings_are_read_in_index_order() {
+        let e = parse_embeddings(br#"{"object":"list","model":"e1","data":[{"index":1,"embedding":[0.5,1]},{"index":0,"embedding":[1,0]}],"usage":{"prompt_tokens":4}}"#).unwrap();
+        assert_eq!((e.vectors, e.model.as_str(), e.prompt_tokens), (vec![vec![1.0, 0.0], vec![0.5, 1.0]], "e1", 4));
+        assert!(matches!(
+            parse_embeddings(br#"{"data":[{"index":0,"embedding":[1]},{"index":0,"embedding":[2]}]}"#),
+            Err(JudgeError::InvalidResponse(_))
+        ));
+        assert!(
+            matches!(parse_embeddings(br#"{"choices":[]}"#), Err(JudgeError::InvalidResponse(ref m)) if m.contains("not an embeddings list"))
+        );
+    }
+
+    #[test]
     fn error_bodies_are_quoted_and_bounded() {
         assert_eq!(error_text(br#"{"error":{"message":"Rate limit reached","type":"requests"}}"#), "Rate limit reached");
         assert_eq!(error_text(b""), "(no body)");
-        assert!(error_text(&vec![b'x'; 10_000]).len() <= MAX_QUOTED_BYTES + 8);
+        let long = error_text(&vec![b'x'; 10_000]);
+        assert!(long.starts_with(&"x".repeat(MAX_QUOTED_BYTES)) && long.ends_with("... (9488 more bytes cut)"), "{long}");
     }
 
     #[test]

@@ -1,8 +1,6 @@
-//! The host side of the `judge` import: a plugin's call goes to the judge its reward grants, is
+//! The host side of the `judge` import: a plugin's call (`complete`, `embed`) goes to the judge its reward grants, is
 //! counted against the rollout, and the rollout's wall-clock deadline restarts when the answer
 //! comes back (the model's time is not the guest's; the judge's own timeout bounds it).
-
-use std::time::Duration;
 
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
@@ -22,18 +20,31 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, version: &str) -> w
                 Sampling { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed };
             let state = store.data_mut();
             let answer = match state.grants.judge() {
-                Ok(grant) => grant.clone().ask(state.meter.judge_mut(), messages, sampling),
-                Err(not_granted) => {
-                    state.meter.judge_mut().record(&Err(not_granted.clone()), Duration::ZERO);
-                    Err(not_granted)
-                }
+                Ok(grant) => grant.clone().complete(state.meter.judge_mut(), messages, sampling),
+                Err(not_granted) => Err(refused(state, not_granted)),
             };
             let ticks = store.data().meter.deadline_ticks();
             store.set_epoch_deadline(ticks);
             Ok((answer.map(completion).map_err(error),))
         },
     )?;
+    judge.func_wrap("embed", |mut store: StoreContextMut<'_, StoreState>, (texts,): (Vec<String>,)| {
+        let state = store.data_mut();
+        let answer = match state.grants.judge() {
+            Ok(grant) => grant.clone().embed(state.meter.judge_mut(), texts),
+            Err(not_granted) => Err(refused(state, not_granted)),
+        };
+        let ticks = store.data().meter.deadline_ticks();
+        store.set_epoch_deadline(ticks);
+        Ok((answer.map(|e| e.vectors).map_err(error),))
+    })?;
     Ok(())
+}
+
+/// Counts a call the reward has no grant for against the rollout (it fails it) and answers it.
+fn refused(state: &mut StoreState, not_granted: JudgeError) -> JudgeError {
+    state.meter.judge_mut().refused(&not_granted);
+    not_granted
 }
 
 fn completion(c: Completion) -> wit::Completion {

@@ -97,6 +97,61 @@ pub struct Completion {
     pub cached: bool,
 }
 
+/// Embeddings from the judge's `embedding_model`, one vector per text asked, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embeddings {
+    /// The vectors.
+    pub vectors: Vec<Vec<f32>>,
+    /// The model id the endpoint reported.
+    pub model: String,
+    /// Input tokens reported.
+    pub prompt_tokens: u32,
+    /// Whether they came from the cache.
+    pub cached: bool,
+}
+
+/// What a judge's calls answer: cached, weighed and counted the same way.
+trait Answer: Clone + Send + Sync + 'static {
+    /// (prompt, completion) tokens reported.
+    fn tokens(&self) -> (u32, u32);
+    /// Bytes the cache holds for it.
+    fn weight(&self) -> u64;
+    /// Marks it as answered from the cache.
+    fn set_cached(&mut self, cached: bool);
+    /// Whether it was.
+    fn cached(&self) -> bool;
+}
+
+impl Answer for Completion {
+    fn tokens(&self) -> (u32, u32) {
+        (self.prompt_tokens, self.completion_tokens)
+    }
+    fn weight(&self) -> u64 {
+        (self.text.len() + self.model.len() + 64) as u64
+    }
+    fn set_cached(&mut self, cached: bool) {
+        self.cached = cached;
+    }
+    fn cached(&self) -> bool {
+        self.cached
+    }
+}
+
+impl Answer for Embeddings {
+    fn tokens(&self) -> (u32, u32) {
+        (self.prompt_tokens, 0)
+    }
+    fn weight(&self) -> u64 {
+        (self.vectors.iter().map(|v| v.len() * 4 + 24).sum::<usize>() + self.model.len() + 64) as u64
+    }
+    fn set_cached(&mut self, cached: bool) {
+        self.cached = cached;
+    }
+    fn cached(&self) -> bool {
+        self.cached
+    }
+}
+
 /// Why a call has no answer (the WIT's `judge-error`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JudgeError {
@@ -150,12 +205,18 @@ pub struct Judge {
     name: String,
     spec: JudgeSpec,
     endpoint: String,
+    /// The embeddings endpoint (`{url}/embeddings`).
+    embeddings_endpoint: String,
     key: Option<ApiKey>,
     client: reqwest::Client,
     limits: rate::RateLimits,
     in_flight: tokio::sync::Semaphore,
-    cache: Option<quick_cache::sync::Cache<u128, Completion, TextWeight>>,
+    cache: Option<Cache<Completion>>,
+    embeddings_cache: Option<Cache<Embeddings>>,
 }
+
+/// A judge's cache of one kind of answer, bounded in entries and in [`CACHE_BYTES`].
+type Cache<A> = quick_cache::sync::Cache<u128, A, AnswerWeight>;
 
 impl std::fmt::Debug for Judge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,14 +224,19 @@ impl std::fmt::Debug for Judge {
     }
 }
 
-/// Weighs a cached answer by its text, so the cache's bytes stay under [`CACHE_BYTES`].
+/// Weighs a cached answer by its bytes, so the cache stays under [`CACHE_BYTES`].
 #[derive(Clone, Copy, Debug)]
-struct TextWeight;
+struct AnswerWeight;
 
-impl quick_cache::Weighter<u128, Completion> for TextWeight {
-    fn weight(&self, _key: &u128, c: &Completion) -> u64 {
-        (c.text.len() + c.model.len() + 64) as u64
+impl<A: Answer> quick_cache::Weighter<u128, A> for AnswerWeight {
+    fn weight(&self, _key: &u128, answer: &A) -> u64 {
+        answer.weight()
     }
+}
+
+/// A cache of `entries` answers (none for 0).
+fn cache<A: Answer>(entries: usize) -> Option<Cache<A>> {
+    (entries > 0).then(|| Cache::with_weighter(entries, CACHE_BYTES, AnswerWeight))
 }
 
 /// The process-wide runtime judge calls run on.
@@ -198,16 +264,17 @@ impl Judge {
             .user_agent(concat!("reward-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the judge's HTTP client")?;
-        let cache = (spec.cache_entries > 0).then(|| quick_cache::sync::Cache::with_weighter(spec.cache_entries, CACHE_BYTES, TextWeight));
         Ok(Judge {
             name: name.to_owned(),
             endpoint: spec.endpoint(),
+            embeddings_endpoint: format!("{}/embeddings", spec.url.trim_end_matches('/')),
+            cache: cache(spec.cache_entries),
+            embeddings_cache: cache(spec.cache_entries),
             limits: rate::RateLimits::new(spec.requests_per_minute, spec.tokens_per_minute),
             in_flight: tokio::sync::Semaphore::new(spec.max_concurrent as usize),
             spec,
             key,
             client,
-            cache,
         })
     }
 
@@ -224,10 +291,24 @@ impl Judge {
     /// Asks for one completion and waits for it on the calling thread (a plugin's): the work runs
     /// on the judge I/O runtime. Callable from any thread that is not itself running async tasks.
     pub fn complete_blocking(self: &Arc<Self>, messages: Vec<ChatMessage>, sampling: Sampling) -> Result<Completion, JudgeError> {
+        self.blocking(|judge| async move { judge.complete(messages, sampling).await })
+    }
+
+    /// [`Judge::embed`], waited for on the calling thread like [`Judge::complete_blocking`].
+    pub fn embed_blocking(self: &Arc<Self>, texts: Vec<String>) -> Result<Embeddings, JudgeError> {
+        self.blocking(|judge| async move { judge.embed(texts).await })
+    }
+
+    /// Runs `call` on the judge I/O runtime and waits for its answer.
+    fn blocking<A, F>(self: &Arc<Self>, call: impl FnOnce(Arc<Judge>) -> F) -> Result<A, JudgeError>
+    where
+        A: Send + 'static,
+        F: std::future::Future<Output = Result<A, JudgeError>> + Send + 'static,
+    {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let judge = self.clone();
+        let task = call(self.clone());
         runtime().spawn(async move {
-            let _ = tx.send(judge.complete(messages, sampling).await);
+            let _ = tx.send(task.await);
         });
         rx.recv()
             .unwrap_or_else(|_| Err(JudgeError::Unavailable(format!("judge `{}`: the call's task ended without an answer", self.name))))
@@ -238,34 +319,79 @@ impl Judge {
     pub async fn complete(&self, messages: Vec<ChatMessage>, sampling: Sampling) -> Result<Completion, JudgeError> {
         let request = Request::new(&self.spec, messages, sampling);
         let body = serde_json::to_vec(&request).expect("a request serialises");
-        let answer = match &self.cache {
-            None => self.call(&body, request.estimate()).await,
+        self.ask(self.cache.as_ref(), &self.endpoint, &body, request.estimate(), &self.spec.model, http::parse).await
+    }
+
+    /// Embeddings of `texts` from the judge's `embedding_model` (the cache, the limits and the
+    /// attempts as for a completion). A judge without an `embedding_model` answers `not-granted`.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Embeddings, JudgeError> {
+        let Some(model) = &self.spec.embedding_model else {
+            return Err(JudgeError::NotGranted(format!(
+                "judge `{}` has no `embedding_model`: set one in [judges.{}] to ask for embeddings",
+                self.name, self.name
+            )));
+        };
+        let n = texts.len();
+        let estimate = texts.iter().map(|t| t.len().div_ceil(4) as u64 + 1).sum();
+        let body = serde_json::to_vec(&serde_json::json!({ "model": model, "input": texts })).expect("a request serialises");
+        let answer =
+            self.ask(self.embeddings_cache.as_ref(), &self.embeddings_endpoint, &body, estimate, model, http::parse_embeddings).await?;
+        if answer.vectors.len() != n {
+            return Err(JudgeError::InvalidResponse(format!(
+                "judge `{}` ({model} at {}): answered {} embeddings for {n} texts",
+                self.name,
+                self.spec.url,
+                answer.vectors.len()
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// One call: the cache (concurrent askers of the same body wait for one call), then the model;
+    /// counted in Prometheus; every error names the judge and `model`.
+    async fn ask<A: Answer>(
+        &self,
+        cache: Option<&Cache<A>>,
+        endpoint: &str,
+        body: &[u8],
+        estimate: u64,
+        model: &str,
+        parse: fn(&[u8]) -> Result<A, JudgeError>,
+    ) -> Result<A, JudgeError> {
+        let answer = match cache {
+            None => self.call(endpoint, body, estimate, parse).await,
             Some(cache) => {
-                let key = xxhash_rust::xxh3::xxh3_128(&[self.endpoint.as_bytes(), b"\0", &body].concat());
+                let key = xxhash_rust::xxh3::xxh3_128(&[endpoint.as_bytes(), b"\0", body].concat());
                 let mut asked = false;
                 let answer = cache
                     .get_or_insert_async(&key, async {
                         asked = true;
-                        self.call(&body, request.estimate()).await
+                        self.call(endpoint, body, estimate, parse).await
                     })
                     .await;
-                answer.map(|mut c| {
-                    c.cached = !asked;
-                    c
+                answer.map(|mut a| {
+                    a.set_cached(!asked);
+                    a
                 })
             }
         };
         let outcome = match &answer {
-            Ok(c) if c.cached => "cached",
+            Ok(a) if a.cached() => "cached",
             Ok(_) => "ok",
             Err(e) => e.kind(),
         };
         metrics::counter!(METRIC_CALLS, "judge" => self.name.clone(), "outcome" => outcome).increment(1);
-        answer.map_err(|e| e.map(|m| format!("judge `{}` ({} at {}): {m}", self.name, self.spec.model, self.spec.url)))
+        answer.map_err(|e| e.map(|m| format!("judge `{}` ({model} at {}): {m}", self.name, self.spec.url)))
     }
 
     /// The model call behind a cache miss: the limits, then attempts with retries.
-    async fn call(&self, body: &[u8], estimate: u64) -> Result<Completion, JudgeError> {
+    async fn call<A: Answer>(
+        &self,
+        endpoint: &str,
+        body: &[u8],
+        estimate: u64,
+        parse: fn(&[u8]) -> Result<A, JudgeError>,
+    ) -> Result<A, JudgeError> {
         if !self.limits.fits(estimate) {
             return Err(JudgeError::OverLimit(format!(
                 "the call needs about {estimate} tokens (prompt estimate plus max_tokens), more than tokens_per_minute ({})",
@@ -279,16 +405,17 @@ impl Judge {
             let permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
             metrics::histogram!(METRIC_WAIT, "judge" => self.name.clone()).record(waiting.elapsed().as_secs_f64());
             let started = Instant::now();
-            let attempt = http::attempt(&self.client, &self.endpoint, self.key.as_ref().map(ApiKey::expose), body, self.spec.timeout).await;
+            let attempt =
+                http::attempt(&self.client, endpoint, self.key.as_ref().map(ApiKey::expose), body, self.spec.timeout, parse).await;
             drop(permit);
             metrics::histogram!(METRIC_REQUEST, "judge" => self.name.clone()).record(started.elapsed().as_secs_f64());
             let failed = match attempt {
-                Ok(c) => {
-                    self.limits.settle(ticket, u64::from(c.prompt_tokens) + u64::from(c.completion_tokens));
-                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "prompt").increment(c.prompt_tokens.into());
-                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "completion")
-                        .increment(c.completion_tokens.into());
-                    return Ok(c);
+                Ok(answer) => {
+                    let (prompt, completion) = answer.tokens();
+                    self.limits.settle(ticket, u64::from(prompt) + u64::from(completion));
+                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "prompt").increment(prompt.into());
+                    metrics::counter!(METRIC_TOKENS, "judge" => self.name.clone(), "kind" => "completion").increment(completion.into());
+                    return Ok(answer);
                 }
                 Err(http::Failed::Final(e)) => return Err(e),
                 Err(http::Failed::Retry(e, asked)) => (e, asked),
@@ -405,27 +532,45 @@ impl JudgeUsage {
         ]
     }
 
-    /// Counts one call's answer.
-    pub fn record(&mut self, answer: &Result<Completion, JudgeError>, latency: Duration) {
+    /// Counts one call's answer (a completion, embeddings, or an error).
+    fn record<A: Answer>(&mut self, answer: &Result<A, JudgeError>, latency: Duration) {
         self.calls += 1;
         self.latency += latency;
         match answer {
-            Ok(c) if c.cached => self.cache_hits += 1,
-            Ok(c) => {
-                self.prompt_tokens += u64::from(c.prompt_tokens);
-                self.completion_tokens += u64::from(c.completion_tokens);
+            Ok(a) if a.cached() => self.cache_hits += 1,
+            Ok(a) => {
+                let (prompt, completion) = a.tokens();
+                self.prompt_tokens += u64::from(prompt);
+                self.completion_tokens += u64::from(completion);
             }
-            Err(e) => {
-                self.failure.get_or_insert_with(|| e.clone());
-            }
+            Err(e) => self.fail(e),
         }
+    }
+
+    /// Counts a call that was refused before it was made (no grant).
+    pub fn refused(&mut self, error: &JudgeError) {
+        self.calls += 1;
+        self.fail(error);
+    }
+
+    fn fail(&mut self, error: &JudgeError) {
+        self.failure.get_or_insert_with(|| error.clone());
     }
 }
 
 impl JudgeGrant {
-    /// One call on behalf of a rollout whose calls so far are `usage`: refused past
-    /// `max_calls_per_rollout`, counted either way.
-    pub fn ask(&self, usage: &mut JudgeUsage, messages: Vec<ChatMessage>, sampling: Sampling) -> Result<Completion, JudgeError> {
+    /// A completion on behalf of a rollout whose calls so far are `usage` (see [`JudgeGrant::counted`]).
+    pub fn complete(&self, usage: &mut JudgeUsage, messages: Vec<ChatMessage>, sampling: Sampling) -> Result<Completion, JudgeError> {
+        self.counted(usage, || self.judge.complete_blocking(messages, sampling))
+    }
+
+    /// Embeddings on behalf of a rollout whose calls so far are `usage` (see [`JudgeGrant::counted`]).
+    pub fn embed(&self, usage: &mut JudgeUsage, texts: Vec<String>) -> Result<Embeddings, JudgeError> {
+        self.counted(usage, || self.judge.embed_blocking(texts))
+    }
+
+    /// Makes one call unless the rollout already made `max_calls_per_rollout`; counted either way.
+    fn counted<A: Answer>(&self, usage: &mut JudgeUsage, call: impl FnOnce() -> Result<A, JudgeError>) -> Result<A, JudgeError> {
         let started = Instant::now();
         let answer = if usage.calls >= self.max_calls_per_rollout {
             Err(JudgeError::OverLimit(format!(
@@ -433,7 +578,7 @@ impl JudgeGrant {
                 self.judge.name, self.max_calls_per_rollout
             )))
         } else {
-            self.judge.complete_blocking(messages, sampling)
+            call()
         };
         usage.record(&answer, started.elapsed());
         answer

@@ -75,6 +75,9 @@ pub struct JudgeSpec {
     /// `seed` of a call that sets none. Defaults to 0.
     #[serde(default)]
     pub seed: u64,
+    /// The model asked for embeddings (`{url}/embeddings`), e.g. `text-embedding-3-large` for
+    /// OpenAI's cosine similarity. Without it, embeddings answer `not-granted`.
+    pub embedding_model: Option<String>,
 }
 
 fn default_timeout() -> Duration {
@@ -109,6 +112,7 @@ impl std::fmt::Debug for JudgeSpec {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("tokens_per_minute", &self.tokens_per_minute)
             .field("max_concurrent", &self.max_concurrent)
+            .field("embedding_model", &self.embedding_model)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +145,9 @@ impl JudgeSpec {
         }
         if self.model.trim().is_empty() {
             bail!("`model` must name the model to ask");
+        }
+        if self.embedding_model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+            bail!("`embedding_model` must name a model (leave it out for no embeddings)");
         }
         if self.api_key_env.is_some() && self.api_key_file.is_some() {
             bail!("set `api_key_env` or `api_key_file`, not both");

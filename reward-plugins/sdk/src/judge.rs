@@ -137,6 +137,16 @@ pub fn complete(messages: &[ChatMessage], sampling: &Sampling) -> Result<Complet
     imp::complete(messages, sampling)
 }
 
+/// Embeddings of `texts` from the grant's embedding model: one vector per text, in order, in one
+/// call.
+///
+/// # Errors
+///
+/// As [`complete`]; `NotGranted` also when the judge has no `embedding_model`.
+pub fn embed(texts: &[String]) -> Result<Vec<Vec<f32>>, JudgeError> {
+    imp::embed(texts)
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::{ChatMessage, Completion, JudgeError, Sampling};
@@ -151,23 +161,30 @@ mod imp {
             max_tokens: sampling.max_tokens,
             seed: sampling.seed,
         };
-        match wit::complete(&messages, sampling) {
-            Ok(c) => Ok(Completion {
+        wit::complete(&messages, sampling)
+            .map(|c| Completion {
                 text: c.text,
                 model: c.model,
                 finish_reason: c.finish_reason,
                 prompt_tokens: c.prompt_tokens,
                 completion_tokens: c.completion_tokens,
                 cached: c.cached,
-            }),
-            Err(e) => Err(match e {
-                wit::JudgeError::NotGranted(t) => JudgeError::NotGranted(t),
-                wit::JudgeError::Refused(t) => JudgeError::Refused(t),
-                wit::JudgeError::Timeout(t) => JudgeError::Timeout(t),
-                wit::JudgeError::Unavailable(t) => JudgeError::Unavailable(t),
-                wit::JudgeError::InvalidResponse(t) => JudgeError::InvalidResponse(t),
-                wit::JudgeError::OverLimit(t) => JudgeError::OverLimit(t),
-            }),
+            })
+            .map_err(error)
+    }
+
+    pub fn embed(texts: &[String]) -> Result<Vec<Vec<f32>>, JudgeError> {
+        wit::embed(texts).map_err(error)
+    }
+
+    fn error(e: wit::JudgeError) -> JudgeError {
+        match e {
+            wit::JudgeError::NotGranted(t) => JudgeError::NotGranted(t),
+            wit::JudgeError::Refused(t) => JudgeError::Refused(t),
+            wit::JudgeError::Timeout(t) => JudgeError::Timeout(t),
+            wit::JudgeError::Unavailable(t) => JudgeError::Unavailable(t),
+            wit::JudgeError::InvalidResponse(t) => JudgeError::InvalidResponse(t),
+            wit::JudgeError::OverLimit(t) => JudgeError::OverLimit(t),
         }
     }
 }
@@ -183,6 +200,19 @@ mod imp {
 
     pub static JUDGE: Mutex<Option<NativeJudge>> = Mutex::new(None);
 
+    /// The native stand-in for the host's embeddings, if a test set one.
+    pub type NativeEmbedder = Box<dyn Fn(&[String]) -> Result<Vec<Vec<f32>>, JudgeError> + Send>;
+
+    pub static EMBEDDER: Mutex<Option<NativeEmbedder>> = Mutex::new(None);
+
+    pub fn embed(texts: &[String]) -> Result<Vec<Vec<f32>>, JudgeError> {
+        let embedder = EMBEDDER.lock().unwrap_or_else(|e| e.into_inner());
+        match embedder.as_ref() {
+            Some(embed) => embed(texts),
+            None => Err(JudgeError::NotGranted("no embedder natively (set_native_embedder)".to_owned())),
+        }
+    }
+
     pub fn complete(messages: &[ChatMessage], sampling: &Sampling) -> Result<Completion, JudgeError> {
         let judge = JUDGE.lock().unwrap_or_else(|e| e.into_inner());
         match judge.as_ref() {
@@ -193,7 +223,7 @@ mod imp {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-pub use imp::NativeJudge;
+pub use imp::{NativeEmbedder, NativeJudge};
 
 /// Natively only: what [`complete`] calls (process-wide), or `None` for none, when [`complete`]
 /// answers [`JudgeError::NotGranted`]. A unit test's stand-in for the host; the real calls are the
@@ -202,6 +232,12 @@ pub use imp::NativeJudge;
 #[cfg(not(target_arch = "wasm32"))]
 pub fn set_native_judge(judge: Option<NativeJudge>) {
     *imp::JUDGE.lock().unwrap_or_else(|e| e.into_inner()) = judge;
+}
+
+/// Natively only: what [`embed`] calls, as [`set_native_judge`] sets what [`complete`] calls.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_native_embedder(embedder: Option<NativeEmbedder>) {
+    *imp::EMBEDDER.lock().unwrap_or_else(|e| e.into_inner()) = embedder;
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

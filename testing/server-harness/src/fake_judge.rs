@@ -6,7 +6,8 @@
 //! connection pooling), not a model: nothing is generated. One thread per connection, keep-alive
 //! (HTTP/1.1's default; `Connection: close` is honoured), request bodies framed by `Content-Length`
 //! or chunked, every answer framed by `Content-Length` (also the truncated one, so the connection
-//! stays usable after it). `GET /v1/models` lists one model; anything else is a 404.
+//! stays usable after it). `GET /v1/models` lists one model; `POST /v1/embeddings` answers each
+//! input's [`letter_embedding`] (not scripted); anything else is a 404.
 //!
 //! ```no_run
 //! use reward_server_harness::fake_judge::{FakeJudge, Reply, Script};
@@ -30,6 +31,32 @@ use crate::http1::read_crlf_line;
 
 /// The model name answered when the request names none, and listed by `GET /v1/models`.
 pub const DEFAULT_MODEL: &str = "fake-judge";
+
+/// The fake's embedding of `text`: the counts of the letters a to z, ignoring case. Texts with
+/// the same letters in other orders embed the same; a test can compute the cosine it expects.
+pub fn letter_embedding(text: &str) -> Vec<f32> {
+    let mut v = vec![0.0; 26];
+    for c in text.chars().filter(char::is_ascii_alphabetic) {
+        v[(c.to_ascii_lowercase() as u8 - b'a') as usize] += 1.0;
+    }
+    v
+}
+
+/// An OpenAI embeddings answer to `body` (`input`: a string or a list of strings), or a 400.
+fn embeddings_answer(body: Option<&Value>, model: &str) -> Answer {
+    let inputs: Option<Vec<String>> = match body.map(|b| &b["input"]) {
+        Some(Value::String(s)) => Some(vec![s.clone()]),
+        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_owned)).collect(),
+        _ => None,
+    };
+    let Some(inputs) = inputs else {
+        return Answer::json(400, &error_body("`input` must be a string or a list of strings", "invalid_request_error", None));
+    };
+    let data: Vec<Value> =
+        inputs.iter().enumerate().map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": letter_embedding(t)})).collect();
+    let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count().max(1)).sum();
+    Answer::json(200, &json!({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}))
+}
 
 /// Computes a completion's text from the request's JSON body (see [`Reply::echo`]).
 pub type EchoFn = Arc<dyn Fn(&Value) -> String + Send + Sync>;
@@ -586,6 +613,7 @@ fn serve_connection(stream: &TcpStream, connection: usize, shared: &Shared) -> i
                     Some(Answer::json(400, &err))
                 }
             },
+            None if req.method == "POST" && req.path == "/v1/embeddings" => Some(embeddings_answer(body.as_ref(), &shared.model)),
             None if req.method == "GET" && req.path == "/v1/models" => Some(Answer::json(
                 200,
                 &json!({"object": "list", "data": [{"id": shared.model, "object": "model", "created": 0, "owned_by": "fake-judge"}]}),

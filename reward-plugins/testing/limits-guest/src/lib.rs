@@ -22,6 +22,7 @@
 //! - `judge-swallow TEXT`: the same, but scores 0 when the call fails (the host must still fail
 //!   the rollout with `JUDGE_ERROR`);
 //! - `judge-many N`: asks N different questions and scores the number of answers;
+//! - `embed A | B`: asks the judge for the embeddings of A and B and scores their cosine;
 //! - anything else: scores the completion's length in bytes.
 // The misbehaviours run only inside the sandbox (wasm32); a native build, as the workspace's
 // checks make, compiles them without calling them.
@@ -86,6 +87,14 @@ impl Reward for LimitsGuest {
                 Ok(Score::new(value).with_reason(answer))
             }),
             "judge-swallow" => Ok(judge::ask(arg).map_or(Score::new(0.0), |answer| Score::new(answer.len() as f64))),
+            "embed" => {
+                let (a, b) = arg.split_once('|').ok_or_else(|| RolloutError::InvalidInput("embed wants `A | B`".into()))?;
+                let vectors = judge::embed(&[a.trim().to_owned(), b.trim().to_owned()])?;
+                let (x, y) = (&vectors[0], &vectors[1]);
+                let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+                let norm = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+                Ok(Score::new(f64::from(dot / (norm(x) * norm(y)))))
+            }
             "judge-many" => {
                 let answered = (0..n).filter(|i| judge::ask(&format!("question {i}")).is_ok()).count();
                 Ok(Score::new(answered as f64))
@@ -118,6 +127,19 @@ mod judge {
         #[cfg(not(target_arch = "wasm32"))]
         {
             let _ = question;
+            Err(RolloutError::Failed("the judge needs the wasm host".into()))
+        }
+    }
+
+    /// The judge's embeddings of `texts`, or its error as a failure.
+    pub fn embed(texts: &[String]) -> Result<Vec<Vec<f32>>, RolloutError> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            reward_sdk::bindings::reward::plugin::judge::embed(texts).map_err(|e| RolloutError::Failed(format!("the judge failed: {e:?}")))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let _ = texts;
             Err(RolloutError::Failed("the judge needs the wasm host".into()))
         }
     }
