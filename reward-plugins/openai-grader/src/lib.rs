@@ -9,6 +9,13 @@
 //! refused when the config loads, each with what will handle it. `README.md` next to this crate
 //! gives the templating rules, how model answers are parsed, and the agreement with the reference
 //! Python implementations.
+//!
+//! One grader type is **our extension, not an OpenAI grader type**: `pairwise`, a model-graded
+//! comparison of the completion with the reference answer, asked twice with the two answers
+//! swapped (`{{pair.first}}` / `{{pair.second}}` in its messages) so that the judge's preference
+//! for a position cancels out; the score is the mean of the completion's two outcomes (win 1, tie
+//! 0.5, loss 0), and `pairwise_agreement` reports whether the two orders agreed (module [`model`]).
+//! OpenAI's graders would refuse it, so a config using it does not move back to OpenAI.
 
 use std::cell::OnceCell;
 
@@ -24,14 +31,24 @@ pub mod ngram;
 pub mod porter;
 pub mod template;
 
-use model::{LABEL_MODEL_FIELDS, ModelGrader, SCORE_MODEL_FIELDS};
+use model::{LABEL_MODEL_FIELDS, ModelGrader, PAIRWISE_FIELDS, SCORE_MODEL_FIELDS};
 use template::{Scope, Template};
 
 /// The plugin's version, reported by [`Reward::info`].
 pub const VERSION: &str = "0.1.0";
 
 /// Every metric the reward may emit.
-pub const METRICS: [&str; 6] = ["score", "passed", "input_chars", "reference_chars", "judge_score_raw", "judge_label_index"];
+pub const METRICS: [&str; 9] = [
+    "score",
+    "passed",
+    "input_chars",
+    "reference_chars",
+    "judge_score_raw",
+    "judge_label_index",
+    "pairwise_order1",
+    "pairwise_order2",
+    "pairwise_agreement",
+];
 
 /// The `openai-grader` reward.
 pub struct OpenAiGrader;
@@ -48,7 +65,7 @@ pub struct GraderConfig {
 enum Grader {
     /// `string_check`, `text_similarity`: the rendered input against the rendered reference.
     Text { input: Template, reference: Template, kind: Kind, pass_threshold: Option<f64> },
-    /// `score_model`, `label_model`: the judge's answer to the rendered messages.
+    /// `score_model`, `label_model`, `pairwise`: the judge's answers to the rendered messages.
     Model(Box<ModelGrader>),
 }
 
@@ -133,7 +150,7 @@ impl SimilarityMetric {
 
 const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l";
 const OPERATIONS: &str = "eq, ne, like, ilike";
-const TYPES: &str = "string_check, text_similarity, score_model, label_model";
+const TYPES: &str = "string_check, text_similarity, score_model, label_model, pairwise (ours)";
 const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
 const TEXT_SIMILARITY_FIELDS: [&str; 6] = ["type", "name", "input", "reference", "evaluation_metric", "pass_threshold"];
 
@@ -161,6 +178,7 @@ impl GraderConfig {
             "text_similarity" => &TEXT_SIMILARITY_FIELDS,
             "score_model" => &SCORE_MODEL_FIELDS,
             "label_model" => &LABEL_MODEL_FIELDS,
+            "pairwise" => &PAIRWISE_FIELDS,
             "python" => {
                 return Err(
                     "`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
@@ -184,7 +202,7 @@ impl GraderConfig {
             Some(Value::String(s)) => s.clone(),
             Some(other) => return Err(format!("`name` must be a string, found {}", json_kind(other))),
         };
-        if grader == "score_model" || grader == "label_model" {
+        if ["score_model", "label_model", "pairwise"].contains(&grader) {
             return Ok(GraderConfig { name, grader: Grader::Model(Box::new(ModelGrader::from_map(map, grader)?)) });
         }
         let input = Template::parse("input", string_field(map, "input", grader)?)?;
@@ -301,7 +319,8 @@ impl Reward for OpenAiGrader {
         PluginInfo {
             name: "openai-grader".into(),
             version: VERSION.into(),
-            description: "OpenAI grader objects (string_check, text_similarity, score_model, label_model) run on rollouts".into(),
+            description:
+                "OpenAI grader objects (string_check, text_similarity, score_model, label_model; and our pairwise) run on rollouts".into(),
             metrics: METRICS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }

@@ -1,10 +1,11 @@
-//! The graders that ask a model: `score_model` and `label_model`, through the judge the reward is
-//! granted (`reward_sdk::judge`, the contract's `judge` import).
+//! The graders that ask a model: `score_model` and `label_model`, and our `pairwise` extension
+//! (not an OpenAI grader type), through the judge the reward is granted (`reward_sdk::judge`, the
+//! contract's `judge` import).
 //!
-//! Both render their `input` messages (role and content templates, as `string_check` renders its
-//! `input`) and send them to the judge; which model answers is the grant's choice (the config's
-//! `model` is accepted and not used). The answer is parsed strictly: an answer the rules below do
-//! not accept fails the rollout (`failed`, naming the answer), it never scores 0.
+//! All three render their `input` messages (role and content templates, as `string_check`
+//! renders its `input`) and send them to the judge; which model answers is the grant's choice
+//! (the config's `model` is accepted and not used). The answer is parsed strictly: an answer the
+//! rules below do not accept fails the rollout (`failed`, naming the answer), it never scores 0.
 //!
 //! - `score_model`: OpenAI asks its model for the response format `{"result": float, "steps":
 //!   [{"description": string, "conclusion": string}]}` (the graders guide, "Score model grader
@@ -20,17 +21,33 @@
 //!   are, and the rubric must ask for the label. The answer, trimmed, must be exactly one of
 //!   `labels` (case-sensitive), or a JSON object whose `label` is one. A label in
 //!   `passing_labels` scores 1, any other label 0, an answer that is no label fails the rollout.
+//! - `pairwise` (ours): compares the completion with the reference answer (the `reference`
+//!   template, `{{item.reference_answer}}` by default) in two judge calls, the completion as
+//!   `{{pair.first}}` and the reference as `{{pair.second}}`, then swapped, so that a judge that
+//!   prefers a position cancels out. Each answer is read as `label_model` reads its answer, against
+//!   the `first`, `second` and `tie` labels (default `A`, `B`, `tie`). Per order the completion
+//!   wins (1), ties (0.5) or loses (0); the score is the mean of the two orders, and
+//!   `pairwise_agreement` says whether the orders agree about the completion (a judge that always
+//!   answers `A` scores 0.5 with agreement 0: position bias).
 
 use reward_sdk::judge::{self, ChatMessage, Completion, Sampling};
 use reward_sdk::{RolloutError, Score, json_kind};
 use serde_json::{Map, Value};
 
-use crate::template::{Scope, Template};
+use crate::template::{Pair, PairSide, Scope, Template};
 
 /// The fields of a `score_model` grader.
 pub const SCORE_MODEL_FIELDS: [&str; 7] = ["type", "name", "input", "model", "range", "pass_threshold", "sampling_params"];
 /// The fields of a `label_model` grader.
 pub const LABEL_MODEL_FIELDS: [&str; 6] = ["type", "name", "input", "model", "labels", "passing_labels"];
+/// The fields of a `pairwise` grader (ours, not an OpenAI grader type).
+pub const PAIRWISE_FIELDS: [&str; 8] = ["type", "name", "input", "model", "reference", "labels", "sampling_params", "pass_threshold"];
+/// The keys of a `pairwise` grader's `labels`, in the order of [`parse_label`]'s index.
+pub const PAIRWISE_LABEL_FIELDS: [&str; 3] = ["first", "second", "tie"];
+/// The labels a `pairwise` judge answers when the config's `labels` leaves one out.
+pub const DEFAULT_PAIRWISE_LABELS: [&str; 3] = ["A", "B", "tie"];
+/// A `pairwise` grader's `reference` when the config leaves it out.
+pub const DEFAULT_PAIRWISE_REFERENCE: &str = "{{item.reference_answer}}";
 /// The keys of `sampling_params`.
 pub const SAMPLING_FIELDS: [&str; 5] = ["temperature", "top_p", "seed", "max_completions_tokens", "reasoning_effort"];
 /// The roles an `input` message may have.
@@ -55,12 +72,69 @@ struct MessageTemplate {
 enum ModelKind {
     Score { min: f64, max: f64, pass_threshold: Option<f64> },
     Label { labels: Vec<String>, passing: Vec<bool> },
+    Pairwise(Box<Pairwise>),
+}
+
+/// A `pairwise` grader's own fields.
+#[derive(Clone, Debug)]
+struct Pairwise {
+    /// The reference answer the completion is compared with.
+    reference: Template,
+    /// The `first`, `second` and `tie` labels, in that order.
+    labels: Vec<String>,
+    pass_threshold: Option<f64>,
+}
+
+/// One of the two `pairwise` judge calls: which answer is `{{pair.first}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// Order 1: the completion first, the reference second.
+    CompletionFirst,
+    /// Order 2: the reference first, the completion second.
+    ReferenceFirst,
+}
+
+impl Order {
+    fn describe(self) -> &'static str {
+        match self {
+            Order::CompletionFirst => "order 1, completion first",
+            Order::ReferenceFirst => "order 2, reference first",
+        }
+    }
+
+    /// The completion's outcome when the judge answered `labels[index]` (first, second, tie): 1 for
+    /// a win, 0.5 for a tie, 0 for a loss.
+    fn outcome(self, index: usize) -> f64 {
+        match (self, index) {
+            (_, 2) => 0.5,
+            (Order::CompletionFirst, 0) | (Order::ReferenceFirst, 1) => 1.0,
+            _ => 0.0,
+        }
+    }
+}
+
+fn verdict(outcome: f64) -> &'static str {
+    if outcome == 1.0 {
+        "completion wins"
+    } else if outcome == 0.0 {
+        "reference wins"
+    } else {
+        "tie"
+    }
 }
 
 fn finite(field: &str, value: &Value) -> Result<f64, String> {
     match value {
         Value::Number(n) => n.as_f64().filter(|v| v.is_finite()).ok_or_else(|| format!("`{field}` must be a finite number")),
         other => Err(format!("`{field}` must be a number, found {}", json_kind(other))),
+    }
+}
+
+/// An optional finite number (`pass_threshold`); null is unset.
+fn optional_finite(map: &Map<String, Value>, field: &str) -> Result<Option<f64>, String> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => finite(field, v).map(Some),
     }
 }
 
@@ -117,7 +191,8 @@ fn parse_input(map: &Map<String, Value>, grader: &str) -> Result<Vec<MessageTemp
                 }
                 None => return Err(format!("missing field `{field}`")),
             };
-            Ok(MessageTemplate { role, content: Template::parse(&field, text)? })
+            let content = if grader == "pairwise" { Template::parse_pairwise(&field, text)? } else { Template::parse(&field, text)? };
+            Ok(MessageTemplate { role, content })
         })
         .collect()
 }
@@ -178,26 +253,58 @@ fn string_list(map: &Map<String, Value>, field: &str) -> Result<Vec<String>, Str
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let Value::String(s) = item else {
-            return Err(format!("`{field}[{i}]` must be a string, found {}", json_kind(item)));
-        };
-        if s.trim().is_empty() {
-            return Err(format!("`{field}[{i}]` is empty"));
-        }
-        if s.trim() != s {
-            return Err(format!("`{field}[{i}]` {s:?} has surrounding whitespace (answers are trimmed, so it could never match)"));
-        }
-        if out.contains(s) {
-            return Err(format!("`{field}` has {s:?} twice"));
-        }
-        out.push(s.clone());
+        push_label(&mut out, field, &format!("{field}[{i}]"), item)?;
     }
     Ok(out)
 }
 
+/// Checks one label (`at` names it: `labels[1]`, `labels.tie`) and adds it to `labels` (`field`):
+/// a non-blank string without surrounding whitespace, not already there.
+fn push_label(labels: &mut Vec<String>, field: &str, at: &str, item: &Value) -> Result<(), String> {
+    let Value::String(s) = item else {
+        return Err(format!("`{at}` must be a string, found {}", json_kind(item)));
+    };
+    if s.trim().is_empty() {
+        return Err(format!("`{at}` is empty"));
+    }
+    if s.trim() != s {
+        return Err(format!("`{at}` {s:?} has surrounding whitespace (answers are trimmed, so it could never match)"));
+    }
+    if labels.contains(s) {
+        return Err(format!("`{field}` has {s:?} twice"));
+    }
+    labels.push(s.clone());
+    Ok(())
+}
+
+/// A `pairwise` grader's `labels`: an object with optional `first`, `second` and `tie`, each
+/// defaulting to [`DEFAULT_PAIRWISE_LABELS`]; the three must be distinct.
+fn pairwise_labels(value: Option<&Value>) -> Result<Vec<String>, String> {
+    let empty = Map::new();
+    let map = match value {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            return Err(format!(
+                "`labels` must be an object ({{\"first\": ..., \"second\": ..., \"tie\": ...}}), found {}",
+                json_kind(other)
+            ));
+        }
+    };
+    if let Some(unknown) = map.keys().find(|k| !PAIRWISE_LABEL_FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown field `labels.{unknown}`; expected first, second, tie"));
+    }
+    let mut labels = Vec::with_capacity(3);
+    for (key, default) in PAIRWISE_LABEL_FIELDS.iter().zip(DEFAULT_PAIRWISE_LABELS) {
+        let item = map.get(*key).filter(|v| !v.is_null()).cloned().unwrap_or_else(|| Value::String(default.to_owned()));
+        push_label(&mut labels, "labels", &format!("labels.{key}"), &item)?;
+    }
+    Ok(labels)
+}
+
 impl ModelGrader {
-    /// Reads the fields of a `score_model` or `label_model` grader (`grader`), already checked for
-    /// unknown keys; the error names the field.
+    /// Reads the fields of a `score_model`, `label_model` or `pairwise` grader (`grader`), already
+    /// checked for unknown keys; the error names the field.
     pub fn from_map(map: &Map<String, Value>, grader: &str) -> Result<ModelGrader, String> {
         match map.get("model") {
             None | Some(Value::Null) | Some(Value::String(_)) => {}
@@ -216,11 +323,28 @@ impl ModelGrader {
                 }
                 Some(other) => return Err(format!("`range` must be two numbers [min, max], found {other}")),
             };
-            let pass_threshold = match map.get("pass_threshold") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(finite("pass_threshold", v)?),
-            };
+            let pass_threshold = optional_finite(map, "pass_threshold")?;
             (ModelKind::Score { min, max, pass_threshold }, parse_sampling(map.get("sampling_params"))?)
+        } else if grader == "pairwise" {
+            for (side, variable) in [(PairSide::First, "{{pair.first}}"), (PairSide::Second, "{{pair.second}}")] {
+                if !messages.iter().any(|m| m.content.uses_pair(side)) {
+                    return Err(format!(
+                        "`input` does not use {variable}: a pairwise grader's messages must show the judge both answers, \
+                         {{{{pair.first}}}} and {{{{pair.second}}}}"
+                    ));
+                }
+            }
+            let reference = match map.get("reference") {
+                None | Some(Value::Null) => DEFAULT_PAIRWISE_REFERENCE,
+                Some(Value::String(s)) => s.as_str(),
+                Some(other) => return Err(format!("`reference` must be a string (a template), found {}", json_kind(other))),
+            };
+            let pairwise = Pairwise {
+                reference: Template::parse("reference", reference)?,
+                labels: pairwise_labels(map.get("labels"))?,
+                pass_threshold: optional_finite(map, "pass_threshold")?,
+            };
+            (ModelKind::Pairwise(Box::new(pairwise)), parse_sampling(map.get("sampling_params"))?)
         } else {
             let labels = string_list(map, "labels")?;
             let passing_labels = string_list(map, "passing_labels")?;
@@ -240,9 +364,15 @@ impl ModelGrader {
     /// `score_model` the answer-format instruction. A variable that names nothing is an error
     /// naming `input[i].content`.
     pub fn render(&self, scope: &Scope<'_>) -> Result<Vec<ChatMessage>, String> {
+        self.render_with_pair(scope, None)
+    }
+
+    /// [`ModelGrader::render`] for one `pairwise` judge call: `pair` is `{{pair.first}}` and
+    /// `{{pair.second}}`.
+    fn render_with_pair(&self, scope: &Scope<'_>, pair: Option<Pair<'_>>) -> Result<Vec<ChatMessage>, String> {
         let mut messages = Vec::with_capacity(self.messages.len() + 1);
         for (i, m) in self.messages.iter().enumerate() {
-            messages.push(ChatMessage::new(m.role, m.content.render(&format!("input[{i}].content"), scope)?));
+            messages.push(ChatMessage::new(m.role, m.content.render_with_pair(&format!("input[{i}].content"), scope, pair)?));
         }
         if let ModelKind::Score { min, max, .. } = self.kind {
             let instruction = score_format_instruction(min, max);
@@ -257,39 +387,100 @@ impl ModelGrader {
         Ok(messages)
     }
 
+    /// Renders the messages for `scope` and asks the judge. `what` names the grader (and the
+    /// call) in the error: a variable that names nothing is invalid input, a judge error fails the
+    /// rollout naming its kind.
+    fn ask(&self, what: &str, scope: &Scope<'_>, pair: Option<Pair<'_>>) -> Result<Completion, RolloutError> {
+        let messages = self.render_with_pair(scope, pair).map_err(RolloutError::InvalidInput)?;
+        judge::complete(&messages, &self.sampling)
+            .map_err(|e| RolloutError::Failed(format!("{what}: the judge failed ({}): {e}", e.kind())))
+    }
+
     /// Asks the judge and scores its answer.
     pub fn grade(&self, name: &str, scope: &Scope<'_>) -> Result<Score, RolloutError> {
-        let messages = self.render(scope).map_err(RolloutError::InvalidInput)?;
-        let completion = judge::complete(&messages, &self.sampling)
-            .map_err(|e| RolloutError::Failed(format!("{name}: the judge failed ({}): {e}", e.kind())))?;
-        let by = if completion.model.is_empty() { String::new() } else { format!(" ({})", completion.model) };
         match &self.kind {
             ModelKind::Score { min, max, pass_threshold } => {
-                let raw = parse_score(&completion.text)
-                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {} {e}", describe(&completion))))?;
+                let completion = self.ask(name, scope, None)?;
+                let by = answered_by(&completion);
+                let raw = parse_score(&completion.text).map_err(|e| unusable(name, &completion, &e))?;
                 let value = raw.clamp(*min, *max);
                 let mut reason = format!("{name}: the judge{by} scored {value} in [{min}, {max}]");
                 if value != raw {
                     reason.push_str(&format!(" (its answer {raw} clamped to the range)"));
                 }
-                let mut score = Score::new(value).reward("score", value).metric("judge_score_raw", raw);
-                if let Some(t) = pass_threshold {
-                    let pass = value >= *t;
-                    reason.push_str(&format!(" ({} pass_threshold {t})", if pass { "passes" } else { "below" }));
-                    score = score.metric("passed", if pass { 1.0 } else { 0.0 });
-                }
-                Ok(score.with_reason(reason))
+                let score = Score::new(value).reward("score", value).metric("judge_score_raw", raw);
+                Ok(with_pass_threshold(score, reason, value, *pass_threshold))
             }
             ModelKind::Label { labels, passing } => {
-                let index = parse_label(&completion.text, labels)
-                    .map_err(|e| RolloutError::Failed(format!("{name}: the judge's answer {} {e}", describe(&completion))))?;
+                let completion = self.ask(name, scope, None)?;
+                let by = answered_by(&completion);
+                let index = parse_label(&completion.text, labels).map_err(|e| unusable(name, &completion, &e))?;
                 let value = if passing[index] { 1.0 } else { 0.0 };
                 let verdict = if passing[index] { "a passing label" } else { "not a passing label" };
                 let reason = format!("{name}: the judge{by} answered label {:?} ({verdict})", labels[index]);
                 Ok(Score::new(value).reward("score", value).metric("judge_label_index", index as f64).with_reason(reason))
             }
+            ModelKind::Pairwise(pairwise) => self.grade_pairwise(name, scope, pairwise),
         }
     }
+
+    /// The two `pairwise` calls (completion first, then reference first) and their mean.
+    fn grade_pairwise(&self, name: &str, scope: &Scope<'_>, pairwise: &Pairwise) -> Result<Score, RolloutError> {
+        let reference = pairwise.reference.render("reference", scope).map_err(RolloutError::InvalidInput)?;
+        let completion = scope.output_text;
+        let mut outcomes = [0.0; 2];
+        let mut answers: Vec<(String, String)> = Vec::with_capacity(2);
+        for (k, order) in [Order::CompletionFirst, Order::ReferenceFirst].into_iter().enumerate() {
+            let pair = match order {
+                Order::CompletionFirst => Pair { first: completion, second: &reference },
+                Order::ReferenceFirst => Pair { first: &reference, second: completion },
+            };
+            let what = format!("{name} ({})", order.describe());
+            let answer = self.ask(&what, scope, Some(pair))?;
+            let index = parse_label(&answer.text, &pairwise.labels).map_err(|e| unusable(&what, &answer, &e))?;
+            outcomes[k] = order.outcome(index);
+            answers.push((pairwise.labels[index].clone(), answered_by(&answer)));
+        }
+        let value = (outcomes[0] + outcomes[1]) / 2.0;
+        let agree = outcomes[0] == outcomes[1];
+        let by = &answers[0].1;
+        let reason = format!(
+            "{name}: the judge{by} answered {:?} with the completion first ({}) and {:?} with the reference first ({}): {}; score {value}",
+            answers[0].0,
+            verdict(outcomes[0]),
+            answers[1].0,
+            verdict(outcomes[1]),
+            if agree { "the orders agree" } else { "the orders disagree (position bias)" },
+        );
+        let score = Score::new(value)
+            .reward("score", value)
+            .metric("pairwise_order1", outcomes[0])
+            .metric("pairwise_order2", outcomes[1])
+            .metric("pairwise_agreement", if agree { 1.0 } else { 0.0 });
+        Ok(with_pass_threshold(score, reason, value, pairwise.pass_threshold))
+    }
+}
+
+/// ` (MODEL)`, the model the endpoint reported, for a reason; empty when it reported none.
+fn answered_by(completion: &Completion) -> String {
+    if completion.model.is_empty() { String::new() } else { format!(" ({})", completion.model) }
+}
+
+/// The rollout's failure for an answer the grader cannot read: `what` (the grader, and the call),
+/// the answer quoted, and `why`.
+fn unusable(what: &str, completion: &Completion, why: &str) -> RolloutError {
+    RolloutError::Failed(format!("{what}: the judge's answer {} {why}", describe(completion)))
+}
+
+/// The score with `reason`, and with `pass_threshold` set, the `passed` metric (1 when `value` is
+/// at least the threshold) and the verdict in the reason.
+fn with_pass_threshold(mut score: Score, mut reason: String, value: f64, pass_threshold: Option<f64>) -> Score {
+    if let Some(t) = pass_threshold {
+        let pass = value >= t;
+        reason.push_str(&format!(" ({} pass_threshold {t})", if pass { "passes" } else { "below" }));
+        score = score.metric("passed", if pass { 1.0 } else { 0.0 });
+    }
+    score.with_reason(reason)
 }
 
 /// The system instruction a `score_model` grader adds: the response format OpenAI's graders guide

@@ -6,6 +6,10 @@
 //! JSON-object reference) and `sample`
 //! (`output_text`, the completion; `output_json`, the completion parsed as JSON). Paths are
 //! dot-separated keys, with `[N]` (or a numeric segment) indexing arrays.
+//!
+//! A `pairwise` grader's `input` (our extension, not an OpenAI grader) has one more namespace,
+//! `pair`: `{{pair.first}}` and `{{pair.second}}`, the two answers it compares, in the order of the
+//! judge call ([`Template::parse_pairwise`]). Every other template refuses `pair` when it is parsed.
 
 use std::fmt::Write as _;
 
@@ -37,6 +41,25 @@ enum Namespace {
     Item,
     OutputText,
     OutputJson,
+    Pair(PairSide),
+}
+
+/// Which of the two answers a `pairwise` grader compares: `{{pair.first}}` or `{{pair.second}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PairSide {
+    /// `{{pair.first}}`.
+    First,
+    /// `{{pair.second}}`.
+    Second,
+}
+
+/// The two answers of one `pairwise` judge call, in the order the judge sees them.
+#[derive(Clone, Copy, Debug)]
+pub struct Pair<'a> {
+    /// `{{pair.first}}`.
+    pub first: &'a str,
+    /// `{{pair.second}}`.
+    pub second: &'a str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +82,19 @@ pub struct Scope<'a> {
 
 impl Template {
     /// Parses `text`; the error names the problem (and `field`, the config key it came from).
+    /// `{{pair.*}}` is refused: only a `pairwise` grader's messages have a pair
+    /// ([`Template::parse_pairwise`]).
     pub fn parse(field: &str, text: &str) -> Result<Template, String> {
+        Template::parse_in(field, text, false)
+    }
+
+    /// Parses a `pairwise` grader's message `text`, where `{{pair.first}}` and `{{pair.second}}`
+    /// are variables too.
+    pub fn parse_pairwise(field: &str, text: &str) -> Result<Template, String> {
+        Template::parse_in(field, text, true)
+    }
+
+    fn parse_in(field: &str, text: &str, pair: bool) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
@@ -69,13 +104,18 @@ impl Template {
             let after = &rest[open + 2..];
             let close = after.find("}}").ok_or_else(|| format!("`{field}`: unclosed `{{{{` in template {text:?}"))?;
             let expr = after[..close].trim();
-            parts.push(Part::Var(parse_var(field, expr)?));
+            parts.push(Part::Var(parse_var(field, expr, pair)?));
             rest = &after[close + 2..];
         }
         if !rest.is_empty() {
             parts.push(Part::Text(rest.to_owned()));
         }
         Ok(Template { parts })
+    }
+
+    /// Whether the template uses `{{pair.first}}` (`First`) or `{{pair.second}}` (`Second`).
+    pub fn uses_pair(&self, side: PairSide) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(v) if v.namespace == Namespace::Pair(side)))
     }
 
     /// Whether the template uses `{{sample.output_json...}}`.
@@ -86,12 +126,18 @@ impl Template {
     /// Renders the template for one rollout. A missing field or a completion that is not JSON is
     /// an error naming the variable.
     pub fn render(&self, field: &str, scope: &Scope<'_>) -> Result<String, String> {
+        self.render_with_pair(field, scope, None)
+    }
+
+    /// Renders the template for one rollout and, in a `pairwise` grader's messages, one pair of
+    /// answers (`{{pair.first}}`, `{{pair.second}}`; `None` outside them).
+    pub fn render_with_pair(&self, field: &str, scope: &Scope<'_>, pair: Option<Pair<'_>>) -> Result<String, String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Var(var) => {
-                    let value = resolve(var, scope).map_err(|e| format!("`{field}`: {{{{{}}}}}: {e}", var.source))?;
+                    let value = resolve(var, scope, pair).map_err(|e| format!("`{field}`: {{{{{}}}}}: {e}", var.source))?;
                     match value {
                         Resolved::Str(s) => out.push_str(s),
                         Resolved::Json(v) => match v {
@@ -108,7 +154,7 @@ impl Template {
     }
 }
 
-fn parse_var(field: &str, expr: &str) -> Result<Var, String> {
+fn parse_var(field: &str, expr: &str, pair: bool) -> Result<Var, String> {
     let bad = |why: &str| format!("`{field}`: template variable {{{{{expr}}}}}: {why}");
     if expr.is_empty() {
         return Err(bad("empty; expected `item.FIELD` or `sample.output_text`"));
@@ -141,6 +187,24 @@ fn parse_var(field: &str, expr: &str) -> Result<Var, String> {
                 }
                 other => return Err(bad(&format!("unknown sample variable `{other}`; expected `output_text` or `output_json`"))),
             }
+        }
+        "pair" if !pair => {
+            return Err(bad("`pair` (the two answers compared) is only available in the `input` messages of a pairwise grader"));
+        }
+        "pair" => {
+            let side = match segments.first() {
+                Some(Segment::Key(k)) if k == "first" => PairSide::First,
+                Some(Segment::Key(k)) if k == "second" => PairSide::Second,
+                Some(Segment::Key(k)) => return Err(bad(&format!("unknown pair variable `{k}`; expected `first` or `second`"))),
+                _ => return Err(bad("names no answer: write `pair.first` or `pair.second`")),
+            };
+            if segments.len() > 1 {
+                return Err(bad("`pair.first` and `pair.second` are strings and have no fields"));
+            }
+            (Namespace::Pair(side), Vec::new())
+        }
+        other if pair => {
+            return Err(bad(&format!("unknown namespace `{other}`; the namespaces are `item`, `sample` and `pair`")));
         }
         other => return Err(bad(&format!("unknown namespace `{other}`; the namespaces are `item` and `sample`"))),
     };
@@ -184,9 +248,14 @@ enum Resolved<'a> {
     Json(&'a Value),
 }
 
-fn resolve<'a>(var: &Var, scope: &Scope<'a>) -> Result<Resolved<'a>, String> {
+/// A variable's value: borrowed from the rollout (`'a`) or the pair (`'r`).
+fn resolve<'r, 'a: 'r>(var: &Var, scope: &Scope<'a>, pair: Option<Pair<'r>>) -> Result<Resolved<'r>, String> {
     match var.namespace {
         Namespace::OutputText => Ok(Resolved::Str(scope.output_text)),
+        Namespace::Pair(side) => {
+            let pair = pair.ok_or("there is no pair of answers here (only a pairwise grader's messages have one)")?;
+            Ok(Resolved::Str(if side == PairSide::First { pair.first } else { pair.second }))
+        }
         Namespace::OutputJson => {
             let root = (scope.output_json)()?;
             walk(root, &var.path, "sample.output_json").map(Resolved::Json)

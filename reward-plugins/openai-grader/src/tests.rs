@@ -701,4 +701,266 @@ mod model_graders {
         g["input"] = json!([{"type": "message", "role": "user", "content": {"type": "input_text", "text": "{{sample.output_text}}"}}]);
         reward_sdk::check_config::<crate::OpenAiGrader>(&g.to_string()).unwrap();
     }
+
+    // ---- pairwise (our extension): the completion against the reference, in both orders ----
+
+    fn pairwise() -> Value {
+        json!({
+            "type": "pairwise",
+            "name": "pair",
+            "input": [
+                {"role": "developer", "content": "Which answer to the question is better? Answer with exactly one of: A, B, tie."},
+                {"role": "user", "content": "Question: {{item.question}}\nAnswer A: {{pair.first}}\nAnswer B: {{pair.second}}"},
+            ],
+        })
+    }
+
+    /// The two answers the judge was shown, (A, B), read off the user message of `pairwise()`.
+    fn shown(messages: &[ChatMessage]) -> (String, String) {
+        let user = &messages.last().unwrap().content;
+        let (_, rest) = user.split_once("\nAnswer A: ").unwrap();
+        let (a, b) = rest.split_once("\nAnswer B: ").unwrap();
+        (a.to_owned(), b.to_owned())
+    }
+
+    /// A judge that prefers the answer `better` wherever it is shown (and answers `tie` when
+    /// neither is it).
+    fn preferring(better: &'static str) -> impl Fn(&[ChatMessage]) -> Result<Completion, JudgeError> + Send + 'static {
+        move |messages| {
+            let (a, b) = shown(messages);
+            answer(if a == better {
+                "A"
+            } else if b == better {
+                "B"
+            } else {
+                "tie"
+            })
+        }
+    }
+
+    fn pairwise_judged(
+        config: &Value,
+        respond: impl Fn(&[ChatMessage]) -> Result<Completion, JudgeError> + Send + 'static,
+    ) -> (Result<Score, RolloutError>, Seen) {
+        judged(config, "Paris", json!("Lyon"), json!({"question": "What is the capital of France?"}), respond)
+    }
+
+    #[track_caller]
+    fn outcomes(s: &Score) -> (f64, Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+        (s.value, s.get("score"), s.get("pairwise_order1"), s.get("pairwise_order2"), s.get("pairwise_agreement"))
+    }
+
+    /// Order 1 shows the completion first and the reference second, order 2 the other way round;
+    /// the messages are otherwise as configured (`developer` sent as `system`, nothing added), and
+    /// sampling_params reach both calls.
+    #[test]
+    fn pairwise_prompts_rendered_in_both_orders() {
+        let mut grader = pairwise();
+        grader["sampling_params"] = json!({"temperature": 0, "seed": 11, "max_completions_tokens": 8});
+        let (result, seen) = pairwise_judged(&grader, preferring("Paris"));
+        result.unwrap();
+        let system = ChatMessage::new("system", "Which answer to the question is better? Answer with exactly one of: A, B, tie.");
+        let order1 =
+            vec![system.clone(), ChatMessage::new("user", "Question: What is the capital of France?\nAnswer A: Paris\nAnswer B: Lyon")];
+        let order2 = vec![system, ChatMessage::new("user", "Question: What is the capital of France?\nAnswer A: Lyon\nAnswer B: Paris")];
+        let sampling = Sampling { temperature: Some(0.0), top_p: None, max_tokens: Some(8), seed: Some(11) };
+        assert_eq!(seen, vec![(order1, sampling), (order2, sampling)]);
+    }
+
+    #[test]
+    fn pairwise_consistent_win() {
+        let (result, seen) = pairwise_judged(&pairwise(), preferring("Paris"));
+        let s = result.unwrap();
+        assert_eq!(outcomes(&s), (1.0, Some(1.0), Some(1.0), Some(1.0), Some(1.0)));
+        assert_eq!(s.get("passed"), None);
+        assert_eq!(seen.len(), 2);
+        let reason = s.reason.as_deref().unwrap();
+        assert_eq!(
+            reason,
+            "pair: the judge (stand-in) answered \"A\" with the completion first (completion wins) and \"B\" with the reference \
+             first (completion wins): the orders agree; score 1"
+        );
+    }
+
+    #[test]
+    fn pairwise_consistent_loss() {
+        let (result, _) = pairwise_judged(&pairwise(), preferring("Lyon"));
+        let s = result.unwrap();
+        assert_eq!(outcomes(&s), (0.0, Some(0.0), Some(0.0), Some(0.0), Some(1.0)));
+        assert!(s.reason.as_deref().unwrap().contains("(reference wins)") && !s.reason.as_deref().unwrap().contains("bias"));
+    }
+
+    #[test]
+    fn pairwise_tie() {
+        let (result, _) = pairwise_judged(&pairwise(), |_| answer(" tie\n"));
+        let s = result.unwrap();
+        assert_eq!(outcomes(&s), (0.5, Some(0.5), Some(0.5), Some(0.5), Some(1.0)));
+        assert!(s.reason.as_deref().unwrap().contains("(tie)"), "{:?}", s.reason);
+    }
+
+    /// A judge that always answers "A" says "completion wins" in order 1 and "reference wins" in
+    /// order 2: the swap cancels it to 0.5, and the disagreement is reported as position bias.
+    #[test]
+    fn pairwise_position_biased_judge_scores_half_with_no_agreement() {
+        let (result, seen) = pairwise_judged(&pairwise(), |_| answer("A"));
+        let s = result.unwrap();
+        assert_eq!(outcomes(&s), (0.5, Some(0.5), Some(1.0), Some(0.0), Some(0.0)));
+        assert_eq!(seen.len(), 2);
+        let reason = s.reason.as_deref().unwrap();
+        assert!(reason.contains("(completion wins)") && reason.contains("(reference wins)"), "{reason}");
+        assert!(reason.contains("the orders disagree (position bias)"), "{reason}");
+        // A tie one way and a win the other disagree too: 0.75.
+        let (result, _) = pairwise_judged(&pairwise(), |m: &[ChatMessage]| answer(if shown(m).0 == "Paris" { "A" } else { "tie" }));
+        assert_eq!(outcomes(&result.unwrap()), (0.75, Some(0.75), Some(1.0), Some(0.5), Some(0.0)));
+    }
+
+    /// Labels of the config's own, answered bare or as a JSON object's `label` (as label_model
+    /// reads them); `reference` a template of its own; `passed` against pass_threshold.
+    #[test]
+    fn pairwise_custom_labels_reference_and_pass_threshold() {
+        let mut grader = pairwise();
+        grader["labels"] = json!({"first": "1", "second": "2", "tie": "same"});
+        grader["reference"] = json!("{{item.gold}}");
+        grader["pass_threshold"] = json!(0.75);
+        let respond = |m: &[ChatMessage]| answer(if shown(m).0 == "Rome" { r#"{"label": "1"}"# } else { "```\n2\n```" });
+        let (result, seen) = judged(&grader, "Paris", json!("unused"), json!({"question": "q", "gold": "Rome"}), respond);
+        let s = result.unwrap();
+        assert_eq!(outcomes(&s), (0.0, Some(0.0), Some(0.0), Some(0.0), Some(1.0)));
+        assert_eq!(s.get("passed"), Some(0.0));
+        assert!(s.reason.as_deref().unwrap().ends_with("score 0 (below pass_threshold 0.75)"), "{:?}", s.reason);
+        assert_eq!(shown(&seen[0].0), ("Paris".into(), "Rome".into()));
+        assert_eq!(shown(&seen[1].0), ("Rome".into(), "Paris".into()));
+
+        grader["labels"] = json!({"tie": "draw"});
+        let (result, _) = pairwise_judged(&without_reference(grader.clone()), |_| answer("draw"));
+        let s = result.unwrap();
+        assert_eq!((s.value, s.get("passed")), (0.5, Some(0.0)));
+        let (result, _) = pairwise_judged(&without_reference(grader), preferring("Paris"));
+        assert_eq!(result.unwrap().get("passed"), Some(1.0));
+    }
+
+    fn without_reference(mut grader: Value) -> Value {
+        grader.as_object_mut().unwrap().remove("reference");
+        grader
+    }
+
+    /// An answer that is not exactly one label fails the rollout naming the order and the answer;
+    /// never a 0. Junk in order 2 fails too, after both calls.
+    #[test]
+    fn pairwise_junk_answers_fail() {
+        for (text, needle) in [
+            ("a", "is not one of the labels (A, B, tie)"),
+            ("A.", "is not one of the labels"),
+            ("Answer A", "is not one of the labels"),
+            ("", "is not one of the labels"),
+            ("Tie", "is not one of the labels"),
+            (r#"{"label": "C"}"#, "`label` \"C\", which is not one of the labels"),
+            (r#"{"winner": "A"}"#, "without a `label` field"),
+        ] {
+            let owned = text.to_owned();
+            let (result, seen) = pairwise_judged(&pairwise(), move |_| answer(&owned));
+            let msg = failed(result);
+            assert!(msg.starts_with("pair (order 1, completion first): the judge's answer") && msg.contains(needle), "{text:?}: {msg}");
+            assert_eq!(seen.len(), 1, "{text:?}");
+        }
+        let (result, seen) = pairwise_judged(&pairwise(), |m: &[ChatMessage]| answer(if shown(m).0 == "Paris" { "A" } else { "maybe" }));
+        let msg = failed(result);
+        assert!(msg.starts_with("pair (order 2, reference first): the judge's answer \"maybe\""), "{msg}");
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn pairwise_judge_errors_fail() {
+        let (result, seen) =
+            pairwise_judged(&pairwise(), |_| Err(JudgeError::Timeout("judge `grader`: 3 attempts passed 30000 ms".into())));
+        let msg = failed(result);
+        assert_eq!(msg, "pair (order 1, completion first): the judge failed (timeout): judge `grader`: 3 attempts passed 30000 ms");
+        assert_eq!(seen.len(), 1);
+        let (result, seen) = pairwise_judged(&pairwise(), |m: &[ChatMessage]| {
+            if shown(m).0 == "Paris" { answer("A") } else { Err(JudgeError::OverLimit("judge `grader`: more than 1 call".into())) }
+        });
+        let msg = failed(result);
+        assert!(msg.starts_with("pair (order 2, reference first): the judge failed (over-limit)"), "{msg}");
+        assert_eq!(seen.len(), 2);
+        let _one = JUDGE.lock().unwrap_or_else(|e| e.into_inner());
+        set_native_judge(None);
+        let msg = failed(run(&pairwise(), rollout("x", json!("y"), json!({"question": "q"}))));
+        assert!(msg.contains("(not-granted)"), "{msg}");
+    }
+
+    /// A variable that names nothing (in the messages or the reference) is invalid input, and the
+    /// judge is not asked.
+    #[test]
+    fn pairwise_missing_variable_is_invalid_input() {
+        let (result, seen) = judged(&pairwise(), "Paris", json!("Lyon"), json!({}), |_| answer("A"));
+        match result {
+            Err(RolloutError::InvalidInput(msg)) => assert!(msg.contains("`input[1].content`") && msg.contains("item.question"), "{msg}"),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert!(seen.is_empty());
+        let mut grader = pairwise();
+        grader["reference"] = json!("{{item.gold}}");
+        let (result, seen) = pairwise_judged(&grader, |_| answer("A"));
+        match result {
+            Err(RolloutError::InvalidInput(msg)) => assert!(msg.contains("`reference`") && msg.contains("item.gold"), "{msg}"),
+            other => panic!("expected invalid input, got {other:?}"),
+        }
+        assert!(seen.is_empty());
+    }
+
+    #[test]
+    fn pairwise_config_mistakes_name_the_field() {
+        let with = |key: &str, value: Value| {
+            let mut g = pairwise();
+            g[key] = value;
+            g
+        };
+        let input = |user: &str| with("input", json!([{"role": "user", "content": user}]));
+        let cases = [
+            (input("{{pair.first}} vs {{item.reference_answer}}"), "`input` does not use {{pair.second}}"),
+            (input("{{sample.output_text}} vs {{pair.second}}"), "`input` does not use {{pair.first}}"),
+            (input("Grade {{sample.output_text}}"), "`input` does not use {{pair.first}}"),
+            (
+                input("{{pair.first}} {{pair.second}} {{pair.third}}"),
+                "`input[0].content`: template variable {{pair.third}}: unknown pair variable `third`",
+            ),
+            (input("{{pair}} {{pair.first}} {{pair.second}}"), "`input[0].content`: template variable {{pair}}: names no answer"),
+            (input("{{pair.first.x}} {{pair.second}}"), "have no fields"),
+            (input("{{pairs.first}} {{pair.second}}"), "unknown namespace `pairs`; the namespaces are `item`, `sample` and `pair`"),
+            (with("input", json!([])), "`input` is empty"),
+            (with("reference", json!(3)), "`reference` must be a string"),
+            (with("reference", json!("{{pair.first}}")), "`reference`: template variable {{pair.first}}: `pair`"),
+            (with("labels", json!(["A", "B", "tie"])), "`labels` must be an object"),
+            (with("labels", json!({"first": "A", "second": "A"})), "`labels` has \"A\" twice"),
+            (with("labels", json!({"tie": "B"})), "`labels` has \"B\" twice"),
+            (with("labels", json!({"first": ""})), "`labels.first` is empty"),
+            (with("labels", json!({"second": "  "})), "`labels.second` is empty"),
+            (with("labels", json!({"tie": " tie"})), "`labels.tie` \" tie\" has surrounding whitespace"),
+            (with("labels", json!({"tie": 0})), "`labels.tie` must be a string"),
+            (with("labels", json!({"both": "C"})), "unknown field `labels.both`"),
+            (with("pass_threshold", json!("half")), "`pass_threshold` must be a number"),
+            (with("sampling_params", json!({"top_p": 2})), "`sampling_params.top_p` must be in (0, 1]"),
+            (with("range", json!([0, 1])), "unknown field `range` for a pairwise grader"),
+        ];
+        for (config, needle) in cases {
+            let msg = config_error(&config);
+            assert!(msg.contains(needle), "{config}: {msg}");
+        }
+        // `pair` belongs to pairwise messages only.
+        let mut g = score_model();
+        g["input"] = json!([{"role": "user", "content": "{{pair.first}}"}]);
+        let msg = config_error(&g);
+        assert!(msg.contains("`input[0].content`") && msg.contains("only available in the `input` messages of a pairwise grader"), "{msg}");
+        let msg = config_error(&json!({"type": "string_check", "input": "{{pair.first}}", "reference": "x", "operation": "eq"}));
+        assert!(msg.contains("`input`") && msg.contains("pairwise"), "{msg}");
+        let msg = config_error(&json!({"type": "pair_wise"}));
+        assert!(msg.contains("pairwise (ours)"), "{msg}");
+        // Good configs: the defaults, `model` accepted as by the other model graders, nulls unset.
+        reward_sdk::check_config::<crate::OpenAiGrader>(&pairwise().to_string()).unwrap();
+        let mut g = pairwise();
+        g["model"] = json!("gpt-4.1");
+        g["labels"] = json!({"first": "1", "second": "2", "tie": null});
+        g["pass_threshold"] = json!(null);
+        reward_sdk::check_config::<crate::OpenAiGrader>(&g.to_string()).unwrap();
+    }
 }
