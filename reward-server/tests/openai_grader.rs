@@ -194,8 +194,8 @@ fn refused_graders_fail_at_load_naming_the_field() {
     assert!(err.contains("`operation`") && err.contains("\"contains\""), "{err}");
 
     let err =
-        load_error(r#"{ type = "text_similarity", input = "{{sample.output_text}}", reference = "x", evaluation_metric = "cosine" }"#);
-    assert!(err.contains("`evaluation_metric`") && err.contains("cosine"), "{err}");
+        load_error(r#"{ type = "text_similarity", input = "{{sample.output_text}}", reference = "x", evaluation_metric = "cosine_sim" }"#);
+    assert!(err.contains("`evaluation_metric`") && err.contains("cosine_sim"), "{err}");
 
     let err = load_error(r#"{ type = "string_check", input = "{{sample.output_tools}}", reference = "x", operation = "eq" }"#);
     assert!(err.contains("`input`") && err.contains("sample.output_tools"), "{err}");
@@ -264,4 +264,59 @@ fn the_model_graders_example_scores_through_a_judge() {
     );
     assert!(messages[0]["content"].as_str().unwrap().starts_with("You are an expert grader."), "{p3}");
     assert_eq!((p3["seed"].as_u64(), p3["max_tokens"].as_u64(), p3["temperature"].as_f64()), (Some(7), Some(256), Some(0.0)), "{p3}");
+
+    // The pairwise grader against a judge that always prefers the first answer: its two orders
+    // disagree, so every rollout scores 0.5 with pairwise_agreement 0 (position bias reported).
+    let biased = FakeJudge::start(Script::new(Reply::text("A")));
+    let text = std::fs::read_to_string(&config).unwrap().replace(&judge.url(), &biased.url());
+    std::fs::write(&config, text).unwrap();
+    let (out, lines) = score_file(&config, "capital_pairwise", &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for line in &lines {
+        assert_eq!(line["score"], 0.5, "{line}");
+        assert_eq!(
+            (line["metrics"]["pairwise_agreement"].as_f64(), line["metrics"]["judge_calls"].as_f64()),
+            (Some(0.0), Some(2.0)),
+            "{line}"
+        );
+    }
+    let orders: Vec<String> =
+        biased.completions().iter().map(|r| r.body.as_ref().unwrap()["messages"][1]["content"].as_str().unwrap().to_owned()).collect();
+    assert!(orders.contains(&"Answer A: <answer>Barcelona</answer>\nAnswer B: Madrid".to_owned()), "{orders:?}");
+    assert!(orders.contains(&"Answer A: Madrid\nAnswer B: <answer>Barcelona</answer>".to_owned()), "{orders:?}");
+}
+
+/// `text_similarity` with `cosine`: the input's and the reference's embeddings from the judge's
+/// `embedding_model` (the scripted judge embeds a text as its letter counts, so the expected
+/// cosines are computed here from the texts themselves).
+#[test]
+fn cosine_similarity_asks_the_judges_embedding_model() {
+    use reward_server_harness::fake_judge::{FakeJudge, Reply, Script, letter_embedding};
+    let judge = FakeJudge::start(Script::new(Reply::text("unused")));
+    let dir = tempfile::tempdir().unwrap();
+    let config = rewards_toml(
+        dir.path(),
+        &format!(
+            "[judges.j]\nurl = \"{}\"\nmodel = \"m\"\nembedding_model = \"text-embedding-3-large\"\n\n\
+             [rewards.cos]\nplugin = \"PLUGIN\"\njudge = \"j\"\n\
+             config = {{ type = \"text_similarity\", name = \"cos\", input = \"{{{{sample.output_text}}}}\", reference = \"{{{{item.reference_answer}}}}\", evaluation_metric = \"cosine\" }}\n",
+            judge.url()
+        ),
+    );
+    let input = repo_root().join("examples/capitals.plain.jsonl");
+    let (out, lines) = score_file(&config, "cos", &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Vec<Value> = std::fs::read_to_string(&input).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (row, line) in rows.iter().zip(&lines) {
+        let (a, b) = (letter_embedding(row["completion"].as_str().unwrap()), letter_embedding(row["reference"].as_str().unwrap()));
+        let dot: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let expected = dot / (norm(&a) * norm(&b));
+        let got = line["score"].as_f64().unwrap_or_else(|| panic!("{line}"));
+        assert!((got - expected).abs() < 1e-6, "{}: {got} vs {expected}", row["id"]);
+    }
+    let asked: Vec<Value> = judge.requests().iter().filter(|r| r.path == "/v1/embeddings").map(|r| r.body.clone().unwrap()).collect();
+    assert_eq!(asked.len(), 3, "one call per rollout, both texts in it");
+    let p3 = json!({"model": "text-embedding-3-large", "input": ["<answer>Barcelona</answer>", "Madrid"]});
+    assert!(asked.contains(&p3), "the input, then the reference: {asked:?}");
 }

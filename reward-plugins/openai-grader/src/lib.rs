@@ -2,11 +2,12 @@
 //! (<https://platform.openai.com/docs/guides/graders>), run on every rollout.
 //!
 //! Supported: `string_check` (`eq`, `ne`, `like`, `ilike`), `text_similarity` with every
-//! evaluation metric but `cosine` (which needs an embeddings model), and the graders that ask a
-//! model, `score_model` and `label_model`, through the judge the reward is granted (module
-//! [`model`]: the reward's judge grant decides which model answers, whatever the grader's `model`
-//! says). The graders that run Python (`python`) or combine graders (`multi`), and `cosine`, are
-//! refused when the config loads, each with what will handle it. `README.md` next to this crate
+//! evaluation metric (`cosine` compares the embeddings of the input and the reference from the
+//! granted judge's `embedding_model`), and the graders that ask a model, `score_model` and
+//! `label_model`, through the judge the reward is granted (module [`model`]: the reward's judge
+//! grant decides which model answers, whatever the grader's `model` says). The graders that run
+//! Python (`python`) or combine graders (`multi`) are refused when the config loads, each with
+//! what will handle it. `README.md` next to this crate
 //! gives the templating rules, how model answers are parsed, and the agreement with the reference
 //! Python implementations.
 //!
@@ -73,6 +74,8 @@ enum Grader {
 enum Kind {
     StringCheck(Operation),
     TextSimilarity(SimilarityMetric),
+    /// `text_similarity` with `cosine`: the cosine of the judge's embeddings of the two texts.
+    Cosine,
 }
 
 /// A `string_check` operation.
@@ -148,7 +151,7 @@ impl SimilarityMetric {
     }
 }
 
-const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l";
+const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l, cosine";
 const OPERATIONS: &str = "eq, ne, like, ilike";
 const TYPES: &str = "string_check, text_similarity, score_model, label_model, pairwise (ours)";
 const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
@@ -217,15 +220,12 @@ impl GraderConfig {
             };
             (Kind::StringCheck(op), None)
         } else {
-            let metric = match string_field(map, "evaluation_metric", grader)? {
-                "cosine" => {
-                    return Err("`evaluation_metric`: \"cosine\" compares embeddings, which needs an embeddings model; the judge \
-                                capability offers chat completions only, so it is not available in this server yet"
-                        .into());
-                }
-                other => SimilarityMetric::parse(other).ok_or_else(|| {
-                    format!("`evaluation_metric`: unknown metric {other:?}; expected one of {METRIC_NAMES} (cosine: not yet)")
-                })?,
+            let kind = match string_field(map, "evaluation_metric", grader)? {
+                "cosine" => Kind::Cosine,
+                other => Kind::TextSimilarity(
+                    SimilarityMetric::parse(other)
+                        .ok_or_else(|| format!("`evaluation_metric`: unknown metric {other:?}; expected one of {METRIC_NAMES}"))?,
+                ),
             };
             let threshold = match map.get("pass_threshold") {
                 None | Some(Value::Null) => None,
@@ -235,7 +235,7 @@ impl GraderConfig {
                 },
                 Some(other) => return Err(format!("`pass_threshold` must be a number, found {}", json_kind(other))),
             };
-            (Kind::TextSimilarity(metric), threshold)
+            (kind, threshold)
         };
         Ok(GraderConfig { name, grader: Grader::Text { input, reference, kind, pass_threshold } })
     }
@@ -292,9 +292,12 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
             let verdict = if pass { what.to_owned() } else { format!("fails: not ({what})") };
             (if pass { 1.0 } else { 0.0 }, format!("{}: input {} {verdict} reference {}", config.name, quote(&input), quote(&reference)))
         }
-        Kind::TextSimilarity(metric) => {
-            let v = metric.score(&input, &reference);
-            let mut reason = format!("{}: {} {v:.4}", config.name, metric.name());
+        Kind::TextSimilarity(_) | Kind::Cosine => {
+            let (v, metric) = match kind {
+                Kind::TextSimilarity(metric) => (metric.score(&input, &reference), metric.name()),
+                _ => (cosine(&config.name, &input, &reference)?, "cosine".to_owned()),
+            };
+            let mut reason = format!("{}: {metric} {v:.4}", config.name);
             if let Some(t) = pass_threshold {
                 let verdict = if v >= t { "passes" } else { "below" };
                 reason.push_str(&format!(" ({verdict} pass_threshold {t})"));
@@ -310,6 +313,22 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
         .metric("input_chars", input.chars().count() as f64)
         .metric("reference_chars", reference.chars().count() as f64)
         .with_reason(reason))
+}
+
+/// The cosine similarity of the judge's embeddings of `a` and `b` (one call for both); 0 when
+/// either vector is all zeros. A judge error, or embeddings of two lengths, fails the rollout.
+fn cosine(name: &str, a: &str, b: &str) -> Result<f64, RolloutError> {
+    let vectors = reward_sdk::judge::embed(&[a.to_owned(), b.to_owned()]).map_err(|e| model::judge_failed(name, &e))?;
+    let [x, y] = vectors.as_slice() else {
+        return Err(RolloutError::Failed(format!("{name}: the judge answered {} embeddings for 2 texts", vectors.len())));
+    };
+    if x.len() != y.len() || x.is_empty() {
+        return Err(RolloutError::Failed(format!("{name}: the judge's embeddings have {} and {} dimensions", x.len(), y.len())));
+    }
+    let dot: f64 = x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum();
+    let norm = |v: &[f32]| v.iter().map(|p| f64::from(*p).powi(2)).sum::<f64>().sqrt();
+    let (nx, ny) = (norm(x), norm(y));
+    Ok(if nx == 0.0 || ny == 0.0 { 0.0 } else { (dot / (nx * ny)).clamp(-1.0, 1.0) })
 }
 
 impl Reward for OpenAiGrader {

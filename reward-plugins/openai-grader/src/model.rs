@@ -392,8 +392,7 @@ impl ModelGrader {
     /// rollout naming its kind.
     fn ask(&self, what: &str, scope: &Scope<'_>, pair: Option<Pair<'_>>) -> Result<Completion, RolloutError> {
         let messages = self.render_with_pair(scope, pair).map_err(RolloutError::InvalidInput)?;
-        judge::complete(&messages, &self.sampling)
-            .map_err(|e| RolloutError::Failed(format!("{what}: the judge failed ({}): {e}", e.kind())))
+        judge::complete(&messages, &self.sampling).map_err(|e| judge_failed(what, &e))
     }
 
     /// Asks the judge and scores its answer.
@@ -468,6 +467,12 @@ fn answered_by(completion: &Completion) -> String {
 
 /// The rollout's failure for an answer the grader cannot read: `what` (the grader, and the call),
 /// the answer quoted, and `why`.
+/// A judge call of grader `what` that failed: the rollout fails with the judge's error (the host
+/// fails it with `JUDGE_ERROR` whatever the plugin answers; this is what the plugin says).
+pub fn judge_failed(what: &str, e: &judge::JudgeError) -> RolloutError {
+    RolloutError::Failed(format!("{what}: the judge failed ({}): {e}", e.kind()))
+}
+
 fn unusable(what: &str, completion: &Completion, why: &str) -> RolloutError {
     RolloutError::Failed(format!("{what}: the judge's answer {} {why}", describe(completion)))
 }

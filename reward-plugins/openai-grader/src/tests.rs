@@ -203,8 +203,29 @@ fn refused_graders_say_why() {
     assert!(msg.contains("python") && msg.contains("Python plugin kit"), "{msg}");
     let msg = config_error(&json!({"type": "multi", "graders": {}, "calculate_output": "a"}));
     assert!(msg.contains("multi") && msg.contains("composite"), "{msg}");
-    let msg = config_error(&similarity("cosine"));
-    assert!(msg.contains("`evaluation_metric`") && msg.contains("embeddings"), "{msg}");
+}
+
+#[test]
+fn cosine_compares_the_judges_embeddings() {
+    // The only test that sets the process-wide stand-in embedder.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
+    reward_sdk::judge::set_native_embedder(Some(Box::new(move |texts: &[String]| {
+        seen.lock().unwrap().push(texts.to_vec());
+        Ok(texts.iter().map(|t| if t.contains("cat") { vec![1.0, 0.0] } else { vec![1.0, 1.0] }).collect())
+    })));
+    let config = similarity("cosine");
+    let grade = |completion: &str, reference: &str| run(&config, rollout(completion, json!(reference), json!({})));
+    let same = grade("the cat", "a cat").unwrap();
+    assert!((same.value - 1.0).abs() < 1e-12, "{same:?}");
+    let apart = grade("the cat", "a dog").unwrap();
+    assert!((apart.value - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-9, "{apart:?}");
+    assert_eq!(asked.lock().unwrap()[0], ["the cat", "a cat"], "input, then reference, in one call");
+    reward_sdk::judge::set_native_embedder(Some(Box::new(|_: &[String]| Err(reward_sdk::judge::JudgeError::Timeout("slow".into())))));
+    let failed = grade("the cat", "a cat").unwrap_err();
+    assert!(format!("{failed:?}").contains("the judge failed (timeout)"), "{failed:?}");
+    reward_sdk::judge::set_native_embedder(None);
+    assert!(format!("{:?}", grade("x", "y").unwrap_err()).contains("not-granted"));
 }
 
 #[test]
