@@ -38,13 +38,9 @@ if ! installed; then
   command -v cmake >/dev/null || need_apt+=(cmake)
   command -v g++ >/dev/null || need_apt+=(g++)
   python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
-  if [ "${#need_apt[@]}" -gt 0 ]; then
-    echo "setup-judge: installing ${need_apt[*]}" >&2
-    sudo_cmd=()
-    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-    "${sudo_cmd[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-  fi
+  # shellcheck source=scripts/apt-install.sh
+  . "$(dirname "$0")/apt-install.sh"
+  apt_install setup-judge "${need_apt[@]}"
   mkdir -p "$wheel_cache"
   # First from the cache alone; a miss (first run, another Python) builds the wheels into it.
   if ! python3 -m pip install --quiet --no-index --find-links "$wheel_cache" "llama-cpp-python[server]==$llama_version" >/dev/null 2>&1; then

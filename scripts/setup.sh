@@ -26,13 +26,9 @@ done
 if ! python3 -c 'import componentize_py' >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
   need_apt+=(python3-pip)
 fi
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}" >&2
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-fi
+# shellcheck source=scripts/apt-install.sh
+. "$(dirname "$0")/apt-install.sh"
+apt_install setup "${need_apt[@]}"
 
 # componentize-py builds the Python interpreter component (target/plugins/python-runner.wasm); the
 # same pin as reward-plugins/python/requirements.txt.
