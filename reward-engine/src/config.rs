@@ -21,6 +21,11 @@
 //! interpreter = { plugin = "python-runner", fuel = 1_000_000_000, timeout_ms = 5000, memory_mib = 128 }
 //!                                    # grants an interpreter: each program run in fresh instances
 //!
+//! [rewards.agreement]
+//! plugin = "group"
+//! groups = true                      # scores whole GRPO groups, one group per call (`crate::group`)
+//! config = { mode = "majority" }
+//!
 //! [rewards.math]
 //! components = { fmt = "answer_format", correct = "numeric_answer" }
 //! formula = "if(fmt >= 1, correct, 0)"
@@ -89,6 +94,9 @@ struct RewardSpec {
     interpreter: Option<toml::Table>,
     /// A judge the plugin may ask (`judge`): a `[judges.NAME]` name, or `{ name, max_calls_per_rollout }`.
     judge: Option<toml::Value>,
+    /// The plugin scores whole GRPO groups, one group per call (`crate::group`). Off by default.
+    #[serde(default)]
+    groups: bool,
     #[serde(default)]
     on_error: OnError,
     components: Option<BTreeMap<String, String>>,
@@ -258,9 +266,10 @@ impl Loader<'_> {
                     || spec.fixtures.is_some()
                     || spec.interpreter.is_some()
                     || spec.judge.is_some()
+                    || spec.groups
                 {
                     bail!(
-                        "a composite reward takes no `config`, `limits`, `fixtures`, `interpreter` or `judge`: set them on its components"
+                        "a composite reward takes no `config`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`: set them on its components (a composite scores whole groups when one of its components does)"
                     );
                 }
                 self.build_composite(name, spec, components, formula, stack)
@@ -337,12 +346,22 @@ impl Loader<'_> {
                 "max_calls_per_rollout": grant.max_calls_per_rollout,
             });
         }
+        // And whether it scores groups: the same plugin and config score otherwise then.
+        if spec.groups {
+            provenance["groups"] = serde_json::Value::Bool(true);
+        }
         let config_hash = hash_of(&provenance);
         let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
         Ok(Reward {
             name: name.to_owned(),
             description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
-            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, grants: Grants { fixtures, programs, judge } }),
+            kind: RewardKind::Plugin(PluginReward {
+                plugin,
+                config_json,
+                limits,
+                grants: Grants { fixtures, programs, judge },
+                groups: spec.groups,
+            }),
             on_error: spec.on_error,
             provenance,
         })

@@ -6,6 +6,7 @@
 //!   `{type: "text", text}` parts, and the reference possibly nested under `metadata`;
 //! - the **plain** shape: `{id?, prompt, completion, reference?}`.
 //!
+//! Either shape may name the rollout's GRPO `group` (a string or a number; see [`crate::group`]).
 //! Everything not consumed travels to the plugin as `metadata`.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -140,6 +141,7 @@ struct Fields {
     prompt: Option<Value>,
     reference: Option<Value>,
     reference_answer: Option<Value>,
+    group: Option<Value>,
     /// Everything else: the rollout's metadata.
     rest: Map<String, Value>,
 }
@@ -164,6 +166,7 @@ impl Fields {
             prompt: obj.remove("prompt"),
             reference: obj.remove("reference"),
             reference_answer: obj.remove("reference_answer"),
+            group: obj.remove("group"),
             rest: obj,
         })
     }
@@ -177,11 +180,18 @@ impl Fields {
             Some(Value::Number(n)) => n.to_string(),
             Some(other) => return Err(err(format!("`id` must be a string, found {}", kind(&other)))),
         };
-        match self.messages.take() {
+        let group = match self.group.take() {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => return Err(err(format!("`group` must be a string or a number, found {}", kind(&other)))),
+        };
+        let rollout = match self.messages.take() {
             Some(messages) => self.nova(id, messages),
             None if self.completion.is_some() => self.plain(id),
             None => Err(err("expected `messages` (Nova RFT shape) or `completion` (plain shape)")),
-        }
+        };
+        rollout.map(|r| r.in_group(group))
     }
 
     fn nova(mut self, id: String, messages: Vec<Message>) -> Result<Rollout, InputError> {
@@ -268,6 +278,7 @@ impl<'de> Deserialize<'de> for Record {
                         "prompt" => &mut f.prompt,
                         "reference" => &mut f.reference,
                         "reference_answer" => &mut f.reference_answer,
+                        "group" => &mut f.group,
                         _ => {
                             let value = map.next_value()?;
                             f.rest.insert(key, value);
@@ -476,6 +487,18 @@ mod tests {
         assert_eq!(numeric_id.reference, "null");
     }
 
+    #[test]
+    fn a_group_is_read_from_either_shape_and_kept_out_of_the_metadata() {
+        let plain = to_rollout(json!({"completion": "4", "group": "p7", "k": 1}), "l").unwrap();
+        assert_eq!(plain.group.as_deref(), Some("p7"));
+        assert_eq!(serde_json::from_str::<Value>(&plain.metadata).unwrap(), json!({"k": 1}));
+        let nova = to_rollout(json!({"messages": [{"role": "assistant", "content": "4"}], "group": 3}), "l").unwrap();
+        assert_eq!(nova.group.as_deref(), Some("3"));
+        assert_eq!(to_rollout(json!({"completion": "4", "group": null}), "l").unwrap().group, None);
+        let bad = to_rollout(json!({"completion": "4", "group": {"a": 1}}), "l").unwrap_err();
+        assert_eq!(bad.0, "`group` must be a string or a number, found an object");
+    }
+
     /// The direct reader and the `Value` reader agree on every record, rollout or not, including
     /// the ones the direct reader hands over (duplicate keys, wrong types, parts, nesting).
     #[test]
@@ -501,6 +524,10 @@ mod tests {
             r#"[1, 2]"#,
             r#""text""#,
             r#"{"completion": "\u00e9\ud83d\ude00"}"#,
+            r#"{"id": "g", "completion": "c", "group": "p7"}"#,
+            r#"{"id": "h", "messages": [{"role": "assistant", "content": "x"}], "group": 12}"#,
+            r#"{"id": "i", "completion": "c", "group": ["p7"]}"#,
+            r#"{"id": "j", "completion": "c", "group": "a", "group": "b"}"#,
         ];
         for text in records {
             let value: Value = serde_json::from_str(text).unwrap();

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod group;
 pub mod input;
 pub mod nova;
 pub mod request;

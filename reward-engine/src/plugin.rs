@@ -13,12 +13,13 @@ use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::{RewardPluginFull as RewardPlugin, RewardPluginFullPre as RewardPluginPre, fixtures, programs};
+use super::group::{self, MAX_GROUP_ROLLOUTS};
 use super::host::HostInner;
 use super::limiter::MemoryLimiter;
 use super::limits::{INSTANTIATION_FUEL, Limits, MAX_GUEST_ERROR_BYTES, bounded_guest_text, epoch_ticks};
 use super::meter::{self, Meter};
 use super::types::{Failure, Metric, Rollout, Status};
-use call::{Call, Pace};
+use call::{Budget, Call, Pace};
 pub(crate) use contract::speaks_0_1;
 pub use contract::{CONTRACT_INTERFACE, CONTRACT_VERSION, FIXTURES_INTERFACE, LoadError, PluginInfo};
 use contract::{check_contract, check_imports, validate_info};
@@ -186,10 +187,7 @@ impl Plugin {
                 continue;
             }
             if cancelled() {
-                outcomes.push(unscored(Failure::new(
-                    Status::Timeout,
-                    "cancelled before scoring: the caller's deadline passed or it went away",
-                )));
+                outcomes.push(unscored(cancelled_failure()));
                 continue;
             }
             let current = match &mut live {
@@ -204,7 +202,7 @@ impl Plugin {
             };
             let chunk = if next < solo_until || !self.metered { 1 } else { current.pace.chunk() };
             let end = (next + chunk).min(trapped.as_ref().map_or(rollouts.len(), |(at, _)| *at));
-            match self.call(current, config, &rollouts[next..end], limits) {
+            match self.call(current, config, &rollouts[next..end], limits, Budget::of(limits, 1)) {
                 Call::Scored(scored) => {
                     current.pace.observe(&scored);
                     outcomes.extend(scored);
@@ -227,14 +225,113 @@ impl Plugin {
                 }
             }
         }
-        // An instance serves `instance_reuse` batches; a healthy one goes back to the pool until then.
+        self.release(live, limits);
+        outcomes
+    }
+
+    /// Scores rollouts group by group ([`crate::group`]) for a reward declared `groups = true`:
+    /// one call per group, holding exactly that group's rollouts in request order, whether or not
+    /// the plugin imports `meter`. The call runs on the group's budget (its size times the
+    /// per-rollout fuel and deadline; a metered plugin's rollouts still get their own); an
+    /// unmetered call's instructions are shared evenly by its rollouts. A group's rollouts succeed
+    /// or fail together: a trap, a broken call, a cancelled or an oversized group (more than
+    /// [`MAX_GROUP_ROLLOUTS`]) fails every rollout of it, since none can be scored without the
+    /// others; there is no re-run rollout by rollout. Outcomes come back in `rollouts` order.
+    pub fn score_groups(
+        &self,
+        config: &str,
+        rollouts: &[Rollout],
+        limits: &Limits,
+        grants: &Grants,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Vec<PluginOutcome> {
+        let mut live: Option<Live> = None;
+        let mut slots: Vec<Option<PluginOutcome>> = std::iter::repeat_with(|| None).take(rollouts.len()).collect();
+        for positions in group::partition(rollouts) {
+            let (first, last) = (positions[0], positions[positions.len() - 1]);
+            let members: std::borrow::Cow<'_, [Rollout]> = if last - first + 1 == positions.len() {
+                std::borrow::Cow::Borrowed(&rollouts[first..=last])
+            } else {
+                std::borrow::Cow::Owned(positions.iter().map(|&i| rollouts[i].clone()).collect())
+            };
+            let outcomes = self.score_group(&mut live, config, &members, limits, grants, cancelled);
+            for (i, outcome) in positions.into_iter().zip(outcomes) {
+                slots[i] = Some(outcome);
+            }
+        }
+        self.release(live, limits);
+        slots.into_iter().map(|o| o.expect("every rollout is in a group")).collect()
+    }
+
+    /// One group's call in `live` (checked out first when there is none; dropped after a trap).
+    fn score_group(
+        &self,
+        live: &mut Option<Live>,
+        config: &str,
+        members: &[Rollout],
+        limits: &Limits,
+        grants: &Grants,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Vec<PluginOutcome> {
+        let label = group::describe(&members[0]);
+        let every = |failure: Failure| -> Vec<PluginOutcome> {
+            members.iter().map(|_| PluginOutcome { result: Err(failure.clone()), instructions: 0, latency: Duration::ZERO }).collect()
+        };
+        if members.len() > MAX_GROUP_ROLLOUTS {
+            return every(Failure::new(
+                Status::InvalidInput,
+                format!("{label} has {} rollouts, more than a group may hold ({MAX_GROUP_ROLLOUTS})", members.len()),
+            ));
+        }
+        if cancelled() {
+            return every(cancelled_failure());
+        }
+        let current = match live {
+            Some(l) => l,
+            None => match self.checkout(config, limits, grants) {
+                Ok(l) => live.insert(l),
+                Err(failure) => return every(failure),
+            },
+        };
+        let whole = |failure: &Failure| {
+            Failure::new(failure.status, format!("{label} ({} rollouts, one call) failed as a whole: {}", members.len(), failure.message))
+        };
+        match self.call(current, config, members, limits, Budget::of(limits, members.len())) {
+            Call::Scored(mut scored) => {
+                if !self.metered {
+                    share_instructions(&mut scored);
+                }
+                scored
+            }
+            Call::Trapped(index, outcome) => {
+                *live = None;
+                let failure = outcome.result.expect_err("a trap is a failure");
+                let failure = if self.metered {
+                    whole(&Failure::new(failure.status, format!("rollout `{}`: {}", members[index].id, failure.message)))
+                } else {
+                    whole(&failure)
+                };
+                let mut outcomes = every(failure);
+                outcomes[index].instructions = outcome.instructions;
+                outcomes[index].latency = outcome.latency;
+                outcomes
+            }
+            Call::Broken(failed) => {
+                *live = None;
+                failed.into_iter().map(|o| PluginOutcome { result: o.result.map_err(|f| whole(&f)), ..o }).collect()
+            }
+        }
+    }
+
+    /// Ends a batch with its instance: a healthy one serves `instance_reuse` batches, going back
+    /// to the pool until then.
+    fn release(&self, live: Option<Live>, limits: &Limits) {
         if let Some(mut l) = live {
             l.batches += 1;
             if l.batches < limits.instance_reuse {
                 self.idle.lock().expect("idle pool poisoned").push(l);
             }
         }
-        outcomes
     }
 
     /// An instance for one batch: an idle one that was given the same grants (see
@@ -294,5 +391,22 @@ impl Plugin {
                 Err(Failure::new(status, format!("{} {what}: {e:#}", self.label())))
             }
         }
+    }
+}
+
+/// What a rollout not run for its cancelled request answers.
+fn cancelled_failure() -> Failure {
+    Failure::new(Status::Timeout, "cancelled before scoring: the caller's deadline passed or it went away")
+}
+
+/// Shares one call's instructions (each outcome carries the whole call's) evenly among its
+/// outcomes: the first ones take the remainder, so the shares add up to the call's count.
+fn share_instructions(outcomes: &mut [PluginOutcome]) {
+    let Some(total) = outcomes.first().map(|o| o.instructions) else {
+        return;
+    };
+    let n = outcomes.len() as u64;
+    for (i, o) in outcomes.iter_mut().enumerate() {
+        o.instructions = total / n + u64::from((i as u64) < total % n);
     }
 }

@@ -50,6 +50,9 @@ pub struct PluginReward {
     pub limits: Limits,
     /// What this reward grants its plugin (fixture files, an interpreter); nothing by default.
     pub grants: Grants,
+    /// Whether the plugin scores whole GRPO groups (`groups = true`): each call holds exactly
+    /// one group ([`Plugin::score_groups`]).
+    pub groups: bool,
 }
 
 /// A composite reward's parts.
@@ -144,6 +147,16 @@ impl Reward {
         }
     }
 
+    /// Whether this reward, or one of its components, scores whole GRPO groups: callers that cut
+    /// a request into batches must cut between groups ([`crate::group::partition`]), and a
+    /// rollout's score depends on the rest of its group, so it is not cached alone.
+    pub fn groups(&self) -> bool {
+        match &self.kind {
+            RewardKind::Plugin(p) => p.groups,
+            RewardKind::Composite(c) => c.components.iter().any(|(_, r)| r.groups()),
+        }
+    }
+
     /// Whether a batch's results fail the whole request under this reward's policy; returns the
     /// first failed rollout if so.
     pub fn fatal<'a>(&self, scored: &'a [Scored]) -> Option<&'a Scored> {
@@ -190,16 +203,18 @@ impl Reward {
 
     fn evaluate(&self, rollouts: &[Rollout], cancelled: &dyn Fn() -> bool) -> Vec<Evaluation> {
         match &self.kind {
-            RewardKind::Plugin(p) => p
-                .plugin
-                .score_until(&p.config_json, rollouts, &p.limits, &p.grants, cancelled)
-                .into_iter()
-                .map(|o| Evaluation {
-                    result: o.result.map(|s| (s.value, s.metrics, s.reason)),
-                    instructions: o.instructions,
-                    latency: o.latency,
-                })
-                .collect(),
+            RewardKind::Plugin(p) => if p.groups {
+                p.plugin.score_groups(&p.config_json, rollouts, &p.limits, &p.grants, cancelled)
+            } else {
+                p.plugin.score_until(&p.config_json, rollouts, &p.limits, &p.grants, cancelled)
+            }
+            .into_iter()
+            .map(|o| Evaluation {
+                result: o.result.map(|s| (s.value, s.metrics, s.reason)),
+                instructions: o.instructions,
+                latency: o.latency,
+            })
+            .collect(),
             RewardKind::Composite(c) => self.evaluate_composite(c, rollouts, cancelled),
         }
     }

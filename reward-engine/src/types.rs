@@ -27,6 +27,11 @@ pub struct Rollout {
     pub reference: String,
     /// Other fields of the rollout as a JSON object text; `{}` when none.
     pub metadata: String,
+    /// The GRPO group the caller put the rollout in (a record's `group`, the proto's
+    /// `Rollout.group`); `None` when it named none, and the rollout then belongs to its prompt's
+    /// group. Only rewards declared `groups = true` read it ([`crate::group`]); it is not part of
+    /// the rollout's score cache key, since other rewards score a rollout alone.
+    pub group: Option<String>,
 }
 
 /// Roles that mark the generated answer.
@@ -70,7 +75,13 @@ impl Rollout {
             (Some(_), Some(_)) => {}
             (Some(c), None) => messages.push(Message { role: "assistant".into(), content: c }),
         }
-        Ok(Rollout { id, messages, reference, metadata })
+        Ok(Rollout { id, messages, reference, metadata, group: None })
+    }
+
+    /// The rollout, in the group named `group` (`None`: its prompt's group, see [`crate::group`]).
+    pub fn in_group(mut self, group: Option<String>) -> Rollout {
+        self.group = group;
+        self
     }
 
     /// The generated answer's text: the last message's content (empty when there is none). Kept

@@ -52,6 +52,7 @@ fn rollouts() -> Vec<Rollout> {
                 ],
                 reference: reference.clone(),
                 metadata: "{}".into(),
+                group: None,
             }
         })
         .collect()

@@ -39,6 +39,7 @@ fn rollouts() -> Vec<Rollout> {
                 ],
                 reference: r#"{"answer": "12.5%"}"#.into(),
                 metadata: "{}".into(),
+                group: None,
             }
         })
         .collect()

@@ -201,6 +201,7 @@ fn rollouts() -> Vec<Rollout> {
                 ],
                 reference: serde_json::json!({"gold_sql": gold, "db_id": DB}).to_string(),
                 metadata: "{}".into(),
+                group: None,
             }
         })
         .collect()

@@ -29,6 +29,7 @@ fn rollout(completion: &str) -> Rollout {
         ],
         reference: r#"{"answer":"12.5%"}"#.into(),
         metadata: "{}".into(),
+        group: None,
     }
 }
 

@@ -664,6 +664,7 @@ pub fn rewards_config(fx: &Fixture, data: &[u8]) {
         messages: vec![Message { role: "user".into(), content: "q".into() }, Message { role: "assistant".into(), content: "hello".into() }],
         reference: "null".into(),
         metadata: "{}".into(),
+        group: None,
     };
     for reward in rewards.iter().take(16) {
         let scored = reward.score_batch(std::slice::from_ref(&probe));
@@ -948,6 +949,7 @@ pub fn guest_answer(fx: &Fixture, data: &[u8]) {
         messages: vec![Message { role: "assistant".into(), content: completion }],
         reference: "null".into(),
         metadata: "{}".into(),
+        group: None,
     };
     let outcomes = fx.plugin.score("{}", std::slice::from_ref(&rollout), &limits);
     assert_eq!(outcomes.len(), 1, "one outcome per rollout");

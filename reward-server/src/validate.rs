@@ -15,6 +15,11 @@
 //! every sample whose score, status or metrics differ bit for bit is reported: a nondeterministic
 //! reward is flagged too.
 //!
+//! For a reward that scores whole GRPO groups, each probe rollout takes its sample's place in the
+//! sample's group (the samples of the same `group`, or prompt) and is scored with the others: one
+//! hacking member among honest ones, never judged by the other probes. The samples are scored in
+//! their groups.
+//!
 //! A probe rollout that fails (`PLUGIN_ERROR`, `TIMEOUT`, ...) is counted under its status; the
 //! maximum and mean are over the `OK` rollouts only, so a failure is never read as a 0.
 //!
@@ -32,6 +37,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::engine::group;
 use crate::engine::{Failure, MetricKind, Reward, Rollout, Scored, Status};
 use crate::input::{Rejection, parse_record};
 use crate::wire::ScoredJson;
@@ -404,13 +410,17 @@ pub fn run(reward: &Reward, samples: &[Rollout], options: &Options, cancelled: &
             Err((id, failure)) => scored[i] = Some(reward.reject(id, failure.clone())),
         }
     }
-    let rollouts: Vec<Rollout> = work.iter().map(|(_, r)| r.clone()).collect();
-    let results: Vec<Scored> = if options.parallel {
-        // Batches of a size that keeps every core busy, one 1 MiB probe among a few others.
-        let batch = rollouts.len().div_ceil(rayon::current_num_threads().max(1) * 2).clamp(1, 32);
-        rollouts.par_chunks(batch).map(|chunk| reward.score_batch_until(chunk, cancelled)).collect::<Vec<_>>().concat()
+    let results: Vec<Scored> = if reward.groups() {
+        score_probes_in_groups(reward, samples, &probes, &work, options, cancelled)
     } else {
-        reward.score_batch_until(&rollouts, cancelled)
+        let rollouts: Vec<Rollout> = work.iter().map(|(_, r)| r.clone()).collect();
+        if options.parallel {
+            // Batches of a size that keeps every core busy, one 1 MiB probe among a few others.
+            let batch = rollouts.len().div_ceil(rayon::current_num_threads().max(1) * 2).clamp(1, 32);
+            rollouts.par_chunks(batch).map(|chunk| reward.score_batch_until(chunk, cancelled)).collect::<Vec<_>>().concat()
+        } else {
+            reward.score_batch_until(&rollouts, cancelled)
+        }
     };
     for ((i, _), s) in work.iter().zip(results) {
         scored[*i] = Some(s);
@@ -452,6 +462,38 @@ pub fn run(reward: &Reward, samples: &[Rollout], options: &Options, cancelled: &
 }
 
 /// One row from `(sample id, score)` pairs.
+/// The probes of a reward that scores whole groups: each probe takes its sample's place in the
+/// sample's group (the other samples of its group, or of its prompt, as they are), and that group,
+/// under a name of its own, is scored in one call; the probe's score is kept. So a probe is judged
+/// as one hacking member among honest ones, never by the other probes.
+fn score_probes_in_groups(
+    reward: &Reward,
+    samples: &[Rollout],
+    probes: &[ProbeRollout],
+    work: &[(usize, Rollout)],
+    options: &Options,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Vec<Scored> {
+    let groups = group::partition(samples);
+    let mut group_of = vec![0; samples.len()];
+    for (g, members) in groups.iter().enumerate() {
+        for &i in members {
+            group_of[i] = g;
+        }
+    }
+    let score = |(i, probe): &(usize, Rollout)| -> Scored {
+        let sample = probes[*i].sample;
+        let name = Some(probe.id.clone());
+        let members: Vec<Rollout> = groups[group_of[sample]]
+            .iter()
+            .map(|&j| if j == sample { probe.clone() } else { samples[j].clone() }.in_group(name.clone()))
+            .collect();
+        let at = groups[group_of[sample]].iter().position(|&j| j == sample).expect("a sample is in its group");
+        reward.score_batch_until(&members, cancelled).swap_remove(at)
+    };
+    if options.parallel { work.par_iter().map(score).collect() } else { work.iter().map(score).collect() }
+}
+
 fn summarize<'a>(
     name: &str,
     description: &str,
@@ -709,6 +751,7 @@ mod tests {
             ],
             reference: "null".into(),
             metadata: "{}".into(),
+            group: None,
         };
         let (id, failure) = probe_rollouts(&[two])[0].rollout.clone().unwrap_err();
         assert_eq!((id.as_str(), failure.status), ("t/empty", Status::InvalidInput));

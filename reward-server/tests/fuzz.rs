@@ -727,6 +727,7 @@ fn r16_shared_components_are_evaluated_once_per_path() {
         messages: vec![reward_server::engine::Message { role: "assistant".into(), content: "hello".into() }],
         reference: "null".into(),
         metadata: "{}".into(),
+        group: None,
     }]);
     assert_eq!(scored[0].status, reward_server::engine::Status::Ok, "{:?}", scored[0].error);
     run_one("rewards_config", &seed("rewards_config", "shared-components-10"));

@@ -275,3 +275,69 @@ fn meter_abuse_in_a_chunk_fails_only_its_rollout() {
         }
     }
 }
+
+/// `rollout(id, completion)` in group `group`.
+fn member(group: &str, id: &str, completion: &str) -> reward_server::engine::Rollout {
+    rollout(id, completion).in_group(Some(group.into()))
+}
+
+#[test]
+fn a_trap_fails_its_whole_group_and_no_other() {
+    // Interleaved groups: each is one call, so a panic in `a2` takes `a1` and `a3` (scored in the
+    // same call) with it, and `b1`, in its own call, scores.
+    let rollouts = [member("A", "a1", "x"), member("B", "b1", "zzz"), member("A", "a2", "panic"), member("A", "a3", "yy")];
+    let outcomes = guest().score_groups("{}", &rollouts, &test_limits(), &Default::default(), &|| false);
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(outcomes[1].result.as_ref().expect("group B scores").value, 3.0);
+    for i in [0, 2, 3] {
+        let (status, message) = failure(&outcomes[i]);
+        assert_eq!(status, Status::PluginError, "rollout {i}");
+        assert!(message.contains("group `A` (3 rollouts, one call) failed as a whole: rollout `a2`"), "{message}");
+    }
+    // The next call gets a fresh instance: the same groups without the panic all score.
+    let healthy = [member("A", "a1", "x"), member("B", "b1", "zzz"), member("A", "a2", "pp"), member("A", "a3", "yy")];
+    let values: Vec<f64> = guest()
+        .score_groups("{}", &healthy, &test_limits(), &Default::default(), &|| false)
+        .iter()
+        .map(|o| o.result.as_ref().expect("scores").value)
+        .collect();
+    assert_eq!(values, [1.0, 3.0, 2.0, 2.0], "in request order");
+}
+
+#[test]
+fn a_timeout_in_a_group_fails_the_group_with_the_rollouts_budget() {
+    let rollouts = [member("A", "a1", "x"), member("A", "a2", "loop")];
+    let limits = test_limits();
+    let outcomes = guest().score_groups("{}", &rollouts, &limits, &Default::default(), &|| false);
+    for o in &outcomes {
+        let (status, message) = failure(o);
+        assert_eq!(status, Status::Timeout);
+        // The guest meters its rollouts: the looping one ran out of its own fuel, not the group's.
+        assert!(message.contains(&format!("ran out of fuel after {} instructions (limit `fuel`)", limits.fuel)), "{message}");
+    }
+    assert_eq!(outcomes[1].instructions, limits.fuel, "the trapped rollout is charged its fuel");
+}
+
+#[test]
+fn groups_over_the_cap_fail_as_invalid_input_and_spare_the_rest() {
+    use reward_server::engine::group::MAX_GROUP_ROLLOUTS;
+    let mut rollouts: Vec<_> = (0..=MAX_GROUP_ROLLOUTS).map(|i| member("big", &i.to_string(), "x")).collect();
+    rollouts.push(member("small", "s", "abcd"));
+    let outcomes = guest().score_groups("{}", &rollouts, &test_limits(), &Default::default(), &|| false);
+    let (status, message) = failure(&outcomes[0]);
+    assert_eq!(status, Status::InvalidInput);
+    assert!(message.contains(&format!("group `big` has {} rollouts", MAX_GROUP_ROLLOUTS + 1)), "{message}");
+    assert!(outcomes[..=MAX_GROUP_ROLLOUTS].iter().all(|o| o.result.is_err()));
+    assert_eq!(outcomes[MAX_GROUP_ROLLOUTS + 1].result.as_ref().unwrap().value, 4.0);
+}
+
+#[test]
+fn a_cancelled_request_runs_no_group() {
+    let rollouts = [member("A", "a1", "x"), member("B", "b1", "y")];
+    let outcomes = guest().score_groups("{}", &rollouts, &test_limits(), &Default::default(), &|| true);
+    for o in &outcomes {
+        let (status, message) = failure(o);
+        assert_eq!(status, Status::Timeout);
+        assert!(message.starts_with("cancelled before scoring"), "{message}");
+    }
+}

@@ -66,7 +66,10 @@ class HttpTransport:
     @staticmethod
     def record(r: Rollout, i: int) -> dict[str, Any]:
         # The Nova record shape: the conversation with the answer last; metadata as extra keys.
-        return {**checked_metadata(r), "id": r.id or str(i), "messages": messages_of(r), "reference_answer": r.reference}
+        record = {**checked_metadata(r), "id": r.id or str(i), "messages": messages_of(r), "reference_answer": r.reference}
+        if r.group is not None:
+            record["group"] = r.group
+        return record
 
     async def score(self, reward: str, rollouts: Sequence[Rollout], timeout_s: float) -> list[ScoredRollout]:
         body = to_json({"reward": reward, "rollouts": [self.record(r, i) for i, r in enumerate(rollouts)]}).encode()
@@ -143,6 +146,7 @@ class GrpcTransport:
             messages=[reward_pb2.Message(role=m["role"], content=m["content"]) for m in messages_of(r)],
             reference_json="" if r.reference is None else to_json(r.reference),
             metadata_json=to_json(meta) if meta else "",
+            group=r.group or "",
         )
 
     async def score(self, reward: str, rollouts: Sequence[Rollout], timeout_s: float) -> list[ScoredRollout]:

@@ -62,9 +62,12 @@ class Rollout:
 
     `prompt` is a string (one user turn) or the conversation before the answer as
     `[{"role", "content"}, ...]`; `reference` is the dataset's reference answer (any JSON value);
-    `metadata` more fields for the plugin (a JSON object; the keys `id`, `messages` and
-    `reference_answer` are reserved by the HTTP record shape). Without an `id`, the rollout's
-    position in its request is used.
+    `metadata` more fields for the plugin (a JSON object; the keys `id`, `messages`,
+    `reference_answer` and `group` are reserved by the HTTP record shape). Without an `id`, the rollout's
+    position in its request is used. `group` names the GRPO group (the completions of one prompt)
+    for rewards that score whole groups (`groups = true` on the server); without it the server
+    groups rollouts by prompt. A group is scored within one request: keep a group's rollouts in
+    one `score` call, under `max_request_rollouts`.
     """
 
     completion: str
@@ -72,9 +75,10 @@ class Rollout:
     reference: Any = None
     metadata: Mapping[str, Any] | None = None
     id: str | None = None
+    group: str | None = None
 
 
-RESERVED_METADATA_KEYS = frozenset({"id", "messages", "reference_answer"})
+RESERVED_METADATA_KEYS = frozenset({"id", "messages", "reference_answer", "group"})
 
 
 def as_rollout(r: Rollout | Mapping[str, Any] | str) -> Rollout:
@@ -84,7 +88,7 @@ def as_rollout(r: Rollout | Mapping[str, Any] | str) -> Rollout:
     if isinstance(r, str):
         return Rollout(completion=r)
     if isinstance(r, Mapping):
-        unknown = set(r) - {"completion", "prompt", "reference", "metadata", "id"}
+        unknown = set(r) - {"completion", "prompt", "reference", "metadata", "id", "group"}
         if unknown:
             raise ValueError(f"unknown rollout fields {sorted(unknown)}; put them under `metadata`")
         return Rollout(**r)

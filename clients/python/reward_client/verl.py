@@ -51,6 +51,11 @@ class VerlReward:
       `on_error` policy gave, 0.0 when it gave none.
     - `on_failure`: "score" (default) or "raise".
     - `send_extra_info`: send `data_source` and `extra_info` as the rollout's metadata (True).
+    - `group_key`: for a reward that scores whole GRPO groups (`groups = true`), the `extra_info`
+      key that names a rollout's prompt, e.g. `"index"` (veRL's example datasets set it, and a
+      prompt's samples share it; veRL passes no prompt to score functions, so the server cannot
+      group by prompt). Use it with `compute_score_batch`, which sends a batch's groups whole; a
+      rollout whose `extra_info` lacks the key raises `KeyError`.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class VerlReward:
         on_failure: str = "score",
         send_extra_info: bool = True,
         timeout: float | None = None,
+        group_key: str | None = None,
     ):
         if on_failure not in ("score", "raise"):
             raise ValueError('on_failure must be "score" or "raise"')
@@ -71,6 +77,7 @@ class VerlReward:
         self.on_failure = on_failure
         self.send_extra_info = send_extra_info
         self.timeout = timeout
+        self.group_key = group_key
 
     def reward_for(self, data_source: Any) -> str:
         if isinstance(self.reward, str):
@@ -82,7 +89,13 @@ class VerlReward:
 
     def rollout(self, data_source: Any, solution_str: str, ground_truth: Any, extra_info: Any) -> Rollout:
         meta = {"data_source": str(data_source), "extra_info": extra_info} if self.send_extra_info else None
-        return Rollout(completion=solution_str, reference=ground_truth, metadata=meta)
+        group = None
+        if self.group_key is not None:
+            if not isinstance(extra_info, Mapping) or self.group_key not in extra_info:
+                has = sorted(map(str, extra_info)) if isinstance(extra_info, Mapping) else type(extra_info).__name__
+                raise KeyError(f"group_key {self.group_key!r} is not in this rollout's extra_info (it has: {has})")
+            group = str(extra_info[self.group_key])
+        return Rollout(completion=solution_str, reference=ground_truth, metadata=meta, group=group)
 
     def answer(self, r: ScoredRollout) -> dict[str, float]:
         if r.ok and r.score is not None:

@@ -17,7 +17,7 @@ import pytest
 
 import reward_client.openrlhf
 import reward_client.verl
-from reward_client import AsyncRewardClient, RequestFailed, RewardClient, ServerUnreachable
+from reward_client import AsyncRewardClient, RequestFailed, RewardClient, Rollout, ServerUnreachable
 from reward_client.verl import RolloutFailed
 
 
@@ -101,6 +101,46 @@ def test_verl_batch_form_is_one_request(server):
     assert [o["score"] for o in out] == [1.0, 2.0, 0.0, 4.0, 0.0, 6.0]
     assert [o["reward_error"] for o in out] == [0, 0, 1, 0, 1, 0]
     assert server.requests("guest") - before == 1
+
+
+def boxed(x: str) -> str:
+    return f"So the answer is \\boxed{{{x}}}."
+
+
+def test_verl_group_key_names_the_groups_of_a_group_reward(builtin):
+    """veRL passes no prompt to score functions: `group_key` names each rollout's group from
+    `extra_info` (veRL's datasets carry the prompt's `index`), and the batch form sends the groups
+    whole, so the server's majority vote sees every sample of a prompt."""
+    answers = ["4", "4", "5", "7", "8", "8"]
+    index = [0, 0, 0, 1, 1, 1]
+    with RewardClient(builtin.http) as client:
+        v = client.verl("majority_vote", group_key="index")
+        out = v.compute_score_batch(
+            data_sources=["gsm8k"] * 6, solution_strs=[boxed(a) for a in answers],
+            ground_truths=[None] * 6, extra_infos=[{"index": i, "split": "train"} for i in index],
+        )
+        assert [o["score"] for o in out] == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+        assert all(o["reward_error"] == 0.0 for o in out)
+        with pytest.raises(KeyError, match="group_key 'index' is not in this rollout's extra_info"):
+            v.compute_score_batch(data_sources=["d"], solution_strs=[boxed("1")], ground_truths=[None], extra_infos=[{"split": "x"}])
+
+
+def test_trl_groups_by_prompt_and_rollouts_may_name_groups(builtin):
+    """TRL sends a step's completions with their prompts: the server groups them by prompt. A
+    `Rollout(group=...)` names the group instead, over gRPC and HTTP alike."""
+    prompts = ["What is 2+2?"] * 3 + ["What is 3+3?"] * 3
+    completions = [boxed(a) for a in ["4", "4", "5", "6", "9", "9"]]
+    with RewardClient(builtin.http) as client:
+        rewards, _ = call_like_trl(client.trl("majority_vote"), prompts, completions)
+    assert rewards == [1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    for url in (builtin.http, builtin.grpc_url):
+        with RewardClient(url) as client:
+            got = client.score("majority_vote", [
+                Rollout(completion=boxed("1"), prompt="same", group="a"),
+                Rollout(completion=boxed("2"), prompt="same", group="b"),
+                Rollout(completion=boxed("2"), prompt="same", group="b"),
+            ])
+        assert [r.metrics["group_size"] for r in got] == [1.0, 2.0, 2.0], url
 
 
 def test_verl_reward_loop_concurrency_is_batched(server):

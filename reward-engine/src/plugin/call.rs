@@ -59,17 +59,50 @@ pub(super) enum Call {
     Broken(Vec<PluginOutcome>),
 }
 
+/// What one call may run outside its metered rollouts: all of it for a plugin that does not
+/// import `meter`, the stretch before the first `begin` (lifting the arguments, the guest's
+/// set-up) for one that does. One rollout's budget for a rollout or a chunk; for a group's call
+/// ([`Plugin::score_groups`]) the group's size times it, since the group's rollouts are scored in
+/// one stretch of guest code.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Budget {
+    /// Instructions.
+    pub(super) fuel: u64,
+    /// Wall-clock kill switch.
+    pub(super) deadline: Duration,
+    /// How many rollouts' budgets this is.
+    rollouts: u32,
+}
+
+impl Budget {
+    /// `rollouts` rollouts' budgets under `limits` (at least one).
+    pub(super) fn of(limits: &Limits, rollouts: usize) -> Budget {
+        let n = u32::try_from(rollouts.max(1)).unwrap_or(u32::MAX);
+        Budget { fuel: limits.fuel.saturating_mul(u64::from(n)), deadline: limits.deadline.saturating_mul(n), rollouts: n }
+    }
+}
+
+impl Budget {
+    /// The limit this budget comes from, for messages: "limit `fuel`", or "a group's budget: 8 x
+    /// limit `fuel`".
+    fn names(&self, key: &str) -> String {
+        match self.rollouts {
+            1 => format!("limit `{key}`"),
+            n => format!("a group's budget: {n} x limit `{key}`"),
+        }
+    }
+}
+
 impl Plugin {
-    /// One call with `rollouts` (one, or a chunk for a metered plugin). The instance may serve
-    /// again only after [`Call::Scored`].
-    pub(super) fn call(&self, live: &mut Live, config: &str, rollouts: &[Rollout], limits: &Limits) -> Call {
-        let deadline = epoch_ticks(limits.deadline, self.host.epoch_tick);
-        // The first stretch (lifting the arguments, the guest's set-up) runs on the call's glue
-        // budget; a metered guest's rollouts each get their own (see `meter`).
-        live.store.set_fuel(limits.fuel).expect("fuel is enabled");
-        live.store.set_epoch_deadline(deadline);
+    /// One call with `rollouts` (one, a chunk for a metered plugin, or a group) on the `glue`
+    /// budget. The instance may serve again only after [`Call::Scored`].
+    pub(super) fn call(&self, live: &mut Live, config: &str, rollouts: &[Rollout], limits: &Limits, glue: Budget) -> Call {
+        // A metered guest's rollouts each get their own budget (see `meter`).
+        let per_rollout = epoch_ticks(limits.deadline, self.host.epoch_tick);
+        live.store.set_fuel(glue.fuel).expect("fuel is enabled");
+        live.store.set_epoch_deadline(epoch_ticks(glue.deadline, self.host.epoch_tick));
         live.store.data_mut().limiter.clear_denial();
-        live.store.data_mut().meter.start(rollouts.len(), limits.fuel, deadline);
+        live.store.data_mut().meter.start(rollouts.len(), limits.fuel, per_rollout);
         let messages: Vec<Vec<wit::Message<'_>>> =
             rollouts.iter().map(|r| r.messages.iter().map(|m| wit::Message { role: &m.role, content: &m.content }).collect()).collect();
         let input: Vec<wit::Rollout<'_>> = rollouts
@@ -87,10 +120,10 @@ impl Plugin {
         let result = live.plugin.reward_plugin_reward().call_score_batch(&mut live.store, config, &input);
         let latency = started.elapsed();
         live.store.data_mut().meter.stop();
-        // An unmetered call holds one rollout: the whole call is its budget.
+        // An unmetered call holds one rollout (or one group): the whole call is its budget.
         // Its programs' runs (the `programs` import) are charged to it too.
         let unmetered_instructions =
-            || limits.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(live.store.data().meter.nested());
+            || glue.fuel.saturating_sub(live.store.get_fuel().unwrap_or(0)).saturating_add(live.store.data().meter.nested());
         let broken = |message: String| Call::Broken(rollouts.iter().map(|_| self.failed_call(&message)).collect());
         if let Some(violation) = live.store.data().meter.violation() {
             return broken(format!("{} broke the meter protocol: {violation}", self.label()));
@@ -106,12 +139,14 @@ impl Plugin {
                     }
                     // Between rollouts of a chunk, nobody is to blame yet: re-run one by one.
                     (true, None) if rollouts.len() > 1 => {
-                        let failure = self.classify_trap(e, &live.store, limits);
+                        let failure = self.classify_trap(e, &live.store, limits, glue);
                         return Call::Broken(rollouts.iter().map(|_| self.failed_call(&failure.message)).collect());
                     }
                     (true, None) => (0, 0),
                 };
-                let failure = self.classify_trap(e, &live.store, limits);
+                // A metered rollout's trap is on its own budget; any other on the call's.
+                let budget = if self.metered && meter.current().is_some() { Budget::of(limits, 1) } else { glue };
+                let failure = self.classify_trap(e, &live.store, limits, budget);
                 Call::Trapped(index.min(rollouts.len() - 1), PluginOutcome { result: Err(failure), instructions, latency })
             }
             Ok(results) if results.len() != rollouts.len() => {
@@ -216,8 +251,8 @@ impl Plugin {
         })
     }
 
-    /// Maps a failed call onto a typed status.
-    fn classify_trap(&self, error: wasmtime::Error, store: &Store<StoreState>, limits: &Limits) -> Failure {
+    /// Maps a failed call onto a typed status; `budget` is the fuel and deadline it ran on.
+    fn classify_trap(&self, error: wasmtime::Error, store: &Store<StoreState>, limits: &Limits, budget: Budget) -> Failure {
         let label = self.label();
         if let Some(desired) = store.data().limiter.denied() {
             return Failure::new(
@@ -230,12 +265,13 @@ impl Plugin {
             );
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::OutOfFuel) => {
-                Failure::new(Status::Timeout, format!("{label} ran out of fuel after {} instructions (limit `fuel`)", limits.fuel))
-            }
+            Some(Trap::OutOfFuel) => Failure::new(
+                Status::Timeout,
+                format!("{label} ran out of fuel after {} instructions ({})", budget.fuel, budget.names("fuel")),
+            ),
             Some(Trap::Interrupt) => Failure::new(
                 Status::Timeout,
-                format!("{label} passed its wall-clock deadline of {} ms (limit `timeout_ms`)", limits.deadline.as_millis()),
+                format!("{label} passed its wall-clock deadline of {} ms ({})", budget.deadline.as_millis(), budget.names("timeout_ms")),
             ),
             Some(Trap::StackOverflow) => Failure::new(Status::PluginError, format!("{label} overflowed its stack")),
             Some(Trap::MemoryOutOfBounds) => Failure::new(

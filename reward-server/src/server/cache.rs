@@ -153,6 +153,7 @@ mod tests {
             messages: vec![Message { role: "assistant".into(), content: completion.into() }],
             reference: "1".into(),
             metadata: "{}".into(),
+            group: None,
         }
     }
 

@@ -38,11 +38,16 @@ pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
     let id = if r.id.is_empty() { format!("rollout-{index}") } else { r.id };
     let reject = Item::invalid;
     if !r.record_json.is_empty() {
-        if !(r.messages.is_empty() && r.completion.is_empty() && r.reference_json.is_empty() && r.metadata_json.is_empty()) {
+        if !(r.messages.is_empty()
+            && r.completion.is_empty()
+            && r.reference_json.is_empty()
+            && r.metadata_json.is_empty()
+            && r.group.is_empty())
+        {
             return reject(
                 id,
                 format!(
-                    "rollouts[{index}]: `record_json` is the whole rollout; `messages`, `completion`, `reference_json` and `metadata_json` must be empty"
+                    "rollouts[{index}]: `record_json` is the whole rollout (its `group` too); `messages`, `completion`, `reference_json`, `metadata_json` and `group` must be empty"
                 ),
             );
         }
@@ -66,8 +71,9 @@ pub(crate) fn to_item(index: usize, r: pb::Rollout) -> Item {
         Ok(t) => t,
         Err(msg) => return reject(id, msg),
     };
+    let group = (!r.group.is_empty()).then_some(r.group);
     match Rollout::new(id.clone(), messages, completion, reference, metadata) {
-        Ok(rollout) => Item::Rollout(rollout),
+        Ok(rollout) => Item::Rollout(rollout.in_group(group)),
         Err(e) => reject(id, format!("rollouts[{index}]: {e}")),
     }
 }

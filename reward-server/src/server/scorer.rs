@@ -19,6 +19,7 @@ use super::error::ScoreError;
 use super::fair::FairPool;
 use super::metrics;
 use crate::config::Rewards;
+use crate::engine::group;
 use crate::engine::request::{self, InOrder};
 use crate::engine::{Item, Reward, Rollout, Scored};
 
@@ -249,11 +250,13 @@ impl Scorer {
         let mut slots: Vec<(usize, u128)> = Vec::with_capacity(rollouts.len());
         let mut work: Vec<Rollout> = Vec::with_capacity(rollouts.len());
         let (mut hits, mut misses) = (0, 0);
-        let data = self.cache.as_ref().map_or(0, |_| reward.data_identity());
+        // A groups reward's rollout scores with its group: never served from the cache alone.
+        let cache = self.cache.as_ref().filter(|_| !reward.groups());
+        let data = cache.map_or(0, |_| reward.data_identity());
         for (&i, r) in placement.positions().iter().zip(rollouts) {
             // No cache, no key: hashing every byte of every rollout is not free.
-            let key = self.cache.as_ref().map_or(0, |_| ScoreCache::key(&reward.provenance, data, &r));
-            match self.cache.as_ref().and_then(|c| c.get(key, &r.id)) {
+            let key = cache.map_or(0, |_| ScoreCache::key(&reward.provenance, data, &r));
+            match cache.and_then(|c| c.get(key, &r.id)) {
                 Some(hit) => {
                     hits += 1;
                     ready.push((i, hit));
@@ -265,7 +268,7 @@ impl Scorer {
                 }
             }
         }
-        if self.cache.is_some() {
+        if cache.is_some() {
             metrics::cache(&reward.name, hits, misses);
         }
         if !ready.is_empty() {
@@ -278,12 +281,20 @@ impl Scorer {
         let (pool, workers) =
             if reward.uses_judge() { (&self.judge_pool, self.options.judge_workers) } else { (&self.pool, self.options.workers) };
         let chunk = work.len().div_ceil(workers).clamp(1, MAX_CHUNK);
+        // Units of pool work: chunks of about `chunk` rollouts, cut only between whole groups for
+        // a reward that scores groups (a group larger than a chunk is a unit of its own).
+        let units: Vec<Vec<usize>> = if reward.groups() {
+            group::pack(group::partition(&work), chunk)
+        } else {
+            (0..work.len()).collect::<Vec<_>>().chunks(chunk).map(<[usize]>::to_vec).collect()
+        };
         // One unit of pool work per chunk, on the reward's lane: a request's chunks run before
         // those of a later request for the same reward, and rewards share the workers fairly.
-        let mut work = work.into_iter();
-        for slots in slots.chunks(chunk) {
-            let rollouts: Vec<Rollout> = work.by_ref().take(slots.len()).collect();
-            let (scorer, reward, slots, tx) = (self.clone(), reward.clone(), slots.to_vec(), tx.clone());
+        let mut work: Vec<Option<Rollout>> = work.into_iter().map(Some).collect();
+        for unit in units {
+            let rollouts: Vec<Rollout> = unit.iter().map(|&i| work[i].take().expect("a rollout is in one unit")).collect();
+            let slots: Vec<(usize, u128)> = unit.iter().map(|&i| slots[i]).collect();
+            let (scorer, reward, tx) = (self.clone(), reward.clone(), tx.clone());
             pool.submit(
                 &reward.name.clone(),
                 Box::new(move || guarded(&tx, || scorer.score_chunk(&reward, &rollouts, &slots, deadline, &tx))),
@@ -316,7 +327,7 @@ impl Scorer {
             return;
         }
         metrics::scored(&reward.name, &scored);
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = self.cache.as_ref().filter(|_| !reward.groups()) {
             for ((_, key), s) in slots.iter().zip(&scored) {
                 cache.insert(*key, s);
             }

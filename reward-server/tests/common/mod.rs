@@ -29,6 +29,16 @@ pub fn cache_dir() -> PathBuf {
 /// file, with the shared artifact cache: the process's output and the answer lines (those written,
 /// whatever the exit code).
 pub fn score_file(config: &std::path::Path, reward: &str, input: &std::path::Path) -> (std::process::Output, Vec<serde_json::Value>) {
+    score_file_with(config, reward, input, &[])
+}
+
+/// [`score_file`] with more flags.
+pub fn score_file_with(
+    config: &std::path::Path,
+    reward: &str,
+    input: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Output, Vec<serde_json::Value>) {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out.jsonl");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_reward-server"))
@@ -40,6 +50,7 @@ pub fn score_file(config: &std::path::Path, reward: &str, input: &std::path::Pat
         .arg(input)
         .arg("--output")
         .arg(&output)
+        .args(extra)
         .output()
         .unwrap();
     let text = std::fs::read_to_string(&output).unwrap_or_default();
@@ -62,6 +73,7 @@ pub fn rollout(id: &str, completion: &str) -> Rollout {
         ],
         reference: "null".into(),
         metadata: "{}".into(),
+        group: None,
     }
 }
 

@@ -9,6 +9,10 @@
 //! is written. A run that dies leaves the partial file; [`ScoreJob::resume`] continues it after its
 //! last complete line, checking that the lines it keeps answer the input's lines. Standard output,
 //! pipes and devices are written as they go.
+//!
+//! A reward that scores whole GRPO groups gets every group whole: see [`groups`].
+
+mod groups;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -172,6 +176,7 @@ impl Summary {
 }
 
 /// One input line, read.
+#[derive(Debug)]
 enum Line {
     Text(String),
     Bad(Failure),
@@ -184,6 +189,13 @@ enum Line {
 pub fn run(reward: &Reward, job: &ScoreJob) -> Result<Summary, RunError> {
     if job.batch_size == 0 {
         return Err(RunError::Usage(anyhow!("--batch-size must be at least 1")));
+    }
+    if job.resume && reward.groups() {
+        // The lines kept from the partial file may end inside a group, which would be scored short.
+        return Err(RunError::Usage(anyhow!(
+            "--resume is not supported for reward `{}`, which scores whole groups (an interrupted run may have cut a group); remove the partial file and run again",
+            reward.name
+        )));
     }
     let started = Instant::now();
     let mut input = Input::open(&job.input)?;
@@ -201,18 +213,36 @@ pub fn run(reward: &Reward, job: &ScoreJob) -> Result<Summary, RunError> {
     // window, and batch edges on multiples of the batch size), scored in parallel batches, written
     // in input order and flushed before the next window is read: a run that is killed leaves at
     // least the windows before the last one for --resume (and perhaps part of a line, dropped).
+    // For a reward that scores groups, batches and windows end where a group does instead.
     let window = job.batch_size * rayon::current_num_threads() * 4;
+    let mut grouper = reward.groups().then(groups::Grouper::default);
     let mut buf = Vec::new();
     loop {
-        let mut batches: Vec<Vec<(usize, Line)>> = Vec::new();
+        let mut batches: Vec<groups::Batch> = Vec::new();
+        if let Some(g) = &mut grouper {
+            g.take_carry(&mut batches, job.batch_size);
+        }
+        let mut read = batches.iter().map(Vec::len).sum::<usize>();
         while let Some(line) = input.next_line(&mut buf, job.max_line_bytes, &mut at).map_err(|e| output.io(e))? {
-            match batches.last_mut() {
-                Some(batch) if (at.line - 1) % job.batch_size != 0 => batch.push((at.line, line)),
-                _ => batches.push(vec![(at.line, line)]),
-            }
-            if at.line % window == 0 {
-                break;
-            }
+            read += 1;
+            let Some(g) = &mut grouper else {
+                match batches.last_mut() {
+                    Some(batch) if (at.line - 1) % job.batch_size != 0 => batch.push((at.line, line)),
+                    _ => batches.push(vec![(at.line, line)]),
+                }
+                if at.line % window == 0 {
+                    break;
+                }
+                continue;
+            };
+            let line = match read > window {
+                true => match g.ends_window_before(at.line, line) {
+                    Some(line) => line,
+                    None => break,
+                },
+                false => line,
+            };
+            g.place(&mut batches, at.line, line, job.batch_size);
         }
         if batches.is_empty() {
             break;
