@@ -42,6 +42,7 @@
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -367,29 +368,11 @@ impl Loader<'_> {
         })
     }
 
-    /// The judge a reward grants: `"NAME"` or `{ name = "NAME", max_calls_per_rollout = N }`, NAME a
-    /// `[judges.NAME]` table (its judge built once, shared by every reward that names it).
+    /// The judge a reward grants (see [`JudgeGrantSpec::read`]), its judge built once per
+    /// `[judges.NAME]` and shared by every reward that names it.
     fn judge_grant(&mut self, value: &toml::Value) -> Result<JudgeGrant> {
-        let (name, max_calls_per_rollout) = match value {
-            toml::Value::String(name) => (name.clone(), DEFAULT_MAX_CALLS_PER_ROLLOUT),
-            toml::Value::Table(table) => {
-                let mut table = table.clone();
-                let name = match table.remove("name") {
-                    Some(toml::Value::String(name)) => name,
-                    _ => bail!("`name` (a string naming a [judges.NAME] table) is missing"),
-                };
-                let calls = match table.remove("max_calls_per_rollout") {
-                    None => DEFAULT_MAX_CALLS_PER_ROLLOUT,
-                    Some(toml::Value::Integer(n)) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
-                    Some(other) => bail!("`max_calls_per_rollout` must be a positive integer, not {other}"),
-                };
-                if let Some(key) = table.keys().next() {
-                    bail!("unknown key `{key}` (expected `name`, `max_calls_per_rollout`)");
-                }
-                (name, calls)
-            }
-            other => bail!("must be a judge's name or a table `{{ name = \"NAME\" }}`, not {}", other.type_str()),
-        };
+        let JudgeGrantSpec { name, max_calls_per_rollout } = JudgeGrantSpec::read(value)?;
+        let max_calls_per_rollout = max_calls_per_rollout.get();
         let judge = match self.judges.get(&name) {
             Some(judge) => judge.clone(),
             None => {
@@ -408,16 +391,10 @@ impl Loader<'_> {
         Ok(JudgeGrant { judge, max_calls_per_rollout })
     }
 
-    /// The interpreter a reward grants: `plugin` loaded (once per file) as an interpreter
-    /// component, the other keys its [`RunBudget`].
+    /// The interpreter a reward grants (see [`InterpreterSpec::read`]): `plugin` loaded (once
+    /// per file) as an interpreter component, the other keys its [`RunBudget`].
     fn interpreter_grant(&mut self, table: &toml::Table) -> Result<Grant> {
-        let mut table = table.clone();
-        let name = match table.remove("plugin") {
-            Some(toml::Value::String(name)) => name,
-            Some(other) => bail!("`plugin` must be a string (an interpreter name or a .wasm path), not {}", other.type_str()),
-            None => bail!("`plugin` is missing (e.g. `interpreter = {{ plugin = \"python-runner\" }}`)"),
-        };
-        let budget: RunBudget = toml::Value::Table(table).try_into().map_err(|e| anyhow!("{e}"))?;
+        let InterpreterSpec { plugin: name, budget } = InterpreterSpec::read(table)?;
         budget.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("{e}"))?;
         let path = self.plugin_path(&name);
         let interpreter = match self.interpreters.get(&path) {
@@ -493,6 +470,75 @@ impl Loader<'_> {
     }
 }
 
+/// A reward's `judge`: `"NAME"`, or `{ name = "NAME", max_calls_per_rollout = N }`, NAME a
+/// `[judges.NAME]` table.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JudgeGrantSpec {
+    /// The `[judges.NAME]` the reward may ask.
+    name: String,
+    /// Most calls one rollout may make. Defaults to [`DEFAULT_MAX_CALLS_PER_ROLLOUT`].
+    #[serde(default = "default_max_calls_per_rollout")]
+    max_calls_per_rollout: NonZeroU32,
+}
+
+fn default_max_calls_per_rollout() -> NonZeroU32 {
+    NonZeroU32::new(DEFAULT_MAX_CALLS_PER_ROLLOUT).expect("the default is at least 1")
+}
+
+impl JudgeGrantSpec {
+    /// Reads the short form (a name) or the table; an error names the offending key.
+    fn read(value: &toml::Value) -> Result<JudgeGrantSpec> {
+        match value {
+            toml::Value::String(name) => Ok(JudgeGrantSpec { name: name.clone(), max_calls_per_rollout: default_max_calls_per_rollout() }),
+            toml::Value::Table(_) => value.clone().try_into().map_err(|e| anyhow!("{}", table_error(e))),
+            other => bail!("must be a judge's name or a table `{{ name = \"NAME\" }}`, not {}", other.type_str()),
+        }
+    }
+}
+
+/// A reward's `interpreter`: `{ plugin = "NAME", ... }`, `plugin` resolved like a reward's and the
+/// other keys the [`RunBudget`] of each run.
+#[derive(Debug, PartialEq, Eq)]
+struct InterpreterSpec {
+    /// The interpreter component: a name in the plugin directory or a `.wasm` path.
+    plugin: String,
+    /// What each run may spend.
+    budget: RunBudget,
+}
+
+/// The `plugin` key of an `interpreter` table, the rest left to [`RunBudget`]: serde's `flatten`
+/// cannot be combined with `deny_unknown_fields`, so the rest is collected here as any table and
+/// read by `RunBudget`, which refuses unknown keys itself. `plugin` is the only key this struct
+/// types, so an error reading it is about `plugin` (`flatten` buffers the values, and the error
+/// loses its key).
+#[derive(Debug, Deserialize)]
+struct InterpreterTable {
+    plugin: Option<String>,
+    #[serde(flatten)]
+    budget: toml::Table,
+}
+
+impl InterpreterSpec {
+    /// Reads the table; an error names the missing or offending key.
+    fn read(table: &toml::Table) -> Result<InterpreterSpec> {
+        let InterpreterTable { plugin, budget } = toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e| anyhow!("`plugin`: {} (an interpreter name or a .wasm path)", table_error(e)))?;
+        let Some(plugin) = plugin else {
+            bail!("`plugin` is missing (e.g. `interpreter = {{ plugin = \"python-runner\" }}`)");
+        };
+        let budget: RunBudget = toml::Value::Table(budget).try_into().map_err(|e| anyhow!("{}", table_error(e)))?;
+        Ok(InterpreterSpec { plugin, budget })
+    }
+}
+
+/// A serde error from reading a small table, on one line: toml writes the key it was reading on a
+/// line of its own (`in `max_calls_per_rollout``).
+fn table_error(e: toml::de::Error) -> String {
+    e.to_string().trim_end().replace('\n', " ")
+}
+
 /// A formula may name a plugin component's metric only if the plugin declares it (plugins that
 /// declare no metrics are taken at their word at run time).
 fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
@@ -517,4 +563,76 @@ fn check_metric_declared(reward: &Reward, metric: &str) -> Result<(), String> {
 fn hash_of(value: &serde_json::Value) -> String {
     // serde_json's maps are sorted (no `preserve_order`), so this text is canonical.
     sha256_hex(value.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> toml::Value {
+        toml::from_str::<toml::Table>(&format!("v = {text}")).unwrap().remove("v").unwrap()
+    }
+
+    fn judge(text: &str) -> Result<JudgeGrantSpec> {
+        JudgeGrantSpec::read(&value(text))
+    }
+
+    fn interpreter(text: &str) -> Result<InterpreterSpec> {
+        match value(text) {
+            toml::Value::Table(table) => InterpreterSpec::read(&table),
+            other => panic!("not a table: {other}"),
+        }
+    }
+
+    fn calls(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    #[test]
+    fn a_judge_grant_is_a_name_or_a_table() {
+        let default = calls(DEFAULT_MAX_CALLS_PER_ROLLOUT);
+        assert_eq!(judge("\"j\"").unwrap(), JudgeGrantSpec { name: "j".into(), max_calls_per_rollout: default });
+        assert_eq!(judge("{ name = \"j\" }").unwrap(), JudgeGrantSpec { name: "j".into(), max_calls_per_rollout: default });
+        assert_eq!(
+            judge("{ name = \"j\", max_calls_per_rollout = 3 }").unwrap(),
+            JudgeGrantSpec { name: "j".into(), max_calls_per_rollout: calls(3) }
+        );
+    }
+
+    #[test]
+    fn a_bad_judge_grant_names_the_key() {
+        let err = |text: &str| format!("{:#}", judge(text).unwrap_err());
+        let missing = err("{ max_calls_per_rollout = 3 }");
+        assert!(missing.contains("`name`"), "{missing}");
+        let typo = err("{ name = \"j\", max_calls = 3 }");
+        assert!(typo.contains("max_calls") && typo.contains("max_calls_per_rollout"), "{typo}");
+        for bad in ["0", "-1", "\"3\"", "4294967296"] {
+            let e = err(&format!("{{ name = \"j\", max_calls_per_rollout = {bad} }}"));
+            assert!(e.contains("max_calls_per_rollout"), "{bad}: {e}");
+        }
+        let wrong_type = err("3");
+        assert!(wrong_type.contains("must be a judge's name or a table") && wrong_type.contains("integer"), "{wrong_type}");
+    }
+
+    #[test]
+    fn an_interpreter_grant_is_a_plugin_and_a_budget() {
+        let plain = interpreter("{ plugin = \"python-runner\" }").unwrap();
+        assert_eq!(plain, InterpreterSpec { plugin: "python-runner".into(), budget: RunBudget::default() });
+        let sized = interpreter("{ plugin = \"r.wasm\", fuel = 7, timeout_ms = 250 }").unwrap();
+        assert_eq!(sized.plugin, "r.wasm");
+        assert_eq!(sized.budget, RunBudget { fuel: 7, deadline: std::time::Duration::from_millis(250), ..RunBudget::default() });
+    }
+
+    #[test]
+    fn a_bad_interpreter_grant_names_the_key() {
+        let err = |text: &str| format!("{:#}", interpreter(text).unwrap_err());
+        let missing = err("{ fuel = 1 }");
+        assert!(missing.contains("`plugin` is missing"), "{missing}");
+        let not_a_string = err("{ plugin = 3 }");
+        assert!(not_a_string.starts_with("`plugin`: ") && not_a_string.contains("integer"), "{not_a_string}");
+        let typo = err("{ plugin = \"r\", memory_mb = 64 }");
+        assert!(typo.contains("memory_mb") && typo.contains("memory_mib"), "{typo}");
+        let bad_budget = err("{ plugin = \"r\", fuel = \"lots\" }");
+        assert!(bad_budget.contains("fuel"), "{bad_budget}");
+    }
 }

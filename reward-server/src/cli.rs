@@ -136,9 +136,19 @@ struct ServeArgs {
     /// and rate limits decide how many reach the model.
     #[arg(long, env = "REWARD_SERVER_JUDGE_WORKERS", default_value_t = server::DEFAULT_JUDGE_WORKERS)]
     judge_workers: usize,
-    /// Bound on rollouts in flight; past it requests are refused at once (429 / RESOURCE_EXHAUSTED).
+    /// Bound on rollouts in flight for rewards that ask no judge; past it their requests are
+    /// refused at once (429 / RESOURCE_EXHAUSTED).
     #[arg(long, env = "REWARD_SERVER_MAX_INFLIGHT_ROLLOUTS", default_value_t = server::DEFAULT_MAX_INFLIGHT_ROLLOUTS)]
     max_inflight_rollouts: usize,
+    /// Bound on rollouts in flight for rewards that ask a judge (a model), a budget apart from
+    /// --max-inflight-rollouts: judge requests waiting on the model's rate limits cannot refuse
+    /// the CPU rewards, nor the reverse. Must be at least --max-rollouts-per-request.
+    #[arg(
+        long,
+        env = "REWARD_SERVER_MAX_INFLIGHT_JUDGE_ROLLOUTS",
+        default_value_t = server::DEFAULT_MAX_INFLIGHT_JUDGE_ROLLOUTS
+    )]
+    max_inflight_judge_rollouts: usize,
     /// Cap on rollouts in one request.
     #[arg(long, env = "REWARD_SERVER_MAX_ROLLOUTS_PER_REQUEST", default_value_t = server::DEFAULT_MAX_ROLLOUTS_PER_REQUEST)]
     max_rollouts_per_request: usize,
@@ -333,6 +343,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             workers: args.workers.unwrap_or(defaults.workers),
             judge_workers: args.judge_workers,
             max_inflight_rollouts: args.max_inflight_rollouts,
+            max_inflight_judge_rollouts: args.max_inflight_judge_rollouts,
             max_rollouts_per_request: args.max_rollouts_per_request,
             cache_entries: args.cache_entries,
             cache_bytes: args.cache_bytes,

@@ -370,7 +370,7 @@ async fn overload_is_refused_at_once_with_retry_after() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
-        if text.lines().any(|l| l.starts_with("reward_inflight_rollouts 8")) {
+        if text.lines().any(|l| l.starts_with("reward_inflight_rollouts{budget=\"cpu\"} 8")) {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "first request never became in flight:\n{text}");

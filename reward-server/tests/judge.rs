@@ -257,6 +257,14 @@ fn bad_judge_tables_fail_at_load_naming_the_problem() {
     assert!(no_key.contains("[judges.j]") && no_key.contains("REWARD_TEST_UNSET_KEY is not set"), "{no_key}");
     let typo = err(&config("http://127.0.0.1:9/v1", "max_concurent = 2", ""));
     assert!(typo.contains("max_concurent"), "{typo}");
+    // The grant's table names the reward, `judge` and the key.
+    let grant = |table: &str| {
+        err(&config("http://127.0.0.1:9/v1", "", &format!("[rewards.g]\nplugin = \"{}\"\njudge = {table}\n", plugin.display())))
+    };
+    let unknown_key = grant("{ name = \"j\", max_calls = 3 }");
+    assert!(unknown_key.contains("reward `g`: `judge`: unknown field `max_calls`"), "{unknown_key}");
+    let zero_calls = grant("{ name = \"j\", max_calls_per_rollout = 0 }");
+    assert!(zero_calls.contains("reward `g`: `judge`") && zero_calls.contains("in `max_calls_per_rollout`"), "{zero_calls}");
     let composite = err(&format!(
         "[judges.j]\nurl = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n[rewards.a]\nplugin = \"{}\"\n[rewards.c]\ncomponents = {{ a = \"a\" }}\nformula = \"a\"\njudge = \"j\"\n",
         plugin.display()
@@ -340,6 +348,87 @@ async fn a_saturated_judge_does_not_hold_the_cpu_workers() {
     let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
     assert!(text.contains(r#"reward_judge_calls_total{judge="j",outcome="ok"} 8"#), "{text}");
     assert!(text.contains("reward_judge_request_seconds_bucket"), "{text}");
+}
+
+/// Judge rewards have their own admission budget (`--max-inflight-judge-rollouts`): a flood of
+/// requests for a judge reward stuck on its model fills that budget, and the next judge request is
+/// refused with 429 naming it, while a CPU reward's request on the same server is admitted and
+/// scored. The flood is held by a model that answers nothing for minutes, and the refusal is
+/// asked only once the model holds the flood's calls: an ordering read off the stand-in, not a
+/// timing threshold. The test ends without waiting for the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_judge_budget_refuses_judge_requests_but_admits_cpu_ones() {
+    let judge = FakeJudge::start(Script::new(Reply::text("1").after(Duration::from_secs(600))));
+    let plugin = plugin_path("limits-guest");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewards.toml");
+    let more = format!("[rewards.cpu]\nplugin = \"{}\"\n", plugin.display());
+    std::fs::write(&path, config(&judge.url(), "timeout_ms = 900000\nmax_retries = 0\ncache_entries = 0", &more)).unwrap();
+    let server = common::server::Server::start(
+        &path,
+        &["--max-inflight-judge-rollouts", "4", "--max-rollouts-per-request", "4", "--judge-workers", "8", "--cache-entries", "0"],
+    );
+    let client = reqwest::Client::new();
+    let post = |reward: &str, completions: Vec<String>| {
+        let rollouts: Vec<_> =
+            completions.iter().enumerate().map(|(i, c)| serde_json::json!({"id": format!("{reward}{i}"), "completion": c})).collect();
+        client
+            .post(format!("{}/v1/score", server.http))
+            .body(serde_json::json!({"reward": reward, "rollouts": rollouts}).to_string())
+            .send()
+    };
+    let flood = tokio::spawn(post("judged", (0..4).map(|i| format!("judge question {i}")).collect()));
+    // Admission comes before any call: once the model holds the flood's four calls, its four
+    // rollouts hold the whole judge budget, and nothing answers them within the test.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judge.completions().len() < 4 {
+        assert!(Instant::now() < deadline, "the flood's judge calls never reached the model");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = post("judged", vec!["judge one more".into()]).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("4 rollouts of rewards that ask a judge in flight, the limit is 4 (--max-inflight-judge-rollouts)"), "{body}");
+    assert_eq!(body["kind"], "overloaded", "{body}");
+    // A CPU reward's request draws on the other budget: admitted and scored.
+    let cpu = post("cpu", vec!["work 10".into(), "hello".into()]).await.unwrap();
+    assert_eq!(cpu.status(), 200);
+    let cpu: serde_json::Value = cpu.json().await.unwrap();
+    assert_eq!(cpu["results"][1]["score"], 5.0, "{cpu}");
+    assert_eq!(judge.completions().len(), 4, "the refused request never reached the model");
+    assert!(judge.completions().iter().all(|r| r.answered_at.is_none()), "the flood was still held throughout");
+    let text = reqwest::get(format!("{}/metrics", server.http)).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"reward_inflight_rollouts{budget="judge"} 4"#), "{text}");
+    assert!(text.contains(r#"reward_inflight_rollouts{budget="cpu"} 0"#), "{text}");
+    assert!(text.contains(r#"reward_rejected_total{reason="overloaded"} 1"#), "{text}");
+    flood.abort();
+}
+
+/// A server whose request cap exceeds the judge budget could never admit a full-size request for
+/// a judge reward: it refuses to start (a usage error), naming both knobs.
+#[test]
+fn a_request_cap_over_the_judge_budget_fails_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rewards.toml");
+    std::fs::write(&path, config("http://127.0.0.1:9/v1", "", "")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reward-server"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .arg("--cache-dir")
+        .arg(common::cache_dir())
+        .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .args(["--max-inflight-judge-rollouts", "16", "--max-rollouts-per-request", "32"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "a usage error: {stderr}");
+    assert!(
+        stderr.contains("max_rollouts_per_request (32) must not exceed max_inflight_judge_rollouts (16)")
+            && stderr.contains("--max-inflight-judge-rollouts"),
+        "{stderr}"
+    );
 }
 
 /// `reward-server score` on a judge reward runs its calls side by side (64 threads, batches of

@@ -48,8 +48,11 @@ async fn sigterm_during_a_burst_answers_every_accepted_request() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
-        let inflight: f64 =
-            text.lines().find_map(|l| l.strip_prefix("reward_inflight_rollouts ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
+        let inflight: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("reward_inflight_rollouts{budget=\"cpu\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
         if inflight >= 64.0 {
             break;
         }
@@ -424,8 +427,11 @@ async fn a_stream_client_that_stops_reading_releases_its_admission() {
     let waiting = Instant::now();
     loop {
         let text = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
-        let inflight: f64 =
-            text.lines().find_map(|l| l.strip_prefix("reward_inflight_rollouts ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
+        let inflight: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("reward_inflight_rollouts{budget=\"cpu\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
         if inflight >= 768.0 {
             eprintln!("stall in place after {:?}", waiting.elapsed());
             break;

@@ -60,7 +60,7 @@ VARIANTS: dict[str, dict] = {
         "serviceMonitor": {"enabled": True, "tlsConfig": {"insecureSkipVerify": True}},
         "networkPolicy": {"enabled": True, "trainingNamespaces": ["train"], "monitoringNamespace": "monitoring"},
         "service": {"headless": {"enabled": True}},
-        "server": {"workers": 4, "judgeWorkers": 32, "maxInflightRollouts": 16384, "cacheEntries": 0, "requestTimeoutMs": 20000},
+        "server": {"workers": 4, "judgeWorkers": 32, "maxInflightRollouts": 16384, "maxInflightJudgeRollouts": 8192, "cacheEntries": 0, "requestTimeoutMs": 20000},
         "podAnnotations": {"example.com/team": "rft"},
     },
 }

@@ -595,6 +595,7 @@ def test_server_knobs_become_env(render):
     assert e["REWARD_SERVER_WORKERS"] == "4"
     assert e["REWARD_SERVER_JUDGE_WORKERS"] == "32"
     assert e["REWARD_SERVER_MAX_INFLIGHT_ROLLOUTS"] == "16384"
+    assert e["REWARD_SERVER_MAX_INFLIGHT_JUDGE_ROLLOUTS"] == "8192"
     assert e["REWARD_SERVER_CACHE_ENTRIES"] == "0", "0 (cache off) must not be dropped as 'unset'"
     assert e["REWARD_SERVER_REQUEST_TIMEOUT_MS"] == "20000"
     d = env(render().container)

@@ -249,7 +249,7 @@ class Pod:
     def inflight(self) -> float:
         with urllib.request.urlopen(self.url("http", "/metrics"), timeout=5) as r:
             text = r.read().decode()
-        m = re.search(r"^reward_inflight_rollouts(?:\{[^}]*\})? (\S+)$", text, re.M)
+        m = re.search(r'^reward_inflight_rollouts\{budget="cpu"\} (\S+)$', text, re.M)
         return float(m.group(1)) if m else 0.0
 
     def stop(self):

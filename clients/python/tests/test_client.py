@@ -24,10 +24,10 @@ NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 def wait_inflight(server, n: int, timeout: float = 10.0) -> None:
-    """Waits until the server holds `n` rollouts in flight."""
+    """Waits until the server holds `n` rollouts in flight (of rewards that ask no judge)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if any(line == f"reward_inflight_rollouts {n}" for line in server.metrics().splitlines()):
+        if any(line == f'reward_inflight_rollouts{{budget="cpu"}} {n}' for line in server.metrics().splitlines()):
             return
         time.sleep(0.01)
     raise AssertionError(f"never {n} rollouts in flight")

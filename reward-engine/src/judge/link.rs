@@ -7,7 +7,7 @@ use wasmtime::component::Linker;
 
 use super::super::bindings::judge_wit as wit;
 use super::super::plugin::StoreState;
-use super::{ChatMessage, Completion, JUDGE_INTERFACE, JudgeError, Sampling};
+use super::{ChatMessage, Completion, JUDGE_INTERFACE, JudgeError, JudgeGrant, JudgeUsage, Sampling};
 
 /// Defines `reward:plugin/judge@{version}` in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, version: &str) -> wasmtime::Result<()> {
@@ -18,33 +18,36 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, version: &str) -> w
             let messages = messages.into_iter().map(|m| ChatMessage { role: m.role, content: m.content }).collect();
             let sampling =
                 Sampling { temperature: sampling.temperature, top_p: sampling.top_p, max_tokens: sampling.max_tokens, seed: sampling.seed };
-            let state = store.data_mut();
-            let answer = match state.grants.judge() {
-                Ok(grant) => grant.clone().complete(state.meter.judge_mut(), messages, sampling),
-                Err(not_granted) => Err(refused(state, not_granted)),
-            };
-            let ticks = store.data().meter.deadline_ticks();
-            store.set_epoch_deadline(ticks);
+            let answer = granted_call(&mut store, |grant, usage| grant.complete(usage, messages, sampling));
             Ok((answer.map(completion).map_err(error),))
         },
     )?;
     judge.func_wrap("embed", |mut store: StoreContextMut<'_, StoreState>, (texts,): (Vec<String>,)| {
-        let state = store.data_mut();
-        let answer = match state.grants.judge() {
-            Ok(grant) => grant.clone().embed(state.meter.judge_mut(), texts),
-            Err(not_granted) => Err(refused(state, not_granted)),
-        };
-        let ticks = store.data().meter.deadline_ticks();
-        store.set_epoch_deadline(ticks);
+        let answer = granted_call(&mut store, |grant, usage| grant.embed(usage, texts));
         Ok((answer.map(|e| e.vectors).map_err(error),))
     })?;
     Ok(())
 }
 
-/// Counts a call the reward has no grant for against the rollout (it fails it) and answers it.
-fn refused(state: &mut StoreState, not_granted: JudgeError) -> JudgeError {
-    state.meter.judge_mut().refused(&not_granted);
-    not_granted
+/// One judge call of the plugin, whatever it asks (`ask` makes it through the grant, counting it
+/// in the rollout's usage). A reward with no grant is refused, and the refusal is counted against
+/// the rollout too (it fails it). Either way the rollout's epoch deadline restarts afterwards: the
+/// time spent waiting on the model is not the guest's.
+fn granted_call<A>(
+    store: &mut StoreContextMut<'_, StoreState>,
+    ask: impl FnOnce(&JudgeGrant, &mut JudgeUsage) -> Result<A, JudgeError>,
+) -> Result<A, JudgeError> {
+    let state = store.data_mut();
+    let answer = match state.grants.judge() {
+        Ok(grant) => ask(grant, state.meter.judge_mut()),
+        Err(not_granted) => {
+            state.meter.judge_mut().refused(&not_granted);
+            Err(not_granted)
+        }
+    };
+    let ticks = store.data().meter.deadline_ticks();
+    store.set_epoch_deadline(ticks);
+    answer
 }
 
 fn completion(c: Completion) -> wit::Completion {

@@ -31,12 +31,14 @@ pub enum ScoreError {
         /// The limit.
         max: usize,
     },
-    /// In-flight work is at its bound; retry after a short wait.
-    #[error("overloaded: {inflight} rollouts in flight, the limit is {max} (--max-inflight-rollouts); retry shortly")]
+    /// In-flight work is at its budget's bound; retry after a short wait.
+    #[error("overloaded: {inflight} {} in flight, the limit is {max} ({}); retry shortly", budget.counts(), budget.flag())]
     Overloaded {
-        /// Rollouts in flight when the request arrived.
+        /// The budget that is full (the reward's: judge or not).
+        budget: super::scorer::Budget,
+        /// Rollouts of that budget in flight when the request arrived.
         inflight: usize,
-        /// The bound.
+        /// The budget's bound.
         max: usize,
     },
     /// The request bytes being read or held at once are at their bound; retry after a short wait.

@@ -189,8 +189,10 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                         break;
                     }
                 };
-                let admitted =
-                    state.scorer.reward(&req.reward).and_then(|reward| state.scorer.admit(req.rollouts.len()).map(|a| (reward, a)));
+                let admitted = state
+                    .scorer
+                    .reward(&req.reward)
+                    .and_then(|reward| state.scorer.admit(&reward, req.rollouts.len()).map(|a| (reward, a)));
                 let (reward, admission) = match admitted {
                     Ok(ok) => ok,
                     Err(e) => {

@@ -6,7 +6,7 @@
 //! | `reward_rollouts_total` | counter | `reward`, `status` |
 //! | `reward_request_duration_seconds` | histogram | `reward`, `transport` |
 //! | `reward_rollout_instructions` | histogram | `reward` |
-//! | `reward_inflight_rollouts` | gauge | |
+//! | `reward_inflight_rollouts` | gauge | `budget` (`cpu`: rewards that ask no judge, `--max-inflight-rollouts`; `judge`: rewards that ask one, `--max-inflight-judge-rollouts`) |
 //! | `reward_rejected_total` | counter | `reason` (`overloaded`, `shutting_down`, `too_many_rollouts`, ...) |
 //! | `reward_cache_hits_total`, `reward_cache_misses_total` | counter | `reward` |
 //! | `reward_reloads_total` | counter | `outcome` |
@@ -42,7 +42,7 @@ pub const ROLLOUTS: &str = "reward_rollouts_total";
 pub const REQUEST_DURATION: &str = "reward_request_duration_seconds";
 /// Instructions per rollout, by reward.
 pub const INSTRUCTIONS: &str = "reward_rollout_instructions";
-/// Rollouts admitted and not yet answered.
+/// Rollouts admitted and not yet answered, by admission budget (`cpu`, `judge`).
 pub const INFLIGHT: &str = "reward_inflight_rollouts";
 /// Requests refused before scoring, by reason.
 pub const REJECTED: &str = "reward_rejected_total";
@@ -142,9 +142,9 @@ pub fn cache(reward: &str, hits: usize, misses: usize) {
     }
 }
 
-/// Sets the in-flight gauge.
-pub fn inflight(n: usize) {
-    metrics::gauge!(INFLIGHT).set(n as f64);
+/// Sets the in-flight gauge of one admission budget (`budget` is its label: `cpu` or `judge`).
+pub fn inflight(budget: &'static str, n: usize) {
+    metrics::gauge!(INFLIGHT, "budget" => budget).set(n as f64);
 }
 
 /// Records a config reload.

@@ -40,7 +40,10 @@ pub use conn::{
     ConnectionLimits, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CONNECTIONS,
 };
 pub use error::ScoreError;
-pub use scorer::{DEFAULT_JUDGE_WORKERS, DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST, Deadline, Scorer, ScorerOptions};
+pub use scorer::{
+    Budget, DEFAULT_JUDGE_WORKERS, DEFAULT_MAX_INFLIGHT_JUDGE_ROLLOUTS, DEFAULT_MAX_INFLIGHT_ROLLOUTS, DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
+    Deadline, Scorer, ScorerOptions,
+};
 
 use crate::config::Rewards;
 use crate::engine::{PluginHost, Provenance, Reward, RewardKind};
@@ -248,7 +251,7 @@ impl AppState {
         let result = async {
             let reward = self.scorer.reward(reward_name)?;
             let deadline = deadline?;
-            let _admission = self.scorer.admit(items.len())?;
+            let _admission = self.scorer.admit(&reward, items.len())?;
             self.scorer.score(reward, items, Some(deadline)).await
         }
         .await;
@@ -313,7 +316,7 @@ impl AppState {
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let admission = self.scorer.admit(validate::rollout_count(&samples))?;
+            let admission = self.scorer.admit(&reward, validate::rollout_count(&samples))?;
             let at = deadline.at;
             let work = tokio::task::spawn_blocking(move || {
                 let _admission = admission;

@@ -23,8 +23,18 @@ use crate::engine::group;
 use crate::engine::request::{self, InOrder};
 use crate::engine::{Item, Reward, Rollout, Scored};
 
-/// Default bound on rollouts admitted and not yet answered, across all requests: 8,192.
+/// Default bound on rollouts admitted and not yet answered, across all requests for rewards that
+/// ask no judge: 8,192.
 pub const DEFAULT_MAX_INFLIGHT_ROLLOUTS: usize = 8192;
+/// Default bound on rollouts admitted and not yet answered, across all requests for rewards that
+/// ask a judge: 4,096. Their own budget, so a flood of judge requests waiting on the model's rate
+/// limits cannot take the admission of CPU-bound rewards (nor the reverse). 4,096 is
+/// [`DEFAULT_MAX_ROLLOUTS_PER_REQUEST`]: the smallest budget that admits one request of the
+/// largest default size (a GRPO step of 512 prompts x 8 completions); a smaller one needs a
+/// smaller request cap too (checked at start-up). More is rarely useful: a judge answers at the
+/// pace of its rate limits (600 requests a minute is 600 rollouts in a 60 s request timeout), so
+/// a larger budget mostly admits work that times out waiting.
+pub const DEFAULT_MAX_INFLIGHT_JUDGE_ROLLOUTS: usize = 4096;
 /// Default cap on rollouts in one request: 4,096.
 pub const DEFAULT_MAX_ROLLOUTS_PER_REQUEST: usize = 4096;
 /// Default threads of the judge pool: 64 (each a judge call in flight at most; the judge's own
@@ -57,8 +67,13 @@ pub struct ScorerOptions {
     pub workers: usize,
     /// Threads that run rewards asking a judge. Defaults to [`DEFAULT_JUDGE_WORKERS`].
     pub judge_workers: usize,
-    /// Admission bound on in-flight rollouts.
+    /// Admission bound on in-flight rollouts of rewards that ask no judge. Defaults to
+    /// [`DEFAULT_MAX_INFLIGHT_ROLLOUTS`].
     pub max_inflight_rollouts: usize,
+    /// Admission bound on in-flight rollouts of rewards that ask a judge (see
+    /// [`Reward::uses_judge`]), a budget apart from `max_inflight_rollouts`. Defaults to
+    /// [`DEFAULT_MAX_INFLIGHT_JUDGE_ROLLOUTS`].
+    pub max_inflight_judge_rollouts: usize,
     /// Cap on rollouts per request.
     pub max_rollouts_per_request: usize,
     /// Score-cache entries; 0 disables the cache.
@@ -76,6 +91,7 @@ impl Default for ScorerOptions {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             judge_workers: DEFAULT_JUDGE_WORKERS,
             max_inflight_rollouts: DEFAULT_MAX_INFLIGHT_ROLLOUTS,
+            max_inflight_judge_rollouts: DEFAULT_MAX_INFLIGHT_JUDGE_ROLLOUTS,
             max_rollouts_per_request: DEFAULT_MAX_ROLLOUTS_PER_REQUEST,
             cache_entries: super::cache::DEFAULT_CACHE_ENTRIES,
             cache_bytes: super::cache::DEFAULT_CACHE_BYTES,
@@ -90,24 +106,87 @@ pub struct Scorer {
     pool: FairPool,
     /// Runs the rewards that ask a judge (see the module doc).
     judge_pool: FairPool,
-    permits: Arc<Semaphore>,
+    /// Admission of the rewards that ask no judge ([`Budget::Cpu`]).
+    cpu_budget: Gate,
+    /// Admission of the rewards that ask a judge ([`Budget::Judge`]).
+    judge_budget: Gate,
     options: ScorerOptions,
     cache: Option<ScoreCache>,
     /// `true` once draining started; streams watch it to stop reading new requests.
     draining: tokio::sync::watch::Sender<bool>,
 }
 
+/// An admission budget: which bound a request's rollouts count against. Rewards that ask a judge
+/// wait on a model (seconds, rate limits) and have their own, so a flood of them cannot refuse the
+/// CPU-bound rewards whose pool is idle, nor the reverse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// Rewards that ask no judge: `--max-inflight-rollouts`.
+    Cpu,
+    /// Rewards that ask a judge ([`Reward::uses_judge`]): `--max-inflight-judge-rollouts`.
+    Judge,
+}
+
+impl Budget {
+    /// The budget a request for `reward` draws from.
+    pub fn of(reward: &Reward) -> Budget {
+        if reward.uses_judge() { Budget::Judge } else { Budget::Cpu }
+    }
+
+    /// The `budget` label of the in-flight gauge: `cpu` or `judge`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Budget::Cpu => "cpu",
+            Budget::Judge => "judge",
+        }
+    }
+
+    /// The flag that sizes it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Budget::Cpu => "--max-inflight-rollouts",
+            Budget::Judge => "--max-inflight-judge-rollouts",
+        }
+    }
+
+    /// What it counts, for messages: `rollouts` or `rollouts of rewards that ask a judge`.
+    pub fn counts(self) -> &'static str {
+        match self {
+            Budget::Cpu => "rollouts",
+            Budget::Judge => "rollouts of rewards that ask a judge",
+        }
+    }
+}
+
+/// One admission budget's permits (a rollout each) and its bound.
+struct Gate {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Gate {
+    fn new(max: usize) -> Gate {
+        Gate { permits: Arc::new(Semaphore::new(max)), max }
+    }
+
+    /// Rollouts admitted and not yet answered, `releasing` of them counted as answered already.
+    fn inflight(&self, releasing: usize) -> usize {
+        self.max.saturating_sub(self.permits.available_permits() + releasing)
+    }
+}
+
 /// Admitted capacity: released when dropped.
 pub struct Admission {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
+    budget: Budget,
     scorer: Arc<Scorer>,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         // The permit is released after this body runs; count it as gone already.
-        let available = self.scorer.permits.available_permits() + self._permit.num_permits();
-        metrics::inflight(self.scorer.options.max_inflight_rollouts.saturating_sub(available));
+        let inflight = self.scorer.gate(self.budget).inflight(self.permit.num_permits());
+        metrics::inflight(self.budget.label(), inflight);
     }
 }
 
@@ -117,20 +196,35 @@ impl Scorer {
         anyhow::ensure!(options.workers > 0, "--workers must be at least 1");
         anyhow::ensure!(options.judge_workers > 0, "--judge-workers must be at least 1");
         anyhow::ensure!(options.max_inflight_rollouts > 0, "--max-inflight-rollouts must be at least 1");
+        anyhow::ensure!(options.max_inflight_judge_rollouts > 0, "--max-inflight-judge-rollouts must be at least 1");
         anyhow::ensure!(
             options.max_rollouts_per_request <= options.max_inflight_rollouts,
             "max_rollouts_per_request ({}) must not exceed max_inflight_rollouts ({})",
             options.max_rollouts_per_request,
             options.max_inflight_rollouts
         );
+        // A request larger than the judge budget could never be admitted: refuse to start rather
+        // than refuse every full-size request for a judge reward with a 429 a retry cannot cure.
+        anyhow::ensure!(
+            options.max_rollouts_per_request <= options.max_inflight_judge_rollouts,
+            "max_rollouts_per_request ({}) must not exceed max_inflight_judge_rollouts ({}): a request that large for a reward \
+             asking a judge could never be admitted (lower --max-rollouts-per-request or raise --max-inflight-judge-rollouts)",
+            options.max_rollouts_per_request,
+            options.max_inflight_judge_rollouts
+        );
         anyhow::ensure!(options.max_workers_per_reward != Some(0), "--max-workers-per-reward must be at least 1");
         let pool = FairPool::new(options.workers, options.max_workers_per_reward)?;
         let judge_pool = FairPool::named("reward-judge", options.judge_workers, None)?;
+        // Both series exist from the start: an idle budget reads 0, not "no data".
+        for budget in [Budget::Cpu, Budget::Judge] {
+            metrics::inflight(budget.label(), 0);
+        }
         Ok(Arc::new(Scorer {
             rewards: ArcSwap::from_pointee(rewards),
             pool,
             judge_pool,
-            permits: Arc::new(Semaphore::new(options.max_inflight_rollouts)),
+            cpu_budget: Gate::new(options.max_inflight_rollouts),
+            judge_budget: Gate::new(options.max_inflight_judge_rollouts),
             cache: (options.cache_entries > 0).then(|| ScoreCache::new(options.cache_entries, options.cache_bytes)),
             options,
             draining: tokio::sync::watch::Sender::new(false),
@@ -168,9 +262,16 @@ impl Scorer {
         *self.draining.borrow()
     }
 
-    /// Rollouts admitted and not yet answered.
+    /// Rollouts admitted and not yet answered, over both budgets (what a drain waits for).
     pub fn inflight(&self) -> usize {
-        self.options.max_inflight_rollouts - self.permits.available_permits()
+        self.cpu_budget.inflight(0) + self.judge_budget.inflight(0)
+    }
+
+    fn gate(&self, budget: Budget) -> &Gate {
+        match budget {
+            Budget::Cpu => &self.cpu_budget,
+            Budget::Judge => &self.judge_budget,
+        }
     }
 
     /// Refuses a request of more than `--max-rollouts-per-request` rollouts. Doors call it with
@@ -182,8 +283,14 @@ impl Scorer {
         Ok(())
     }
 
-    /// Admits `n` rollouts now, or refuses at once: never queues.
-    pub fn admit(self: &Arc<Self>, n: usize) -> Result<Admission, ScoreError> {
+    /// Admits `n` rollouts for `reward` now, against its budget ([`Budget::of`]), or refuses at
+    /// once: never queues. A full budget is `Overloaded`, naming the budget and its flag.
+    pub fn admit(self: &Arc<Self>, reward: &Reward, n: usize) -> Result<Admission, ScoreError> {
+        self.admit_to(Budget::of(reward), n)
+    }
+
+    /// [`Scorer::admit`] against a given budget.
+    fn admit_to(self: &Arc<Self>, budget: Budget, n: usize) -> Result<Admission, ScoreError> {
         let refuse = |e: ScoreError| {
             metrics::rejected(e.kind());
             Err(e)
@@ -195,12 +302,13 @@ impl Scorer {
             return refuse(e);
         }
         let permits = u32::try_from(n.max(1)).expect("bounded by max_rollouts_per_request");
-        match self.permits.clone().try_acquire_many_owned(permits) {
+        let gate = self.gate(budget);
+        match gate.permits.clone().try_acquire_many_owned(permits) {
             Ok(permit) => {
-                metrics::inflight(self.inflight());
-                Ok(Admission { _permit: permit, scorer: self.clone() })
+                metrics::inflight(budget.label(), gate.inflight(0));
+                Ok(Admission { permit, budget, scorer: self.clone() })
             }
-            Err(_) => refuse(ScoreError::Overloaded { inflight: self.inflight(), max: self.options.max_inflight_rollouts }),
+            Err(_) => refuse(ScoreError::Overloaded { budget, inflight: gate.inflight(0), max: gate.max }),
         }
     }
 
@@ -358,6 +466,69 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scorer(cpu: usize, judge: usize, per_request: usize) -> Arc<Scorer> {
+        let options = ScorerOptions {
+            workers: 1,
+            judge_workers: 1,
+            max_inflight_rollouts: cpu,
+            max_inflight_judge_rollouts: judge,
+            max_rollouts_per_request: per_request,
+            ..ScorerOptions::default()
+        };
+        Scorer::new(Rewards::default(), options).unwrap()
+    }
+
+    /// The budget a refusal names, and its message.
+    fn overloaded(result: Result<Admission, ScoreError>) -> (Budget, String) {
+        match result {
+            Err(e @ ScoreError::Overloaded { budget, .. }) => (budget, e.to_string()),
+            Err(other) => panic!("expected Overloaded, got {other:?}"),
+            Ok(_) => panic!("expected Overloaded, the request was admitted"),
+        }
+    }
+
+    #[test]
+    fn a_full_judge_budget_refuses_judge_work_and_admits_cpu_work() {
+        let scorer = scorer(8, 4, 4);
+        let judge = scorer.admit_to(Budget::Judge, 4).expect("the judge budget has room for 4");
+        let (budget, message) = overloaded(scorer.admit_to(Budget::Judge, 1));
+        assert_eq!(budget, Budget::Judge);
+        assert_eq!(
+            message,
+            "overloaded: 4 rollouts of rewards that ask a judge in flight, the limit is 4 (--max-inflight-judge-rollouts); retry shortly"
+        );
+        let cpu = scorer.admit_to(Budget::Cpu, 4).expect("the CPU budget is apart");
+        assert_eq!(scorer.inflight(), 8, "both budgets count towards what a drain waits for");
+        drop(judge);
+        drop(cpu);
+        assert_eq!(scorer.inflight(), 0);
+        assert!(scorer.admit_to(Budget::Judge, 4).is_ok(), "released on drop");
+    }
+
+    #[test]
+    fn a_full_cpu_budget_refuses_cpu_work_and_admits_judge_work() {
+        let scorer = scorer(4, 8, 4);
+        let _cpu = scorer.admit_to(Budget::Cpu, 3).unwrap();
+        let (budget, message) = overloaded(scorer.admit_to(Budget::Cpu, 2));
+        assert_eq!(budget, Budget::Cpu);
+        assert_eq!(message, "overloaded: 3 rollouts in flight, the limit is 4 (--max-inflight-rollouts); retry shortly");
+        assert!(scorer.admit_to(Budget::Judge, 4).is_ok(), "the judge budget is apart");
+    }
+
+    #[test]
+    fn a_request_larger_than_the_judge_budget_fails_at_startup() {
+        let options = ScorerOptions { max_inflight_judge_rollouts: 100, max_rollouts_per_request: 101, ..ScorerOptions::default() };
+        let message = format!("{:#}", Scorer::new(Rewards::default(), options).err().expect("refused"));
+        assert!(
+            message.contains("max_rollouts_per_request (101) must not exceed max_inflight_judge_rollouts (100)")
+                && message.contains("--max-inflight-judge-rollouts"),
+            "{message}"
+        );
+        let zero = ScorerOptions { max_inflight_judge_rollouts: 0, ..ScorerOptions::default() };
+        let message = format!("{:#}", Scorer::new(Rewards::default(), zero).err().expect("refused"));
+        assert!(message.contains("--max-inflight-judge-rollouts must be at least 1"), "{message}");
+    }
 
     #[test]
     fn a_panic_in_pool_work_fails_its_request_not_the_process() {

@@ -90,7 +90,8 @@ class RewardServiceServicer:
         whitespace, empty tags, format only, the prompt echoed, 1 MiB, seeded random text, the
         reference pasted), every probe is scored, and the samples are scored twice to check that the
         reward is deterministic. Behind the same token and admission as Score (the probe rollouts
-        count against --max-inflight-rollouts).
+        count against the reward's budget: --max-inflight-rollouts, or --max-inflight-judge-rollouts
+        for a reward that asks a judge).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
