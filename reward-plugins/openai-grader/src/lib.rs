@@ -44,7 +44,8 @@ use template::{Scope, Template};
 /// The plugin's version, reported by [`Reward::info`].
 pub const VERSION: &str = "0.1.0";
 
-/// Every metric the reward may emit.
+/// Every metric of a fixed name the reward may emit. A `multi` grader also emits one metric per
+/// key of its `graders` (that sub-grader's score), named after the key.
 pub const METRICS: [&str; 9] = [
     "score",
     "passed",
