@@ -1,6 +1,8 @@
 //! The `openai-grader` plugin end to end: OpenAI grader JSON objects as rewards' `config` in a
 //! rewards.toml, rollouts in both shapes scored by the real `reward-server score` binary, and
-//! graders the plugin refuses failing at load time with the field named.
+//! graders the plugin refuses failing at load time with the field named. `python` graders (and a
+//! `multi` grader with one inside) run in the real `python-runner` interpreter, granted as the
+//! `code` reward is in rewards.toml.
 
 mod common;
 
@@ -182,8 +184,23 @@ fn load_error(grader: &str) -> String {
 fn refused_graders_fail_at_load_naming_the_field() {
     let err = load_error(r#"{ type = "multi", name = "both", graders = {}, calculate_output = "a" }"#);
     assert!(err.contains("reward `graded`"), "{err}");
-    assert!(err.contains("openai-grader") && err.contains("`type`") && err.contains("multi"), "{err}");
-    assert!(err.contains("composite"), "{err}");
+    assert!(err.contains("openai-grader") && err.contains("`graders` is empty"), "{err}");
+
+    // A multi grader's formula and sub-graders are checked at load: the column of an unknown
+    // name, the key of a broken sub-grader, a nested multi.
+    let exact = r#"{ type = "string_check", input = "{{sample.output_text}}", reference = "{{item.reference_answer}}", operation = "eq" }"#;
+    let err = load_error(&format!(r#"{{ type = "multi", graders = {{ exact = {exact} }}, calculate_output = "exact + fuzzy" }}"#));
+    assert!(err.contains("`calculate_output`") && err.contains("column 9: unknown name `fuzzy`; the graders are exact"), "{err}");
+    let err = load_error(&format!(r#"{{ type = "multi", graders = {{ exact = {exact} }}, calculate_output = "max(exact" }}"#));
+    assert!(err.contains("column 10: expected `)` to close the `(` at column 4 of `max(`"), "{err}");
+    let err = load_error(r#"{ type = "multi", graders = { a = { type = "string_check", input = "x" } }, calculate_output = "a" }"#);
+    assert!(err.contains("`graders.a`: missing field `reference`"), "{err}");
+    let err = load_error(&format!(
+        r#"{{ type = "multi", graders = {{ inner = {{ type = "multi", graders = {{ exact = {exact} }}, calculate_output = "exact" }} }}, calculate_output = "inner" }}"#
+    ));
+    assert!(err.contains("`graders.inner`: a multi grader cannot contain another multi grader"), "{err}");
+    let err = load_error(r#"{ type = "python", name = "py", source = 3 }"#);
+    assert!(err.contains("`source` must be a string"), "{err}");
 
     let err = load_error(
         r#"{ type = "label_model", name = "l", model = "m", input = [{ role = "user", content = "x" }], labels = ["a"], passing_labels = ["b"] }"#,
@@ -319,4 +336,160 @@ fn cosine_similarity_asks_the_judges_embedding_model() {
     assert_eq!(asked.len(), 3, "one call per rollout, both texts in it");
     let p3 = json!({"model": "text-embedding-3-large", "input": ["<answer>Barcelona</answer>", "Madrid"]});
     assert!(asked.contains(&p3), "the input, then the reference: {asked:?}");
+}
+
+/// The interpreter grant of rewards.toml's `code` reward, pointing at the built python-runner.
+fn interpreter_grant() -> String {
+    format!(
+        "interpreter = {{ plugin = {:?}, fuel = 10_000_000_000, timeout_ms = 10_000, memory_mib = 128, max_output_bytes = 65_536 }}",
+        plugin_path("python-runner").display().to_string()
+    )
+}
+
+/// Python graders and a multi grader over string_check + text_similarity + python; `GRANT`
+/// stands for the interpreter grant.
+const PYTHON_REWARDS: &str = r#"
+[rewards.py]
+plugin = "PLUGIN"
+GRANT
+
+[rewards.py.config]
+type = "python"
+name = "py city"
+image_tag = "2025-05-08"
+source = '''
+def grade(sample, item):
+    text = sample["output_text"].lower()
+    score = 0.0
+    if item["reference_answer"].lower() in text:
+        score += 0.5
+    if item["city"].lower() in text:
+        score += 0.25
+    if sample["output_json"] is None:
+        score += 0.25
+    return score
+'''
+
+[rewards.raises]
+plugin = "PLUGIN"
+GRANT
+config = { type = "python", name = "py raises", source = "def grade(sample, item):\n    return item['no_such_field']\n" }
+
+[rewards.string]
+plugin = "PLUGIN"
+GRANT
+config = { type = "python", name = "py string", source = "def grade(sample, item):\n    return str(len(sample['output_text']))\n" }
+
+[rewards.ungranted]
+plugin = "PLUGIN"
+config = { type = "python", name = "py ungranted", source = "def grade(sample, item):\n    return 1.0\n" }
+
+[rewards.multi]
+plugin = "PLUGIN"
+GRANT
+
+[rewards.multi.config]
+type = "multi"
+name = "combined"
+calculate_output = "(exact + 2 * rouge + py) / 4"
+
+[rewards.multi.config.graders]
+exact = { type = "string_check", input = "{{sample.output_text}}", reference = "{{item.reference_answer}}", operation = "eq" }
+rouge = { type = "text_similarity", input = "{{sample.output_text}}", reference = "{{item.reference_answer}}", evaluation_metric = "rouge_l" }
+py = { type = "python", source = "def grade(sample, item):\n    return item['city'] in sample['output_text']\n" }
+"#;
+
+fn python_config(dir: &Path) -> PathBuf {
+    rewards_toml(dir, &PYTHON_REWARDS.replace("GRANT", &interpreter_grant()))
+}
+
+/// The python grader reads `sample["output_text"]`, `sample["output_json"]` and the row's
+/// fields (`item["reference_answer"]`, `item["city"]`, a top-level field of the Nova row) in
+/// the real interpreter; its return value is the score.
+#[test]
+fn a_python_grader_reads_the_sample_and_the_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = python_config(dir.path());
+    // same: the reference in it (0.5), no Paris, not JSON (0.25); close: only not JSON (0.25);
+    // plain: no `city` field, so item["city"] raises.
+    let (out, lines) = score(&config, "py", &input());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Vec<(&str, &str)> = lines.iter().map(|l| (l["id"].as_str().unwrap(), l["status"].as_str().unwrap())).collect();
+    assert_eq!(rows, [("same", "OK"), ("close", "OK"), ("plain", "PLUGIN_ERROR")], "{lines:?}");
+    assert_eq!((lines[0]["score"].as_f64(), lines[1]["score"].as_f64()), (Some(0.75), Some(0.25)), "{lines:?}");
+    assert_eq!(lines[0]["metrics"]["score"], 0.75);
+    let error = lines[2]["error"].as_str().unwrap();
+    assert!(error.contains("py city: grade(sample, item) raised KeyError: 'city'"), "{error}");
+
+    // A JSON completion arrives parsed as `output_json`; Paris in the text counts.
+    let rows = [nova("json", "{\"city\": \"Paris\"}", "Rome", json!({"city": "Paris"}))];
+    let text: String = rows.iter().map(|v| format!("{v}\n")).collect();
+    let (out, lines) = score(&config, "py", &text);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!((lines[0]["status"].as_str(), lines[0]["score"].as_f64()), (Some("OK"), Some(0.25)), "{lines:?}");
+    assert!(lines[0]["instructions"].as_u64().unwrap_or(0) > 1_000_000, "the interpreter's instructions are the rollout's: {lines:?}");
+}
+
+/// A grader that raises, one that returns a string, and one without an interpreter grant fail
+/// every rollout, naming the grader and what happened: never a silent 0.
+#[test]
+fn failing_python_graders_fail_the_rollout_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = python_config(dir.path());
+    for (reward, every, first) in [
+        ("raises", "py raises: grade(sample, item) raised KeyError: 'no_such_field'", "KeyError"),
+        // "the cat sat on the mat" has 22 characters.
+        ("string", "py string: grade(sample, item) must return a number (a float), returned a string: ", "a string: \"22\""),
+        ("ungranted", "py ungranted: the python grader could not run: ", "this reward grants no interpreter"),
+    ] {
+        let (out, lines) = score(&config, reward, &input());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(lines.len(), 3);
+        for line in &lines {
+            assert_eq!(line["status"], "PLUGIN_ERROR", "{reward}: {line}");
+            let error = line["error"].as_str().unwrap();
+            assert!(error.contains(every), "{reward}: {error}");
+        }
+        let error = lines[0]["error"].as_str().unwrap();
+        assert!(error.contains(first), "{reward}: {error}");
+    }
+}
+
+/// string_check + text_similarity + python in one multi grader: each sub-score is a metric
+/// named after its key, the formula's value the score.
+#[test]
+fn a_multi_grader_combines_string_check_similarity_and_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = python_config(dir.path());
+    let rows = [
+        nova("same", "the cat sat in Paris", "the cat sat in Paris", json!({"city": "Paris"})),
+        nova("close", "the cat is on the mat", "the cat sat on the mat", json!({"city": "Paris"})),
+    ];
+    let text: String = rows.iter().map(|v| format!("{v}\n")).collect();
+    let (out, lines) = score(&config, "multi", &text);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let metrics = |i: usize| {
+        let m = &lines[i]["metrics"];
+        (m["exact"].as_f64(), m["rouge"].as_f64(), m["py"].as_f64())
+    };
+    assert_eq!(lines[0]["status"], "OK", "{lines:?}");
+    // same: exact, ROUGE-L 1, Paris in it (True counts 1): (1 + 2 + 1) / 4.
+    assert_eq!(metrics(0), (Some(1.0), Some(1.0), Some(1.0)), "{lines:?}");
+    assert_eq!(lines[0]["score"], 1.0);
+    // close: not exact, ROUGE-L 5/6 (rouge-score 0.1.2), no Paris: (0 + 2 * 5/6 + 0) / 4.
+    assert_eq!(lines[1]["status"], "OK", "{lines:?}");
+    let (exact, rouge, py) = metrics(1);
+    assert_eq!((exact, py), (Some(0.0), Some(0.0)), "{lines:?}");
+    assert!((rouge.unwrap() - 5.0 / 6.0).abs() < 1e-12, "{lines:?}");
+    assert!((lines[1]["score"].as_f64().unwrap() - 5.0 / 12.0).abs() < 1e-12, "{lines:?}");
+    let reason = lines[1]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("combined: (exact + 2 * rouge + py) / 4 = 0.41666"), "{reason}");
+
+    // The plain row has no `city`: the python sub-grader (no `name`, so named `python`) raises,
+    // and the rollout fails naming its key.
+    let (out, lines) = score(&config, "multi", &input());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(lines[2]["status"], "PLUGIN_ERROR", "{lines:?}");
+    let error = lines[2]["error"].as_str().unwrap();
+    assert!(error.contains("combined: grader `py`: python: grade(sample, item) raised KeyError: 'city'"), "{error}");
 }

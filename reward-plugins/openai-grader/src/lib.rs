@@ -5,9 +5,10 @@
 //! evaluation metric (`cosine` compares the embeddings of the input and the reference from the
 //! granted judge's `embedding_model`), and the graders that ask a model, `score_model` and
 //! `label_model`, through the judge the reward is granted (module [`model`]: the reward's judge
-//! grant decides which model answers, whatever the grader's `model` says). The graders that run
-//! Python (`python`) or combine graders (`multi`) are refused when the config loads, each with
-//! what will handle it. `README.md` next to this crate
+//! grant decides which model answers, whatever the grader's `model` says), `python`, whose
+//! `grade(sample, item)` runs in the interpreter the reward is granted (module [`python`]), and
+//! `multi`, which combines other graders' scores with its `calculate_output` formula (modules
+//! [`multi`] and [`formula`]). `README.md` next to this crate
 //! gives the templating rules, how model answers are parsed, and the agreement with the reference
 //! Python implementations.
 //!
@@ -25,20 +26,26 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 pub mod alnum;
+pub mod formula;
 pub mod fuzzy;
 pub mod meteor;
 pub mod model;
+pub mod multi;
 pub mod ngram;
 pub mod porter;
+pub mod python;
 pub mod template;
 
 use model::{LABEL_MODEL_FIELDS, ModelGrader, PAIRWISE_FIELDS, SCORE_MODEL_FIELDS};
+use multi::{MULTI_FIELDS, MultiGrader};
+use python::{PYTHON_FIELDS, PythonGrader};
 use template::{Scope, Template};
 
 /// The plugin's version, reported by [`Reward::info`].
 pub const VERSION: &str = "0.1.0";
 
-/// Every metric the reward may emit.
+/// Every metric of a fixed name the reward may emit. A `multi` grader also emits one metric per
+/// key of its `graders` (that sub-grader's score), named after the key.
 pub const METRICS: [&str; 9] = [
     "score",
     "passed",
@@ -68,6 +75,10 @@ enum Grader {
     Text { input: Template, reference: Template, kind: Kind, pass_threshold: Option<f64> },
     /// `score_model`, `label_model`, `pairwise`: the judge's answers to the rendered messages.
     Model(Box<ModelGrader>),
+    /// `python`: `grade(sample, item)` in the granted interpreter.
+    Python(PythonGrader),
+    /// `multi`: sub-graders' scores combined by `calculate_output`.
+    Multi(Box<MultiGrader>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,11 +164,12 @@ impl SimilarityMetric {
 
 const METRIC_NAMES: &str = "fuzzy_match, bleu, gleu, meteor, rouge_1, rouge_2, rouge_3, rouge_4, rouge_5, rouge_l, cosine";
 const OPERATIONS: &str = "eq, ne, like, ilike";
-const TYPES: &str = "string_check, text_similarity, score_model, label_model, pairwise (ours)";
+const TYPES: &str = "string_check, text_similarity, score_model, label_model, python, multi, pairwise (ours)";
 const STRING_CHECK_FIELDS: [&str; 5] = ["type", "name", "input", "reference", "operation"];
 const TEXT_SIMILARITY_FIELDS: [&str; 6] = ["type", "name", "input", "reference", "evaluation_metric", "pass_threshold"];
 
-fn string_field<'a>(map: &'a Map<String, Value>, field: &str, grader: &str) -> Result<&'a str, String> {
+/// `map[field]` as a string; the error names the field and the grader type.
+pub(crate) fn string_field<'a>(map: &'a Map<String, Value>, field: &str, grader: &str) -> Result<&'a str, String> {
     match map.get(field) {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(format!("`{field}` must be a string, found {}", json_kind(other))),
@@ -182,19 +194,8 @@ impl GraderConfig {
             "score_model" => &SCORE_MODEL_FIELDS,
             "label_model" => &LABEL_MODEL_FIELDS,
             "pairwise" => &PAIRWISE_FIELDS,
-            "python" => {
-                return Err(
-                    "`type`: \"python\" graders run Python source; write the grader as a Python reward with the Python plugin kit \
-                            (reward-plugins/python, `reward-kit new`), which will handle it"
-                        .into(),
-                );
-            }
-            "multi" => {
-                return Err("`type`: \"multi\" graders combine other graders; the host will map `multi` onto composite rewards \
-                            (`components` and a `formula` in rewards.toml), which this plugin does not do: write one reward per \
-                            grader and a composite over them"
-                    .into());
-            }
+            "python" => &PYTHON_FIELDS,
+            "multi" => &MULTI_FIELDS,
             other => return Err(format!("`type`: unknown grader type {other:?}; supported: {TYPES}")),
         };
         if let Some(unknown) = map.keys().find(|k| !fields.contains(&k.as_str())) {
@@ -205,8 +206,13 @@ impl GraderConfig {
             Some(Value::String(s)) => s.clone(),
             Some(other) => return Err(format!("`name` must be a string, found {}", json_kind(other))),
         };
-        if ["score_model", "label_model", "pairwise"].contains(&grader) {
-            return Ok(GraderConfig { name, grader: Grader::Model(Box::new(ModelGrader::from_map(map, grader)?)) });
+        match grader {
+            "score_model" | "label_model" | "pairwise" => {
+                return Ok(GraderConfig { name, grader: Grader::Model(Box::new(ModelGrader::from_map(map, grader)?)) });
+            }
+            "python" => return Ok(GraderConfig { name, grader: Grader::Python(PythonGrader::from_map(map)?) }),
+            "multi" => return Ok(GraderConfig { name, grader: Grader::Multi(Box::new(MultiGrader::from_map(map)?)) }),
+            _ => {}
         }
         let input = Template::parse("input", string_field(map, "input", grader)?)?;
         let reference = Template::parse("reference", string_field(map, "reference", grader)?)?;
@@ -260,7 +266,7 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// Runs the grader on one rollout: the rendered input and reference, then the score.
+/// Runs the grader on one rollout.
 pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
     let reference = rollout.reference_json()?;
     let metadata = rollout.metadata_json()?;
@@ -275,12 +281,21 @@ pub fn grade(config: &GraderConfig, rollout: &Rollout) -> Result<Score, RolloutE
             .map_err(Clone::clone)
     };
     let scope = Scope { reference: &reference, metadata: &metadata, output_text: &rollout.completion, output_json: &output_json };
+    grade_in(config, &scope)
+}
+
+/// Runs the grader on one rollout's [`Scope`] (a `multi` grader runs its sub-graders on the same
+/// scope): for `string_check` and `text_similarity`, the rendered input and reference, then the
+/// score.
+pub(crate) fn grade_in(config: &GraderConfig, scope: &Scope<'_>) -> Result<Score, RolloutError> {
     let (input, reference, kind, pass_threshold) = match &config.grader {
-        Grader::Model(model) => return model.grade(&config.name, &scope),
+        Grader::Model(model) => return model.grade(&config.name, scope),
+        Grader::Python(python) => return python.grade(&config.name, scope),
+        Grader::Multi(multi) => return multi.grade(&config.name, scope),
         Grader::Text { input, reference, kind, pass_threshold } => (input, reference, *kind, *pass_threshold),
     };
-    let input = input.render("input", &scope).map_err(RolloutError::InvalidInput)?;
-    let reference = reference.render("reference", &scope).map_err(RolloutError::InvalidInput)?;
+    let input = input.render("input", scope).map_err(RolloutError::InvalidInput)?;
+    let reference = reference.render("reference", scope).map_err(RolloutError::InvalidInput)?;
     let (value, reason) = match kind {
         Kind::StringCheck(op) => {
             let (pass, what) = match op {
@@ -339,7 +354,7 @@ impl Reward for OpenAiGrader {
             name: "openai-grader".into(),
             version: VERSION.into(),
             description:
-                "OpenAI grader objects (string_check, text_similarity, score_model, label_model; and our pairwise) run on rollouts".into(),
+                "OpenAI grader objects (string_check, text_similarity, score_model, label_model, python, multi; and our pairwise) run on rollouts".into(),
             metrics: METRICS.iter().map(|m| (*m).to_owned()).collect(),
         }
     }

@@ -80,6 +80,59 @@ pub struct Scope<'a> {
     pub output_json: &'a dyn Fn() -> Result<&'a Value, String>,
 }
 
+impl<'a> Scope<'a> {
+    /// The value of `item.NAME`: the row's own top-level field `NAME` first (the rollout's
+    /// metadata: what OpenAI's `item.NAME` is), then, for `reference_answer`, the reference, then
+    /// a key of a JSON-object reference (Nova rows nest the dataset's fields under
+    /// `reference_answer`). `None` when no such field exists. Templates and the python grader's
+    /// `item` dict both read fields through this one lookup.
+    pub fn item_field(&self, name: &str) -> Option<&'a Value> {
+        if let Some(v) = self.metadata.get(name) {
+            Some(v)
+        } else if name == "reference_answer" && !self.reference.is_null() {
+            Some(self.reference)
+        } else {
+            self.reference.get(name)
+        }
+    }
+
+    /// Every name `item.NAME` reaches in this rollout, each once: `reference_answer` (when there
+    /// is a reference), the keys of a JSON-object reference, then the metadata's keys.
+    pub fn item_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        if !self.reference.is_null() {
+            names.push("reference_answer".to_owned());
+        }
+        for v in [self.reference, self.metadata] {
+            if let Value::Object(map) = v {
+                for k in map.keys() {
+                    if !names.contains(k) {
+                        names.push(k.clone());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// The whole `item` namespace as one JSON object: each of [`Scope::item_names`] with the
+    /// value [`Scope::item_field`] gives it, so `item["NAME"]` in a python grader is what
+    /// `{{item.NAME}}` renders in a template.
+    pub fn item_object(&self) -> Value {
+        let fields = self.item_names().into_iter().filter_map(|name| self.item_field(&name).map(|v| (name, v.clone())));
+        Value::Object(fields.collect())
+    }
+
+    /// The `sample` namespace as one JSON object: `output_text`, the completion, and
+    /// `output_json`, the completion parsed as JSON, or `null` when it is not JSON (OpenAI
+    /// populates `output_json` only for a sample that is valid JSON). The other sample variables
+    /// OpenAI lists (`output_tools`, `choices`, ...) are absent: rollouts arrive as text.
+    pub fn sample_object(&self) -> Value {
+        let output_json = (self.output_json)().cloned().unwrap_or(Value::Null);
+        serde_json::json!({"output_text": self.output_text, "output_json": output_json})
+    }
+}
+
 impl Template {
     /// Parses `text`; the error names the problem (and `field`, the config key it came from).
     /// `{{pair.*}}` is refused: only a `pairwise` grader's messages have a pair
@@ -262,41 +315,17 @@ fn resolve<'r, 'a: 'r>(var: &Var, scope: &Scope<'a>, pair: Option<Pair<'r>>) -> 
         }
         Namespace::Item => {
             let Segment::Key(first) = &var.path[0] else { unreachable!("item paths start with a key") };
-            let rest = &var.path[1..];
-            // The row's own top-level field first (what OpenAI's `item.NAME` is), then the
-            // reference as `reference_answer`, then a key of a JSON-object reference (Nova rows
-            // nest the dataset's fields under `reference_answer`).
-            let root: &'a Value = if let Some(v) = scope.metadata.get(first.as_str()) {
-                v
-            } else if first == "reference_answer" && !scope.reference.is_null() {
-                scope.reference
-            } else if let Some(v) = scope.reference.get(first.as_str()) {
-                v
-            } else {
-                let found = item_keys(scope);
+            let Some(root) = scope.item_field(first) else {
+                let mut found = scope.item_names();
+                found.truncate(20);
                 return Err(format!(
                     "the rollout has no field `{first}` (item fields: {})",
                     if found.is_empty() { "none".to_owned() } else { found.join(", ") }
                 ));
             };
-            walk(root, rest, &format!("item.{first}")).map(Resolved::Json)
+            walk(root, &var.path[1..], &format!("item.{first}")).map(Resolved::Json)
         }
     }
-}
-
-/// The top-level names `item.NAME` can reach in this rollout, for error messages.
-fn item_keys(scope: &Scope<'_>) -> Vec<String> {
-    let mut keys = Vec::new();
-    if !scope.reference.is_null() {
-        keys.push("reference_answer".to_owned());
-    }
-    for v in [scope.reference, scope.metadata] {
-        if let Value::Object(map) = v {
-            keys.extend(map.keys().filter(|k| !keys.contains(k)).cloned().collect::<Vec<_>>());
-        }
-    }
-    keys.truncate(20);
-    keys
 }
 
 fn walk<'a>(mut value: &'a Value, path: &[Segment], start: &str) -> Result<&'a Value, String> {

@@ -198,11 +198,12 @@ fn a_missing_variable_is_invalid_input_naming_it() {
 // ---- Refused configs: the error names the field ----
 
 #[test]
-fn refused_graders_say_why() {
-    let msg = config_error(&json!({"type": "python", "name": "py", "source": "def grade(s, i): return 1"}));
-    assert!(msg.contains("python") && msg.contains("Python plugin kit"), "{msg}");
-    let msg = config_error(&json!({"type": "multi", "graders": {}, "calculate_output": "a"}));
-    assert!(msg.contains("multi") && msg.contains("composite"), "{msg}");
+fn unknown_grader_types_list_the_supported_ones() {
+    let msg = config_error(&json!({"type": "regex_check", "input": "x"}));
+    assert!(msg.contains("unknown grader type \"regex_check\""), "{msg}");
+    for t in ["string_check", "text_similarity", "score_model", "label_model", "python", "multi", "pairwise"] {
+        assert!(msg.contains(t), "{t} missing from {msg}");
+    }
 }
 
 #[test]
@@ -263,6 +264,401 @@ fn template_mistakes_fail_at_load() {
     ] {
         let msg = config_error(&string_check("eq", template, "x"));
         assert!(msg.contains("`input`") && msg.contains(needle), "{template}: {msg}");
+    }
+}
+
+// ---- python graders, through a scripted stand-in for the granted interpreter ----
+
+mod python_graders {
+    use std::sync::{Arc, Mutex};
+
+    use reward_sdk::programs::{Ending, Request, Run, set_native_runner};
+    use reward_sdk::{RolloutError, Score};
+    use serde_json::{Value, json};
+
+    use super::{config_error, rollout, run};
+
+    /// One test at a time owns the process-wide stand-in interpreter.
+    pub(super) static RUNNER: Mutex<()> = Mutex::new(());
+
+    pub(super) const SOURCE: &str = "def grade(sample, item):\n    return 1.0 if sample['output_text'] == item['answer'] else 0.0\n";
+
+    pub(super) fn python(source: &str) -> Value {
+        json!({"type": "python", "name": "py", "source": source, "image_tag": "2025-05-08"})
+    }
+
+    /// A run that ended `ending` with `value`.
+    pub(super) fn ended(ending: Ending, value: Option<&str>) -> Result<Run, String> {
+        Ok(Run { ending, stdout: String::new(), value: value.map(str::to_owned), instructions: 1234 })
+    }
+
+    /// What the stand-in interpreter was asked: (program, function, args parsed).
+    pub(super) type Calls = Vec<(String, String, Value)>;
+
+    /// Scores one rollout with a stand-in interpreter answering `respond` to every call; returns
+    /// the result and the calls it received. Any request but `call-function` fails the test.
+    pub(super) fn with_runner(
+        config: &Value,
+        completion: &str,
+        reference: Value,
+        metadata: Value,
+        respond: impl Fn(&str, &Value) -> Result<Run, String> + Send + 'static,
+    ) -> (Result<Score, RolloutError>, Calls) {
+        let _one = RUNNER.lock().unwrap_or_else(|e| e.into_inner());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let log = calls.clone();
+        set_native_runner(Some(Box::new(move |request| match request {
+            Request::Call { program, function, args } => {
+                let args: Value = serde_json::from_str(args).expect("call-function's args are JSON");
+                log.lock().unwrap().push((program.to_owned(), function.to_owned(), args.clone()));
+                respond(program, &args)
+            }
+            other => panic!("the python grader asked for {other:?}, not call-function"),
+        })));
+        let result = run(config, rollout(completion, reference, metadata));
+        set_native_runner(None);
+        let calls = calls.lock().unwrap().clone();
+        (result, calls)
+    }
+
+    #[track_caller]
+    fn failed(result: Result<Score, RolloutError>) -> String {
+        match result {
+            Err(RolloutError::Failed(msg)) => msg,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// The grader calls `grade` of the configured source once, with `[sample, item]`: the sample
+    /// namespace (`output_text`, `output_json`) and the item namespace as templates read it (the
+    /// row's own fields, `reference_answer`, and the keys of an object reference).
+    #[test]
+    fn calls_grade_with_the_sample_and_the_item() {
+        let config = python(SOURCE);
+        // A stand-in that computes what SOURCE computes, from the arguments it was given.
+        let (result, calls) = with_runner(&config, "42", json!({"answer": "42"}), json!({"topic": "arithmetic"}), |_, args| {
+            let right = args[0]["output_text"] == args[1]["answer"];
+            ended(Ending::Ok, Some(if right { "1.0" } else { "0.0" }))
+        });
+        let s = result.unwrap();
+        assert_eq!((s.value, s.get("score")), (1.0, Some(1.0)));
+        assert_eq!(s.reason.as_deref(), Some("py: grade(sample, item) returned 1"));
+        assert_eq!(calls.len(), 1);
+        let (program, function, args) = &calls[0];
+        assert_eq!((program.as_str(), function.as_str()), (SOURCE, "grade"));
+        assert_eq!(
+            args,
+            &json!([
+                {"output_text": "42", "output_json": 42},
+                {"reference_answer": {"answer": "42"}, "answer": "42", "topic": "arithmetic"},
+            ])
+        );
+        // A completion that is not JSON has `output_json` None; a plain-text reference is
+        // `reference_answer` alone.
+        let (result, calls) = with_runner(&config, "forty-two", json!("42"), json!({}), |_, _| ended(Ending::Ok, Some("0.0")));
+        assert_eq!(result.unwrap().value, 0.0);
+        assert_eq!(calls[0].2, json!([{"output_text": "forty-two", "output_json": null}, {"reference_answer": "42"}]));
+    }
+
+    /// The item dict and `{{item.NAME}}` agree when a name is in both the row and the reference:
+    /// the row's own field wins in both.
+    #[test]
+    fn the_item_dict_is_what_templates_read() {
+        let (_, calls) = with_runner(&python(SOURCE), "x", json!({"city": "Lyon", "answer": "a"}), json!({"city": "Paris"}), |_, _| {
+            ended(Ending::Ok, Some("1"))
+        });
+        assert_eq!(calls[0].2[1]["city"], "Paris");
+        let check = json!({"type": "string_check", "input": "{{item.city}}", "reference": "Paris", "operation": "eq"});
+        let s = run(&check, rollout("x", json!({"city": "Lyon", "answer": "a"}), json!({"city": "Paris"}))).unwrap();
+        assert_eq!(s.value, 1.0);
+    }
+
+    /// Numbers of any JSON form are the score, unclamped; a boolean is 1 or 0.
+    #[test]
+    fn numbers_and_booleans_are_scores() {
+        for (returned, want) in [("0.25", 0.25), ("1", 1.0), ("-3.5", -3.5), ("7", 7.0), ("1e-3", 0.001), ("true", 1.0), ("false", 0.0)] {
+            let returned = returned.to_owned();
+            let (result, _) = with_runner(&python(SOURCE), "x", json!("x"), json!({}), move |_, _| ended(Ending::Ok, Some(&returned)));
+            assert_eq!(result.unwrap().value, want);
+        }
+    }
+
+    /// Every way a run can go wrong fails the rollout, naming the grader and what happened.
+    #[test]
+    fn every_failure_fails_the_rollout_naming_the_grader() {
+        let cases: Vec<(Result<Run, String>, &str)> = vec![
+            (
+                ended(Ending::CompileError("SyntaxError: invalid syntax (line 2)".into()), None),
+                "py: the python grader's source does not compile: SyntaxError: invalid syntax (line 2)",
+            ),
+            (ended(Ending::RuntimeError("KeyError: 'answer'".into()), None), "py: grade(sample, item) raised KeyError: 'answer'"),
+            (
+                ended(Ending::RuntimeError("NameError: name 'grade' is not defined".into()), None),
+                "py: grade(sample, item) raised NameError: name 'grade' is not defined",
+            ),
+            (
+                ended(Ending::Timeout("used its 2000000000 instructions".into()), None),
+                "py: grade(sample, item) timed out: used its 2000000000 instructions",
+            ),
+            (
+                ended(Ending::OutOfMemory("memory budget of 128 MiB".into()), None),
+                "py: grade(sample, item) ran out of memory: memory budget of 128 MiB",
+            ),
+            (ended(Ending::OutputLimit, None), "py: grade(sample, item) printed more than the interpreter grant's output bound"),
+            (ended(Ending::Failed("assert x".into()), None), "py: grade(sample, item) failed: assert x"),
+            (ended(Ending::Ok, None), "py: grade(sample, item) returned no value"),
+            (ended(Ending::Ok, Some("\"0.5\"")), "py: grade(sample, item) must return a number (a float), returned a string: \"0.5\""),
+            (ended(Ending::Ok, Some("null")), "py: grade(sample, item) must return a number (a float), returned None"),
+            (ended(Ending::Ok, Some("[1, 2]")), "py: grade(sample, item) must return a number (a float), returned a list: [1, 2]"),
+            (ended(Ending::Ok, Some("{\"a\": 1}")), "py: grade(sample, item) must return a number (a float), returned a dict: {\"a\": 1}"),
+            (ended(Ending::Ok, Some("1e999")), "py: grade(sample, item) returned 1e999, which is not a finite number"),
+            (ended(Ending::Ok, Some("NaN")), "py: grade(sample, item) returned NaN, which is not a finite number"),
+            (
+                Err("this reward grants no interpreter (set `interpreter` on the reward)".into()),
+                "py: the python grader could not run: this reward grants no interpreter (set `interpreter` on the reward)",
+            ),
+        ];
+        for (answer, want) in cases {
+            let answer = Mutex::new(Some(answer));
+            let (result, calls) =
+                with_runner(&python(SOURCE), "x", json!("x"), json!({}), move |_, _| answer.lock().unwrap().take().expect("one call"));
+            let msg = failed(result);
+            assert!(msg.starts_with(want), "{msg:?} does not start with {want:?}");
+            assert_eq!(calls.len(), 1);
+        }
+        // Natively with no runner set, as on a host without a grant: the host's text is kept.
+        let _one = RUNNER.lock().unwrap_or_else(|e| e.into_inner());
+        let msg = failed(run(&python(SOURCE), rollout("x", json!("x"), json!({}))));
+        assert!(msg.starts_with("py: the python grader could not run: cannot run a program"), "{msg}");
+    }
+
+    #[test]
+    fn python_config_mistakes_name_the_field() {
+        let cases = [
+            (json!({"type": "python", "name": "py"}), "missing field `source` (a python grader needs `source`)"),
+            (json!({"type": "python", "source": 3}), "`source` must be a string, found a number"),
+            (json!({"type": "python", "source": "  \n"}), "`source` is empty"),
+            (json!({"type": "python", "source": SOURCE, "image_tag": 5}), "`image_tag` must be a string"),
+            (json!({"type": "python", "source": SOURCE, "pass_threshold": 0.5}), "unknown field `pass_threshold` for a python grader"),
+            (json!({"type": "python", "source": "#".repeat(crate::python::MAX_SOURCE_BYTES)}), "`source` is 262144 bytes"),
+        ];
+        for (config, needle) in cases {
+            let msg = config_error(&config);
+            assert!(msg.contains(needle), "{config}: {msg}");
+        }
+        // `name` and `image_tag` are optional.
+        reward_sdk::check_config::<crate::OpenAiGrader>(&json!({"type": "python", "source": SOURCE}).to_string()).unwrap();
+    }
+}
+
+// ---- multi graders: sub-graders combined by calculate_output ----
+
+mod multi_graders {
+    use reward_sdk::MetricKind;
+    use reward_sdk::programs::Ending;
+    use serde_json::{Value, json};
+
+    use super::python_graders::{SOURCE, ended, python, with_runner};
+    use super::{config_error, rollout, run, scored};
+    use crate::formula::Formula;
+
+    fn exact() -> Value {
+        json!({"type": "string_check", "input": "{{sample.output_text}}", "reference": "{{item.reference_answer}}", "operation": "eq"})
+    }
+
+    fn rouge() -> Value {
+        json!({"type": "text_similarity", "input": "{{sample.output_text}}", "reference": "{{item.reference_answer}}", "evaluation_metric": "rouge_1"})
+    }
+
+    fn multi(graders: Value, formula: &str) -> Value {
+        json!({"type": "multi", "name": "combined", "graders": graders, "calculate_output": formula})
+    }
+
+    #[track_caller]
+    fn formula(text: &str, names: &[&str], values: &[f64]) -> f64 {
+        Formula::parse(text, names).unwrap_or_else(|e| panic!("{text}: {e}")).eval(values).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// The guide's operators and functions, with their precedence.
+    #[test]
+    fn the_formula_language() {
+        let names = ["a", "b", "c_2"];
+        let values = [0.5, 0.25, 4.0];
+        let cases = [
+            ("a + b", 0.75),
+            ("a - b - b", 0.0),
+            ("a * b + c_2", 4.125),
+            ("a + b * c_2", 1.5),
+            ("(a + b) * c_2", 3.0),
+            ("c_2 / 2 / 2", 1.0),
+            ("2 ^ 3 ^ 2", 512.0),
+            ("-2 ^ 2", -4.0),
+            ("2 ^ -1", 0.5),
+            ("-a + +b", -0.25),
+            ("--a", 0.5),
+            ("c_2 ^ a", 2.0),
+            ("min(a, b)", 0.25),
+            ("max(a, b, c_2)", 4.0),
+            ("min(a)", 0.5),
+            ("abs(b - a)", 0.25),
+            ("floor(2.7) + ceil(2.1)", 5.0),
+            ("floor(-0.5)", -1.0),
+            ("sqrt(c_2)", 2.0),
+            ("exp(0) + log(1)", 1.0),
+            ("log(exp(2))", 2.0),
+            ("(100 - abs(c_2 - 2 * a)) / 100", 0.97),
+            ("0.9 * a + 0.1 * b", 0.475),
+            (".5 + 1e-1 + 2E1", 20.6),
+            ("  a\t+\nb  ", 0.75),
+        ];
+        for (text, want) in cases {
+            let got = formula(text, &names, &values);
+            assert!((got - want).abs() < 1e-12, "{text}: {got} != {want}");
+        }
+    }
+
+    /// Parse errors point at the column and say what was expected there.
+    #[test]
+    fn formula_errors_point_at_the_column() {
+        let names = ["name", "price"];
+        let cases = [
+            ("", "column 1: the formula is empty"),
+            ("name +", "column 7: expected a number, a grader's name, a function call or `(`, found the end of the formula"),
+            ("(name + price", "column 14: expected `)` to close the `(` at column 1, found the end of the formula"),
+            ("name + price)", "column 13: expected an operator or the end of the formula, found `)`"),
+            ("name price", "column 6: expected an operator or the end of the formula, found `price`"),
+            ("name + cost", "column 8: unknown name `cost`; the graders are name, price (and the functions min, max"),
+            ("round(name)", "column 1: unknown function `round`; the functions are min, max, abs, floor, ceil, exp, sqrt, log"),
+            ("sqrt + name", "column 1: `sqrt` is a function: call it as `sqrt(...)`"),
+            ("abs(name, price)", "column 1: `abs` takes one argument, got 2"),
+            ("max()", "column 1: `max` takes one or more arguments, got 0"),
+            ("min(name, price", "column 16: expected `)` to close the `(` at column 4 of `min(`, found the end of the formula"),
+            ("name % price", "column 6: unexpected character '%'"),
+            ("name ** 2", "column 7: expected a number, a grader's name, a function call or `(`, found `*`"),
+            ("1.2.3 * name", "column 1: `1.2.3` is not a number"),
+            ("1e999 * name", "column 1: the number `1e999` is too large"),
+            ("name == price", "column 6: unexpected character '='"),
+            ("é + name", "column 1: unexpected character 'é'"),
+            ("naïve", "column 3: unexpected character 'ï'"),
+        ];
+        for (text, want) in cases {
+            let msg = Formula::parse(text, &names).map(|_| ()).unwrap_err().to_string();
+            assert!(msg.starts_with(want), "{text:?}: {msg:?} does not start with {want:?}");
+        }
+    }
+
+    /// Division by zero, and steps without a finite result, fail the rollout naming the column.
+    #[test]
+    fn formula_failures_at_run_time() {
+        let names = ["a", "b"];
+        let cases = [
+            ("a / b", [1.0, 0.0], "column 3: division by zero (1 / 0)"),
+            ("a / (b - b)", [0.0, 1.0], "column 3: division by zero (0 / 0)"),
+            ("sqrt(a - b)", [0.0, 1.0], "column 1: sqrt(-1) is not a finite number"),
+            ("log(a)", [0.0, 1.0], "column 1: log(0) is not a finite number"),
+            ("exp(a)", [1000.0, 0.0], "column 1: exp(1000) is not a finite number"),
+            ("a ^ b", [0.0, -1.0], "column 3: 0 ^ -1 is not a finite number"),
+            ("a * b * b", [1e200, 1e200], "column 3: 1e200 * 1e200 is not a finite number"),
+        ];
+        for (text, values, want) in cases {
+            let msg = Formula::parse(text, &names).unwrap().eval(&values).unwrap_err().to_string();
+            assert!(msg.starts_with(want), "{text}: {msg:?} does not start with {want:?}");
+        }
+        // Through a grader: the rollout fails, naming the grader and the formula; never a 0.
+        let grader = multi(json!({"exact": exact(), "rouge": rouge()}), "rouge / exact");
+        let msg = match run(&grader, rollout("the cat", json!("a cat"), json!({}))) {
+            Err(reward_sdk::RolloutError::Failed(msg)) => msg,
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        assert_eq!(msg, "combined: calculate_output \"rouge / exact\": column 7: division by zero (0.5 / 0)");
+    }
+
+    /// string_check and text_similarity combined: the formula's value is the score, each
+    /// sub-grader's score a metric named after its key.
+    #[test]
+    fn sub_scores_are_metrics_and_the_formula_is_the_score() {
+        let grader = multi(json!({"exact": exact(), "rouge": rouge()}), "0.5 * exact + 0.5 * rouge");
+        let s = scored(&grader, "the cat sat", json!("the cat sat"), json!({}));
+        assert_eq!((s.value, s.get("score"), s.get("exact"), s.get("rouge")), (1.0, Some(1.0), Some(1.0), Some(1.0)));
+        let kinds: Vec<(&str, MetricKind)> = s.metrics.iter().map(|m| (m.name.as_str(), m.kind)).collect();
+        assert_eq!(kinds, [("score", MetricKind::Reward), ("exact", MetricKind::Metric), ("rouge", MetricKind::Metric)]);
+        // rouge_1 of "the cat" against "a cat": one common unigram of two each side, F = 0.5.
+        let s = scored(&grader, "the cat", json!("a cat"), json!({}));
+        assert_eq!((s.value, s.get("exact"), s.get("rouge")), (0.25, Some(0.0), Some(0.5)));
+        assert_eq!(s.reason.as_deref(), Some("combined: 0.5 * exact + 0.5 * rouge = 0.25 with exact = 0, rouge = 0.5"));
+    }
+
+    /// A failed sub-grader fails the rollout naming its key, with its own kind of failure.
+    #[test]
+    fn a_failed_sub_grader_fails_the_rollout_naming_the_key() {
+        let missing = json!({"type": "string_check", "input": "{{item.city}}", "reference": "x", "operation": "eq"});
+        let grader = multi(json!({"exact": exact(), "city": missing}), "exact + city");
+        let msg = match run(&grader, rollout("x", json!("x"), json!({}))) {
+            Err(reward_sdk::RolloutError::InvalidInput(msg)) => msg,
+            other => panic!("expected invalid input, got {other:?}"),
+        };
+        assert!(msg.starts_with("combined: grader `city`: `input`: {{item.city}}: the rollout has no field `city`"), "{msg}");
+    }
+
+    /// string_check + text_similarity + python: the python grader gets the same sample and item
+    /// as on its own, and its score joins the formula.
+    #[test]
+    fn python_inside_a_multi_grader() {
+        let grader = multi(json!({"exact": exact(), "rouge": rouge(), "py": python(SOURCE)}), "(exact + rouge + 2 * py) / 4");
+        let (result, calls) = with_runner(&grader, "the cat", json!({"answer": "the cat"}), json!({}), |_, args| {
+            ended(Ending::Ok, Some(if args[0]["output_text"] == args[1]["answer"] { "1.0" } else { "0.0" }))
+        });
+        let s = result.unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].2[1]["answer"], "the cat");
+        // The reference is an object: its JSON text is what the text graders compare with.
+        assert_eq!((s.get("exact"), s.get("py")), (Some(0.0), Some(1.0)));
+        let rouge = s.get("rouge").unwrap();
+        assert!((s.value - (rouge + 2.0) / 4.0).abs() < 1e-12, "{s:?}");
+        let (result, _) = with_runner(&grader, "the cat", json!("the cat"), json!({}), |_, _| {
+            ended(Ending::RuntimeError("KeyError: 'answer'".into()), None)
+        });
+        let msg = match result {
+            Err(reward_sdk::RolloutError::Failed(msg)) => msg,
+            other => panic!("expected a failure, got {other:?}"),
+        };
+        assert_eq!(msg, "combined: grader `py`: py: grade(sample, item) raised KeyError: 'answer'");
+    }
+
+    #[test]
+    fn multi_config_mistakes_fail_at_load() {
+        let cases = [
+            (json!({"type": "multi", "calculate_output": "a"}), "missing field `graders`"),
+            (multi(json!({}), "1"), "`graders` is empty"),
+            (multi(json!([exact()]), "1"), "`graders` must be an object of graders by key"),
+            (multi(json!("exact"), "1"), "`graders` must be an object of graders by key, found a string"),
+            (json!({"type": "multi", "graders": {"a": exact()}}), "missing field `calculate_output`"),
+            (json!({"type": "multi", "graders": {"a": exact()}, "calculate_output": 1}), "`calculate_output` must be a string"),
+            (multi(json!({"a": exact()}), "a + b"), "`calculate_output` \"a + b\": column 5: unknown name `b`; the graders are a"),
+            (multi(json!({"a": exact()}), "a +"), "`calculate_output` \"a +\": column 4: expected a number"),
+            (multi(json!({"a b": exact()}), "1"), "`graders`: bad key \"a b\": a key must be a name the formula can use"),
+            (multi(json!({"1a": exact()}), "1"), "`graders`: bad key \"1a\""),
+            (multi(json!({"max": exact()}), "1"), "`graders`: bad key \"max\": `max` is one of calculate_output's functions"),
+            (multi(json!({"score": exact()}), "score"), "`graders`: bad key \"score\": `score` is the metric of the combined score"),
+            (multi(json!({"a": {"type": "string_check", "input": "x"}}), "a"), "`graders.a`: missing field `reference`"),
+            (multi(json!({"a": {"type": "nope"}}), "a"), "`graders.a`: `type`: unknown grader type \"nope\""),
+            (multi(json!({"a": {"type": "python", "source": ""}}), "a"), "`graders.a`: `source` is empty"),
+            (
+                multi(json!({"a": multi(json!({"b": exact()}), "b")}), "a"),
+                "`graders.a`: a multi grader cannot contain another multi grader",
+            ),
+            (
+                json!({"type": "multi", "graders": {"a": exact()}, "calculate_output": "a", "pass_threshold": 1}),
+                "unknown field `pass_threshold`",
+            ),
+        ];
+        for (config, needle) in cases {
+            let msg = config_error(&config);
+            assert!(msg.contains(needle), "{config}: {msg}");
+        }
+        // A key the formula does not use is still run and reported.
+        let s = scored(&multi(json!({"exact": exact(), "rouge": rouge()}), "exact"), "a b", json!("a b"), json!({}));
+        assert_eq!((s.value, s.get("rouge")), (1.0, Some(1.0)));
     }
 }
 
@@ -711,9 +1107,10 @@ mod model_graders {
             let msg = config_error(&config);
             assert!(msg.contains(needle), "{config}: {msg}");
         }
-        // What stays refused.
-        let msg = config_error(&json!({"type": "multi", "graders": {"a": score_model()}, "calculate_output": "a"}));
-        assert!(msg.contains("multi") && msg.contains("composite"), "{msg}");
+        // A model grader inside a multi grader is checked as one: its mistakes fail the multi
+        // grader at load, under its key.
+        let msg = config_error(&json!({"type": "multi", "graders": {"a": without(score_model(), "input")}, "calculate_output": "a"}));
+        assert!(msg.contains("`graders.a`: missing field `input`"), "{msg}");
         // The configs above are otherwise good.
         reward_sdk::check_config::<crate::OpenAiGrader>(&score_model().to_string()).unwrap();
         reward_sdk::check_config::<crate::OpenAiGrader>(&label_model().to_string()).unwrap();
@@ -721,6 +1118,31 @@ mod model_graders {
         let mut g = without(score_model(), "model");
         g["input"] = json!([{"type": "message", "role": "user", "content": {"type": "input_text", "text": "{{sample.output_text}}"}}]);
         reward_sdk::check_config::<crate::OpenAiGrader>(&g.to_string()).unwrap();
+    }
+
+    /// A multi grader runs its judged sub-graders through the same judge grant: a score_model
+    /// grader and a string_check combined, each reported under its key; a judge failure in the
+    /// score_model grader fails the rollout naming the key.
+    #[test]
+    fn multi_combines_a_judged_grader_with_a_string_check() {
+        let grader = json!({
+            "type": "multi",
+            "name": "judged and exact",
+            "graders": {
+                "judged": score_model(),
+                "exact": {"type": "string_check", "input": "{{sample.output_text}}", "reference": "{{item.reference_answer}}", "operation": "eq"},
+            },
+            "calculate_output": "0.75 * judged + 0.25 * exact",
+        });
+        let (result, seen) = judged(&grader, "gold", json!("gold"), json!({}), |_| answer(r#"{"result": 0.6, "steps": []}"#));
+        let s = result.unwrap();
+        assert_eq!(seen.len(), 1, "one judge call for the one score_model grader");
+        assert!((s.value - (0.75 * 0.6 + 0.25)).abs() < 1e-12, "{s:?}");
+        assert_eq!((s.get("judged"), s.get("exact"), s.get("score")), (Some(0.6), Some(1.0), Some(s.value)));
+        let (result, _) = judged(&grader, "gold", json!("gold"), json!({}), |_| Err(JudgeError::Timeout("no answer in 30 s".into())));
+        let msg = failed(result);
+        assert!(msg.starts_with("judged and exact: grader `judged`: "), "{msg}");
+        assert!(msg.contains("timeout") && msg.contains("no answer in 30 s"), "{msg}");
     }
 
     // ---- pairwise (our extension): the completion against the reference, in both orders ----
