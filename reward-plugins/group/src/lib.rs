@@ -342,12 +342,12 @@ impl Classes {
             classes.first.push(rep);
             classes.size.push(1);
             classes.of[rep] = Some(class);
-            for j in rep + 1..n {
-                if classes.of[j].is_none()
-                    && let Some(item) = &items[j]
+            for (of, item) in classes.of.iter_mut().zip(items).skip(rep + 1) {
+                if of.is_none()
+                    && let Some(item) = item
                     && same(item, rep_item)
                 {
-                    classes.of[j] = Some(class);
+                    *of = Some(class);
                     classes.size[class] += 1;
                 }
             }

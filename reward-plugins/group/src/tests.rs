@@ -159,13 +159,16 @@ fn majority_normalises_answers_with_the_configured_check() {
     // The format plugin's exact check: normalised text, numbers by value.
     let s = scores(r#"{"mode": "majority"}"#, &["\\boxed{\\text{Paris}}", "Answer: paris.", "<answer>London</answer>"], "null");
     assert_eq!(values(&s), [1.0, 1.0, 0.0]);
-    // The math plugin's equivalence: 1/2, 0.5 and 2/4 are one answer; the exact check keeps
-    // `\frac12` apart from `0.5`.
+    // Numbers by value under the exact check too: 1/2, 0.5 and 2/4 are one answer.
     let halves = ["\\boxed{\\frac12}", "\\boxed{0.5}", "\\boxed{2/4}", "\\boxed{1}", "\\boxed{1}"];
-    let math = scores(r#"{"mode": "majority", "check": "math"}"#, &halves, "null");
+    assert_eq!(values(&scores(r#"{"mode": "majority"}"#, &halves, "null")), [1.0, 1.0, 1.0, 0.0, 0.0]);
+    // The math plugin's equivalence: 2√3 is √12; the exact check keeps them apart, and then the
+    // tie between √12 and 1 goes to √12, reached first.
+    let roots = ["\\boxed{2\\sqrt3}", "\\boxed{\\sqrt{12}}", "\\boxed{\\sqrt{12}}", "\\boxed{1}", "\\boxed{1}"];
+    let math = scores(r#"{"mode": "majority", "check": "math"}"#, &roots, "null");
     assert_eq!(values(&math), [1.0, 1.0, 1.0, 0.0, 0.0]);
-    let exact = scores(r#"{"mode": "majority", "check": "exact"}"#, &halves, "null");
-    assert_eq!(values(&exact), [0.0, 0.0, 0.0, 1.0, 1.0]);
+    let exact = scores(r#"{"mode": "majority", "check": "exact"}"#, &roots, "null");
+    assert_eq!(values(&exact), [0.0, 1.0, 1.0, 0.0, 0.0]);
     // The numeric check within its tolerances.
     let close = ["\\boxed{3.14159}", "\\boxed{3.1416}", "\\boxed{2.7}"];
     let numeric = scores(r#"{"mode": "majority", "check": "numeric", "check_config": {"abs_tol": 0.001}}"#, &close, "null");
@@ -310,8 +313,9 @@ fn pass_at_k_missing_reference_is_that_rollouts_error() {
 #[test]
 fn pass_at_k_correctness_follows_the_check() {
     let completions = ["\\boxed{0.1250001}", "\\boxed{1/8}"];
+    // The exact check reads 1/8 as a number, but 0.1250001 is another number.
     let exact = scores(r#"{"mode": "pass_at_k"}"#, &completions, "0.125");
-    assert_eq!(metric(&exact, "correct"), [0.0, 0.0]);
+    assert_eq!(metric(&exact, "correct"), [0.0, 1.0]);
     let numeric = scores(r#"{"mode": "pass_at_k", "check": "numeric", "check_config": {"abs_tol": 1e-6}}"#, &completions, "0.125");
     assert_eq!(metric(&numeric, "correct")[0], 1.0);
     let math = scores(r#"{"mode": "pass_at_k", "check": "math"}"#, &completions, r#""\\frac{1}{8}""#);
