@@ -460,6 +460,7 @@ fn diversity(c: &GroupConfig, rollouts: &[Rollout]) -> Vec<Result<Score, Rollout
                     let value = 1.0 - others_same as f64 / (n - 1) as f64;
                     let reason = match others_same {
                         0 => format!("the only one of {n} with this {what}"),
+                        1 => format!("1 of the {} others has the same {what}", n - 1),
                         same => format!("{same} of the {} others have the same {what}", n - 1),
                     };
                     (value, reason)

@@ -233,6 +233,7 @@ fn diversity_of_a_group_of_one_and_of_completions() {
     assert_close(&values(&s), &[2.0 / 3.0, 2.0 / 3.0, 1.0, 0.0]);
     assert_close(&metric(&s, "distinct"), &[0.5; 4]);
     assert_eq!(reason(&s[3]), "blank completion");
+    assert_eq!(reason(&s[0]), "1 of the 3 others has the same completion");
 }
 
 // ---------------------------------------------------------------------------------------------
