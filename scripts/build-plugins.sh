@@ -110,17 +110,22 @@ build() {
     exit 1
   fi
 }
-# format-loop embeds the format plugin without that plugin's exports, so it builds on its own, and
-# first: building it also writes a reward_format.wasm without exports, which a build of the format
-# plugin itself puts right. With no arguments: format-loop, then the workspace's default members
-# (the plugins and the limits guest). With arguments (`-p CRATE ...`): what they name, then the
-# format plugin again, so target/plugins/format.wasm is never the export-less one.
+# format-loop embeds the format plugin without that plugin's exports, and the group plugin
+# (reward-group) embeds the format and math plugins the same way, so each builds on its own, and
+# first: building them also writes a reward_format.wasm (reward_math.wasm) without exports, which a
+# build of the format (math) plugin itself puts right. Built together with those plugins, cargo
+# would unify their features and link the embedded plugins' exports into the embedding one. With
+# no arguments: format-loop, the group plugin, then every other member of the workspace (the
+# plugins and the limits guest). With arguments (`-p CRATE ...`): what they name (name
+# reward-group in its own invocation), then the format and math plugins again, so
+# target/plugins/format.wasm and math.wasm are never the export-less ones.
 if [ "$nargs" -eq 0 ]; then
   build -p format-loop
-  build
+  build -p reward-group
+  build --workspace --exclude format-loop --exclude reward-group
 else
   build "${cargo_args[@]}"
-  build -p reward-format
+  build -p reward-format -p reward-math
 fi
 
 out="$root/target/plugins"

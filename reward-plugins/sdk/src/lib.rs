@@ -5,6 +5,11 @@
 //! that speaks the contract in `reward-plugins/wit/reward.wit`; natively the same code runs as a
 //! plain library (unit tests, and the host's native-baseline benchmarks), through [`score_batch`].
 //!
+//! A reward that scores a rollout against its GRPO group (majority vote, diversity, pass@k)
+//! implements [`GroupReward`] instead and is exported with [`export_group_reward!`]: it gets the
+//! whole batch at once, which the host makes exactly one group when the reward is declared
+//! `groups = true`. Natively, [`score_group_batch`] runs it.
+//!
 //! ```ignore
 //! struct Length;
 //! impl reward_sdk::Reward for Length {
@@ -212,11 +217,53 @@ pub trait Reward: 'static {
     fn score(config: &Self::Config, rollout: &Rollout) -> Result<Score, RolloutError>;
 }
 
+/// A reward that scores a whole group of rollouts in one call: the completions of one prompt in a
+/// GRPO step, so that a rollout can be scored against its siblings (majority vote, diversity,
+/// pass@k, length relative to the group).
+///
+/// The plugin treats each `score-batch` call as one group. The host guarantees that for a reward
+/// declared `groups = true` in `rewards.toml`: every call holds every rollout of one group, in
+/// request order, at least one, and a group is never split across calls. Without that
+/// declaration a batch is whatever the host chunked together, and a group reward scores nonsense.
+///
+/// The config handling is the same as [`Reward`]'s (parsed once, cached while its text stays the
+/// same, checked by `validate`). A group plugin does not import the host's `meter` interface: the
+/// host meters the whole call as one budget, so a group's fuel is counted together.
+pub trait GroupReward: 'static {
+    /// The reward's configuration, deserialised from the JSON the host passes. Use
+    /// `#[serde(deny_unknown_fields)]` so a misspelt key is an error at load time.
+    type Config: DeserializeOwned + 'static;
+
+    /// The plugin's metadata.
+    fn info() -> PluginInfo;
+
+    /// Checks a deserialised config beyond what its type says. The error names the field. By
+    /// default every config that deserialises is accepted.
+    fn validate(_config: &Self::Config) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Scores one group: `rollouts` is the whole group in request order, never empty. Returns
+    /// exactly one result per rollout, in the same order; a result vector of another length is
+    /// turned into a `Failed` error for every rollout of the group (see [`score_group_batch`]).
+    fn score_group(config: &Self::Config, rollouts: &[Rollout]) -> Vec<Result<Score, RolloutError>>;
+}
+
 /// Parses and validates a config, as the host's load-time check does.
 pub fn check_config<R: Reward>(config: &str) -> Result<R::Config, String> {
+    parse_config(config, R::validate)
+}
+
+/// [`check_config`] for a [`GroupReward`].
+pub fn check_group_config<G: GroupReward>(config: &str) -> Result<G::Config, String> {
+    parse_config(config, G::validate)
+}
+
+/// Deserialises a config text (blank means `{}`), then runs the reward's `validate` on it.
+fn parse_config<C: DeserializeOwned>(config: &str, validate: fn(&C) -> Result<(), String>) -> Result<C, String> {
     let text = if config.trim().is_empty() { "{}" } else { config };
-    let parsed: R::Config = serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
-    R::validate(&parsed)?;
+    let parsed: C = serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
+    validate(&parsed)?;
     Ok(parsed)
 }
 
@@ -224,6 +271,37 @@ thread_local! {
     /// The last config seen, parsed: the host passes the same config text on every call, so a
     /// reused instance parses (and compiles the regexes of) a config once.
     static CONFIG_CACHE: RefCell<Option<(String, Box<dyn std::any::Any>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `then` with `config` parsed by `parse`, or with the parse error. The parsed config is
+/// taken from [`CONFIG_CACHE`] when the text is the one parsed last (for the same type), and is
+/// left there afterwards. The cache is not borrowed while `then` runs, so a reward may score
+/// through another reward's [`score_batch`] (that call caches its own config meanwhile; the outer
+/// one is put back when `then` returns).
+fn with_cached_config<C: 'static, T>(
+    config: &str,
+    parse: impl FnOnce(&str) -> Result<C, String>,
+    then: impl FnOnce(Result<&C, String>) -> T,
+) -> T {
+    let put_back = |entry| CONFIG_CACHE.with(|cache| *cache.borrow_mut() = entry);
+    let mut entry = CONFIG_CACHE.with(|cache| cache.borrow_mut().take());
+    // `eq_bytes`, not `==`: on wasm32 `==` compares byte by byte, and this runs on every call.
+    let cached = matches!(&entry, Some((text, parsed))
+        if extract::eq_bytes(text.as_bytes(), config.as_bytes()) && parsed.is::<C>());
+    if !cached {
+        match parse(config) {
+            Ok(parsed) => entry = Some((config.to_owned(), Box::new(parsed))),
+            Err(e) => {
+                // A bad config does not evict the good one cached before it.
+                put_back(entry);
+                return then(Err(e));
+            }
+        }
+    }
+    let parsed = entry.as_ref().and_then(|(_, p)| p.downcast_ref::<C>()).expect("config cached just above");
+    let out = then(Ok(parsed));
+    put_back(entry);
+    out
 }
 
 /// Scores a batch the way the exported component does: the config is parsed once (and cached
@@ -240,22 +318,42 @@ fn score_batch_metered<R: Reward>(
     mut around: impl FnMut(u32, &mut dyn FnMut() -> Result<Score, RolloutError>) -> Result<Score, RolloutError>,
 ) -> Vec<Result<Score, RolloutError>> {
     let index = |i: usize| u32::try_from(i).expect("the host passes fewer than 2^32 rollouts");
-    CONFIG_CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        // `eq_bytes`, not `==`: on wasm32 `==` compares byte by byte, and this runs on every call.
-        let cached = matches!(cache.as_ref(), Some((text, parsed))
-            if extract::eq_bytes(text.as_bytes(), config.as_bytes()) && parsed.is::<R::Config>());
-        if !cached {
-            match check_config::<R>(config) {
-                Ok(parsed) => *cache = Some((config.to_owned(), Box::new(parsed))),
-                Err(e) => {
-                    let failed = || Err(RolloutError::Failed(e.clone()));
-                    return (0..rollouts.len()).map(|i| around(index(i), &mut failed.clone())).collect();
-                }
+    with_cached_config(config, check_config::<R>, |parsed| match parsed {
+        Ok(parsed) => rollouts.iter().enumerate().map(|(i, r)| around(index(i), &mut || R::score(parsed, r))).collect(),
+        Err(e) => {
+            let failed = || Err(RolloutError::Failed(e.clone()));
+            (0..rollouts.len()).map(|i| around(index(i), &mut failed.clone())).collect()
+        }
+    })
+}
+
+/// Scores one group the way the component exported by [`export_group_reward!`] does: the config
+/// is parsed once (and cached across calls while it stays the same), then
+/// [`GroupReward::score_group`] gets the whole batch. An empty batch returns no results without
+/// calling it. A config error, or a plugin bug that returns a result vector of the wrong length,
+/// is a `Failed` error on every rollout, naming the problem.
+pub fn score_group_batch<G: GroupReward>(config: &str, rollouts: &[Rollout]) -> Vec<Result<Score, RolloutError>> {
+    if rollouts.is_empty() {
+        return Vec::new();
+    }
+    let fail_all = |e: String| vec![Err(RolloutError::Failed(e)); rollouts.len()];
+    with_cached_config(config, check_group_config::<G>, |parsed| match parsed {
+        Ok(parsed) => {
+            let results = G::score_group(parsed, rollouts);
+            if results.len() == rollouts.len() {
+                results
+            } else {
+                let plugin = G::info();
+                fail_all(format!(
+                    "plugin \"{}\" version {}: score_group returned {} results for a group of {} rollouts",
+                    plugin.name,
+                    plugin.version,
+                    results.len(),
+                    rollouts.len()
+                ))
             }
         }
-        let parsed = cache.as_ref().and_then(|(_, p)| p.downcast_ref::<R::Config>()).expect("config cached just above");
-        rollouts.iter().enumerate().map(|(i, r)| around(index(i), &mut || R::score(parsed, r))).collect()
+        Err(e) => fail_all(e),
     })
 }
 
@@ -273,10 +371,13 @@ pub mod bindings {
     });
 }
 
-/// Glue between the generated bindings and [`Reward`]; used by [`export_reward!`].
+/// Glue between the generated bindings and [`Reward`] or [`GroupReward`]; used by
+/// [`export_reward!`] and [`export_group_reward!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod guest {
+    use std::marker::PhantomData;
+
     use super::bindings::exports::reward::plugin::reward as wit;
     use super::bindings::reward::plugin::meter;
     use super::*;
@@ -293,17 +394,64 @@ pub mod guest {
         CURRENT_INDEX.with(|c| c.get())
     }
 
-    pub fn info<R: Reward>() -> wit::PluginInfo {
-        let i = R::info();
+    /// The component's three entry points, in the generated bindings' types: what the
+    /// `__export_plugin!` macro forwards to. One implementation per kind of plugin.
+    pub trait Export {
+        /// `info`.
+        fn info() -> wit::PluginInfo;
+        /// `check-config`.
+        fn check_config(config: String) -> Result<(), String>;
+        /// `score-batch`.
+        fn score_batch(config: String, rollouts: Vec<wit::Rollout>) -> Vec<Result<wit::Score, wit::RolloutError>>;
+    }
+
+    /// A [`Reward`], scored one rollout at a time, each bracketed by the host's meter.
+    pub struct PerRollout<R>(PhantomData<R>);
+
+    /// A [`GroupReward`]: the batch is the group, scored in one go; no meter calls.
+    pub struct Grouped<G>(PhantomData<G>);
+
+    impl<R: Reward> Export for PerRollout<R> {
+        fn info() -> wit::PluginInfo {
+            info_to_wit(R::info())
+        }
+
+        fn check_config(config: String) -> Result<(), String> {
+            super::check_config::<R>(&config).map(drop)
+        }
+
+        fn score_batch(config: String, rollouts: Vec<wit::Rollout>) -> Vec<Result<wit::Score, wit::RolloutError>> {
+            let metered = |index, score: &mut dyn FnMut() -> _| {
+                CURRENT_INDEX.with(|c| c.set(index));
+                meter::begin(index);
+                let result = score();
+                meter::end(index);
+                result
+            };
+            results_to_wit(super::score_batch_metered::<R>(&config, &rollouts_from_wit(rollouts), metered))
+        }
+    }
+
+    impl<G: GroupReward> Export for Grouped<G> {
+        fn info() -> wit::PluginInfo {
+            info_to_wit(G::info())
+        }
+
+        fn check_config(config: String) -> Result<(), String> {
+            super::check_group_config::<G>(&config).map(drop)
+        }
+
+        fn score_batch(config: String, rollouts: Vec<wit::Rollout>) -> Vec<Result<wit::Score, wit::RolloutError>> {
+            results_to_wit(super::score_group_batch::<G>(&config, &rollouts_from_wit(rollouts)))
+        }
+    }
+
+    fn info_to_wit(i: PluginInfo) -> wit::PluginInfo {
         wit::PluginInfo { name: i.name, version: i.version, description: i.description, metrics: i.metrics }
     }
 
-    pub fn check_config<R: Reward>(config: String) -> Result<(), String> {
-        super::check_config::<R>(&config).map(drop)
-    }
-
-    pub fn score<R: Reward>(config: String, rollouts: Vec<wit::Rollout>) -> Vec<Result<wit::Score, wit::RolloutError>> {
-        let rollouts: Vec<Rollout> = rollouts
+    fn rollouts_from_wit(rollouts: Vec<wit::Rollout>) -> Vec<Rollout> {
+        rollouts
             .into_iter()
             .map(|r| Rollout {
                 id: r.id,
@@ -312,15 +460,11 @@ pub mod guest {
                 reference: r.reference,
                 metadata: r.metadata,
             })
-            .collect();
-        let metered = |index, score: &mut dyn FnMut() -> _| {
-            CURRENT_INDEX.with(|c| c.set(index));
-            meter::begin(index);
-            let result = score();
-            meter::end(index);
-            result
-        };
-        super::score_batch_metered::<R>(&config, &rollouts, metered)
+            .collect()
+    }
+
+    fn results_to_wit(results: Vec<Result<Score, RolloutError>>) -> Vec<Result<wit::Score, wit::RolloutError>> {
+        results
             .into_iter()
             .map(|result| match result {
                 Ok(s) => Ok(wit::Score {
@@ -353,6 +497,27 @@ pub mod guest {
 #[macro_export]
 macro_rules! export_reward {
     ($reward:ty) => {
+        $crate::__export_plugin!($crate::guest::PerRollout<$reward>);
+    };
+}
+
+/// Exports a [`GroupReward`] as the plugin's component entry points: each `score-batch` call is
+/// one group, handed whole to [`GroupReward::score_group`]. The component does not import the
+/// host's `meter`. Installs the same allocator as [`export_reward!`]; on wasm32 only, natively it
+/// expands to nothing.
+#[macro_export]
+macro_rules! export_group_reward {
+    ($reward:ty) => {
+        $crate::__export_plugin!($crate::guest::Grouped<$reward>);
+    };
+}
+
+/// The body of [`export_reward!`] and [`export_group_reward!`]: `$export` implements
+/// `guest::Export`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    ($export:ty) => {
         #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
         #[global_allocator]
         static __REWARD_SDK_ALLOCATOR: $crate::alloc::SizeClasses = $crate::alloc::SizeClasses::new();
@@ -362,10 +527,10 @@ macro_rules! export_reward {
             struct __RewardExport;
             impl $crate::bindings::exports::reward::plugin::reward::Guest for __RewardExport {
                 fn info() -> $crate::bindings::exports::reward::plugin::reward::PluginInfo {
-                    $crate::guest::info::<$reward>()
+                    <$export as $crate::guest::Export>::info()
                 }
                 fn check_config(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
-                    $crate::guest::check_config::<$reward>(config)
+                    <$export as $crate::guest::Export>::check_config(config)
                 }
                 fn score_batch(
                     config: ::std::string::String,
@@ -376,10 +541,123 @@ macro_rules! export_reward {
                         $crate::bindings::exports::reward::plugin::reward::RolloutError,
                     >,
                 > {
-                    $crate::guest::score::<$reward>(config, rollouts)
+                    <$export as $crate::guest::Export>::score_batch(config, rollouts)
                 }
             }
     $crate::bindings::export!(__RewardExport with_types_in $crate::bindings);
         };
     };
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// Counts the group it is given; config `{"len": N}` makes it return N results instead (a
+    /// plugin bug), `{"inner": CONFIG}` scores each rollout through [`score_batch`] of [`Length`].
+    struct GroupSize;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GroupSizeConfig {
+        #[serde(default)]
+        len: Option<usize>,
+        #[serde(default)]
+        inner: Option<String>,
+    }
+
+    impl GroupReward for GroupSize {
+        type Config = GroupSizeConfig;
+
+        fn info() -> PluginInfo {
+            PluginInfo { name: "group-size".into(), version: "9.9.9".into(), description: String::new(), metrics: vec![] }
+        }
+
+        fn validate(config: &GroupSizeConfig) -> Result<(), String> {
+            match config.len {
+                Some(0) => Err("len must be at least 1".into()),
+                _ => Ok(()),
+            }
+        }
+
+        fn score_group(config: &GroupSizeConfig, rollouts: &[Rollout]) -> Vec<Result<Score, RolloutError>> {
+            if let Some(inner) = &config.inner {
+                return score_batch::<Length>(inner, rollouts);
+            }
+            let n = config.len.unwrap_or(rollouts.len());
+            (0..n).map(|i| Ok(Score::new(rollouts.len() as f64).metric("index", i as f64))).collect()
+        }
+    }
+
+    /// The completion's length in bytes, times `scale`.
+    struct Length;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct LengthConfig {
+        scale: f64,
+    }
+
+    impl Reward for Length {
+        type Config = LengthConfig;
+
+        fn info() -> PluginInfo {
+            PluginInfo { name: "length".into(), version: "0.0.1".into(), description: String::new(), metrics: vec![] }
+        }
+
+        fn score(config: &LengthConfig, rollout: &Rollout) -> Result<Score, RolloutError> {
+            Ok(Score::new(rollout.completion.len() as f64 * config.scale))
+        }
+    }
+
+    fn group(completions: &[&str]) -> Vec<Rollout> {
+        completions.iter().map(|c| Rollout { completion: (*c).to_owned(), ..Rollout::default() }).collect()
+    }
+
+    #[test]
+    fn score_group_batch_hands_the_whole_batch_over() {
+        let results = score_group_batch::<GroupSize>("{}", &group(&["a", "b", "c"]));
+        let values: Vec<(f64, Option<f64>)> = results.iter().map(|r| r.as_ref().map(|s| (s.value, s.get("index"))).unwrap()).collect();
+        assert_eq!(values, [(3.0, Some(0.0)), (3.0, Some(1.0)), (3.0, Some(2.0))]);
+        // Blank config text means `{}`.
+        assert_eq!(score_group_batch::<GroupSize>(" ", &group(&["a"])), [Ok(Score::new(1.0).metric("index", 0.0))]);
+        assert!(score_group_batch::<GroupSize>("{}", &[]).is_empty());
+    }
+
+    #[test]
+    fn score_group_batch_fails_every_rollout_on_a_bad_config_or_a_wrong_length() {
+        let rollouts = group(&["a", "b"]);
+        for (config, want) in [
+            (r#"{"len": 0}"#, "len must be at least 1"),
+            (r#"{"lenn": 1}"#, "invalid config: unknown field `lenn`"),
+            (r#"{"len": 1}"#, "plugin \"group-size\" version 9.9.9: score_group returned 1 results for a group of 2 rollouts"),
+            (r#"{"len": 3}"#, "score_group returned 3 results for a group of 2 rollouts"),
+        ] {
+            let results = score_group_batch::<GroupSize>(config, &rollouts);
+            assert_eq!(results.len(), 2, "{config}");
+            for r in results {
+                match r {
+                    Err(RolloutError::Failed(e)) => assert!(e.contains(want), "{config}: {e}"),
+                    other => panic!("{config}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(check_group_config::<GroupSize>(r#"{"len": 0}"#).err().as_deref(), Some("len must be at least 1"));
+        assert!(check_group_config::<GroupSize>(r#"{"len": 2}"#).is_ok());
+    }
+
+    #[test]
+    fn a_reward_may_score_through_another_rewards_score_batch() {
+        // The inner call caches its own config while the outer one is out of the cache; both
+        // stay right across calls, and a bad inner config is reported by the inner reward.
+        let outer = r#"{"inner": "{\"scale\": 2}"}"#;
+        for _ in 0..2 {
+            let values: Vec<f64> =
+                score_group_batch::<GroupSize>(outer, &group(&["ab", "abc"])).into_iter().map(|r| r.unwrap().value).collect();
+            assert_eq!(values, [4.0, 6.0]);
+            assert_eq!(score_batch::<Length>(r#"{"scale": 3}"#, &group(&["ab"]))[0].as_ref().unwrap().value, 6.0);
+        }
+        let bad = score_group_batch::<GroupSize>(r#"{"inner": "{}"}"#, &group(&["x"]));
+        assert!(matches!(&bad[0], Err(RolloutError::Failed(e)) if e.contains("missing field `scale`")), "{bad:?}");
+    }
 }
