@@ -180,31 +180,18 @@ async fn the_lambda_door_reads_groups_and_composites_keep_them_whole() {
                "reference_answer": null})
     };
     let event = json!([record("a", "g", "4"), record("b", "g", "4"), record("c", "g", "6")]);
+    let lambda = |reward: &str| {
+        let request = reqwest::Client::new().post(format!("{}/v1/rewards/{reward}/lambda", server.http)).body(event.to_string());
+        async move {
+            let items: Value = request.send().await.unwrap().json().await.unwrap();
+            items.as_array().unwrap().iter().map(|i| i["aggregate_reward_score"].as_f64().unwrap()).collect::<Vec<f64>>()
+        }
+    };
     for reward in ["vote", "gated"] {
-        let items: Value = reqwest::Client::new()
-            .post(format!("{}/v1/rewards/{reward}/lambda", server.http))
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let scores: Vec<f64> = items.as_array().unwrap().iter().map(|i| i["aggregate_reward_score"].as_f64().unwrap()).collect();
-        assert_eq!(scores, [1.0, 1.0, 0.0], "{reward}: {items}");
+        assert_eq!(lambda(reward).await, [1.0, 1.0, 0.0], "{reward}");
     }
     // The same plugin without `groups`: every rollout is a group of one, its own majority.
-    let alone: Value = reqwest::Client::new()
-        .post(format!("{}/v1/rewards/vote_alone/lambda", server.http))
-        .body(event.to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let scores: Vec<f64> = alone.as_array().unwrap().iter().map(|i| i["aggregate_reward_score"].as_f64().unwrap()).collect();
-    assert_eq!(scores, [1.0, 1.0, 1.0]);
+    assert_eq!(lambda("vote_alone").await, [1.0, 1.0, 1.0]);
 }
 
 #[test]

@@ -311,6 +311,24 @@ fn a_real_model_answers_through_the_capability() {
 /// answered while the model has answered none of the judge's calls (an ordering, read off the
 /// stand-in's state, not a timing threshold). Then the judge's requests finish, with their
 /// accounting in the results and in `/metrics`.
+/// `completions` as one native request for `reward` (ids `{reward}{i}`), sent to `server`.
+fn post_native(server: &common::server::Server, reward: &str, completions: Vec<String>) -> reqwest::RequestBuilder {
+    let rollouts: Vec<_> =
+        completions.iter().enumerate().map(|(i, c)| serde_json::json!({"id": format!("{reward}{i}"), "completion": c})).collect();
+    reqwest::Client::new()
+        .post(format!("{}/v1/score", server.http))
+        .body(serde_json::json!({"reward": reward, "rollouts": rollouts}).to_string())
+}
+
+/// Waits (up to 20 s, a liveness bound, not a measurement) until the stand-in holds `n` calls.
+async fn until_the_judge_holds(judge: &FakeJudge, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while judge.completions().len() < n {
+        assert!(Instant::now() < deadline, "the judge calls never reached the model");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_judge_does_not_hold_the_cpu_workers() {
     let judge = Arc::new(FakeJudge::start(Script::new(Reply::text("1").after(Duration::from_secs(3)))));
@@ -320,22 +338,10 @@ async fn a_saturated_judge_does_not_hold_the_cpu_workers() {
     let more = format!("[rewards.cpu]\nplugin = \"{}\"\n", plugin.display());
     std::fs::write(&path, config(&judge.url(), "max_concurrent = 4\ncache_entries = 0", &more)).unwrap();
     let server = common::server::Server::start(&path, &["--workers", "1", "--judge-workers", "8", "--cache-entries", "0"]);
-    let client = reqwest::Client::new();
-    let post = |reward: &str, completions: Vec<String>| {
-        let rollouts: Vec<_> =
-            completions.iter().enumerate().map(|(i, c)| serde_json::json!({"id": format!("{reward}{i}"), "completion": c})).collect();
-        client
-            .post(format!("{}/v1/score", server.http))
-            .body(serde_json::json!({"reward": reward, "rollouts": rollouts}).to_string())
-            .send()
-    };
+    let post = |reward: &str, completions: Vec<String>| post_native(&server, reward, completions).send();
     let judged = tokio::spawn(post("judged", (0..8).map(|i| format!("judge question {i}")).collect()));
     // Wait until the model holds its four calls (max_concurrent = 4).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while judge.completions().len() < 4 {
-        assert!(Instant::now() < deadline, "the judge calls never reached the model");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_the_judge_holds(&judge, 4).await;
     let cpu: serde_json::Value = post("cpu", vec!["work 10".into(), "hello".into()]).await.unwrap().json().await.unwrap();
     let answered = judge.completions().iter().filter(|r| r.answered_at.is_some()).count();
     assert_eq!(cpu["results"][1]["score"], 5.0, "{cpu}");
@@ -368,23 +374,11 @@ async fn a_flooded_judge_budget_refuses_judge_requests_but_admits_cpu_ones() {
         &path,
         &["--max-inflight-judge-rollouts", "4", "--max-rollouts-per-request", "4", "--judge-workers", "8", "--cache-entries", "0"],
     );
-    let client = reqwest::Client::new();
-    let post = |reward: &str, completions: Vec<String>| {
-        let rollouts: Vec<_> =
-            completions.iter().enumerate().map(|(i, c)| serde_json::json!({"id": format!("{reward}{i}"), "completion": c})).collect();
-        client
-            .post(format!("{}/v1/score", server.http))
-            .body(serde_json::json!({"reward": reward, "rollouts": rollouts}).to_string())
-            .send()
-    };
+    let post = |reward: &str, completions: Vec<String>| post_native(&server, reward, completions).send();
     let flood = tokio::spawn(post("judged", (0..4).map(|i| format!("judge question {i}")).collect()));
     // Admission comes before any call: once the model holds the flood's four calls, its four
     // rollouts hold the whole judge budget, and nothing answers them within the test.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while judge.completions().len() < 4 {
-        assert!(Instant::now() < deadline, "the flood's judge calls never reached the model");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_the_judge_holds(&judge, 4).await;
     let refused = post("judged", vec!["judge one more".into()]).await.unwrap();
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "1");
