@@ -295,12 +295,14 @@ mod tests {
         let pool = FairPool::new(1, None).unwrap();
         let (log, started) = mpsc::channel();
         let first = gate();
-        // "slow" has taken 30 ms of the worker before the others queue anything.
+        // "slow" has taken 500 ms of the worker before the others queue anything: far more than
+        // "fast"'s three short units take even on a loaded machine (worker time is wall time, and
+        // with a 30 ms head start a CI run under load once saw two of them add up past it).
         let (done_tx, done) = mpsc::channel();
         pool.submit(
             "slow",
             Box::new(move || {
-                std::thread::sleep(Duration::from_millis(30));
+                std::thread::sleep(Duration::from_millis(500));
                 done_tx.send(()).unwrap();
             }),
         );
@@ -317,7 +319,7 @@ mod tests {
         open(&first);
         let order: Vec<_> = (0..6).map(|_| started.recv().unwrap()).collect();
         // "fast" woke from idle at the least busy lane's time, then ran ahead of the lane that
-        // had spent 30 ms: its units come first.
+        // had spent 500 ms: its units come first.
         assert_eq!(&order[..3], ["fast", "fast", "fast"], "{order:?}");
     }
 
