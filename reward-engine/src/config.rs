@@ -39,6 +39,10 @@
 //! plugin = "openai-grader"
 //! judge = "local"                    # or { name = "local", max_calls_per_rollout = 4 }
 //! config = { type = "score_model", ... }
+//!
+//! [graders]                          # the OpenAI graders door: rewards built from grader objects
+//! judge = "local"                    #   callers send (`crate::graders`); every key as a reward's,
+//! interpreter = { plugin = "python-runner" }   # plugin defaults to "openai-grader"
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +54,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::formula::Formula;
+use crate::graders::{DEFAULT_GRADER_PLUGIN, Graders};
 use crate::judge::{DEFAULT_MAX_CALLS_PER_ROLLOUT, Judge, JudgeGrant, JudgeSpec};
 use crate::programs::{Grant, Interpreter, RunBudget};
 use crate::reward::{CompositeReward, OnError, PluginReward, Reward, RewardKind};
@@ -78,6 +83,24 @@ struct RewardsFile {
     /// Models rewards may ask (`[judges.NAME]`), each shared by the rewards granted it.
     #[serde(default)]
     judges: BTreeMap<String, JudgeSpec>,
+    /// How grader objects sent to the graders door run (`[graders]`); absent, the door is off.
+    graders: Option<GradersSpec>,
+}
+
+/// The `[graders]` table: the plugin, limits, grants and failure policy of every reward built
+/// from a grader object a caller sends ([`Graders`]). Each key is read as a reward's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GradersSpec {
+    /// Default [`DEFAULT_GRADER_PLUGIN`].
+    plugin: Option<String>,
+    limits: Option<Limits>,
+    /// The interpreter `python` graders run in; without it they fail, named.
+    interpreter: Option<toml::Table>,
+    /// The judge model graders ask; without it they fail, named.
+    judge: Option<toml::Value>,
+    #[serde(default)]
+    on_error: OnError,
 }
 
 /// One `[rewards.NAME]` table.
@@ -108,6 +131,8 @@ struct RewardSpec {
 #[derive(Debug, Default)]
 pub struct Rewards {
     by_name: BTreeMap<String, Arc<Reward>>,
+    /// The `[graders]` table's rewards-on-demand, when the config has one.
+    graders: Option<Arc<Graders>>,
 }
 
 impl Rewards {
@@ -163,17 +188,25 @@ impl Rewards {
             depths: HashMap::new(),
             uses: HashMap::new(),
         };
-        match only {
+        let graders = match only {
             Some(name) => {
                 loader.resolve(name, &mut Vec::new())?;
+                None // a process serving one reward serves no graders door
             }
             None => {
                 for name in file.rewards.keys() {
                     loader.resolve(name, &mut Vec::new())?;
                 }
+                file.graders.as_ref().map(|spec| loader.graders(spec).context("[graders]")).transpose()?.map(Arc::new)
             }
-        }
-        Ok(Rewards { by_name: loader.done })
+        };
+        Ok(Rewards { by_name: loader.done, graders })
+    }
+
+    /// What builds rewards from grader objects (the `[graders]` table); `None` when the config
+    /// has no such table, and the graders door is off.
+    pub fn graders(&self) -> Option<&Arc<Graders>> {
+        self.graders.as_ref()
     }
 
     /// The reward with this name, or an error listing the known ones.
@@ -290,30 +323,26 @@ impl Loader<'_> {
         }
     }
 
-    fn build_plugin(&mut self, name: &str, spec: &RewardSpec, plugin_name: &str) -> Result<Reward> {
+    /// The plugin `plugin_name` names (see [`Loader::plugin_path`]), loaded once per file.
+    fn plugin(&mut self, plugin_name: &str) -> Result<Arc<Plugin>> {
         let path = self.plugin_path(plugin_name);
-        let plugin = match self.plugins.get(&path) {
-            Some(p) => p.clone(),
-            None => {
-                if !path.exists() {
-                    bail!(
-                        "plugin `{plugin_name}` not found at {} (build the built-in plugins with scripts/build-plugins.sh)",
-                        path.display()
-                    );
-                }
-                let p = self.host.load_file(&path)?;
-                self.plugins.insert(path.clone(), p.clone());
-                p
-            }
-        };
+        if let Some(p) = self.plugins.get(&path) {
+            return Ok(p.clone());
+        }
+        if !path.exists() {
+            bail!("plugin `{plugin_name}` not found at {} (build the built-in plugins with scripts/build-plugins.sh)", path.display());
+        }
+        let p = self.host.load_file(&path)?;
+        self.plugins.insert(path, p.clone());
+        Ok(p)
+    }
+
+    fn build_plugin(&mut self, name: &str, spec: &RewardSpec, plugin_name: &str) -> Result<Reward> {
+        let plugin = self.plugin(plugin_name)?;
         let config = match &spec.config {
             Some(v) => serde_json::to_value(v).context("converting `config` to JSON")?,
             None => serde_json::Value::Object(Default::default()),
         };
-        let config_json = config.to_string();
-        plugin
-            .check_config(&config_json)
-            .map_err(|e| anyhow!("`config` rejected by plugin \"{}\" version {}: {e}", plugin.info().name, plugin.info().version))?;
         let limits = spec.limits.clone().unwrap_or_default();
         limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
         let fixtures = match &spec.fixtures {
@@ -328,44 +357,37 @@ impl Loader<'_> {
             Some(value) => Some(self.judge_grant(value).context("`judge`")?),
             None => None,
         };
-        let mut provenance = serde_json::json!({
-            "config": config,
-            "limits": limits.provenance_json(),
-            "on_error": spec.on_error,
-            "fixtures": fixtures.as_ref().map(|f| f.dir().display().to_string()),
-        });
-        // Only a reward that grants an interpreter has the key, so no other hash changes.
-        if let Some(grant) = &programs {
-            provenance["interpreter"] =
-                serde_json::json!({ "sha256": grant.interpreter.sha256(), "budget": grant.budget.provenance_json() });
-        }
-        // Likewise the judge: what is asked, and of which model, is part of the reward's definition.
-        if let Some(grant) = &judge {
-            let spec = grant.judge.spec();
-            provenance["judge"] = serde_json::json!({
-                "url": spec.url, "model": spec.model, "seed": spec.seed, "max_tokens": spec.max_tokens,
-                "max_calls_per_rollout": grant.max_calls_per_rollout,
-            });
-        }
-        // And whether it scores groups: the same plugin and config score otherwise then.
-        if spec.groups {
-            provenance["groups"] = serde_json::Value::Bool(true);
-        }
-        let config_hash = hash_of(&provenance);
-        let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
-        Ok(Reward {
-            name: name.to_owned(),
-            description: spec.description.clone().unwrap_or_else(|| plugin.info().description.clone()),
-            kind: RewardKind::Plugin(PluginReward {
-                plugin,
-                config_json,
-                limits,
-                grants: Grants { fixtures, programs, judge },
-                groups: spec.groups,
-            }),
+        PluginParts {
+            name,
+            description: spec.description.clone(),
+            plugin,
+            config,
+            limits,
+            grants: Grants { fixtures, programs, judge },
             on_error: spec.on_error,
-            provenance,
-        })
+            groups: spec.groups,
+        }
+        .build()
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The `[graders]` table's [`Graders`]: its plugin (default `openai-grader`) loaded as a
+    /// reward's, its limits checked and its grants built like a reward's (sharing the judges and
+    /// interpreters of the rewards).
+    fn graders(&mut self, spec: &GradersSpec) -> Result<Graders> {
+        let plugin_name = spec.plugin.as_deref().unwrap_or(DEFAULT_GRADER_PLUGIN);
+        let plugin = self.plugin(plugin_name)?;
+        let limits = spec.limits.clone().unwrap_or_default();
+        limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
+        let programs = match &spec.interpreter {
+            Some(table) => Some(self.interpreter_grant(table).context("`interpreter`")?),
+            None => None,
+        };
+        let judge = match &spec.judge {
+            Some(value) => Some(self.judge_grant(value).context("`judge`")?),
+            None => None,
+        };
+        Ok(Graders::new(plugin, limits, Grants { fixtures: None, programs, judge }, spec.on_error))
     }
 
     /// The judge a reward grants (see [`JudgeGrantSpec::read`]), its judge built once per
@@ -466,6 +488,67 @@ impl Loader<'_> {
             kind: RewardKind::Composite(CompositeReward { components: resolved, formula, slots }),
             on_error: spec.on_error,
             provenance: Arc::new(Provenance { reward: name.to_owned(), plugin_sha256, config_hash }),
+        })
+    }
+}
+
+/// A plugin reward's parts, its plugin loaded and its grants built: [`PluginParts::build`] is the
+/// one place a plugin reward's config is checked and its provenance hashed, for a
+/// `[rewards.NAME]` table and for a grader object sent to the graders door ([`Graders`]) alike.
+pub(crate) struct PluginParts<'a> {
+    pub name: &'a str,
+    /// The reward's description; `None` for the plugin's own.
+    pub description: Option<String>,
+    pub plugin: Arc<Plugin>,
+    /// The plugin's config, as JSON.
+    pub config: serde_json::Value,
+    /// Already validated against the host.
+    pub limits: Limits,
+    pub grants: Grants,
+    pub on_error: OnError,
+    pub groups: bool,
+}
+
+impl PluginParts<'_> {
+    /// The reward, once its plugin accepts the config (the plugin's refusal, naming the plugin
+    /// and its version, otherwise).
+    pub(crate) fn build(self) -> Result<Reward, String> {
+        let PluginParts { name, description, plugin, config, limits, grants, on_error, groups } = self;
+        let config_json = config.to_string();
+        plugin
+            .check_config(&config_json)
+            .map_err(|e| format!("`config` rejected by plugin \"{}\" version {}: {e}", plugin.info().name, plugin.info().version))?;
+        let mut provenance = serde_json::json!({
+            "config": config,
+            "limits": limits.provenance_json(),
+            "on_error": on_error,
+            "fixtures": grants.fixtures.as_ref().map(|f| f.dir().display().to_string()),
+        });
+        // Only a reward that grants an interpreter has the key, so no other hash changes.
+        if let Some(grant) = &grants.programs {
+            provenance["interpreter"] =
+                serde_json::json!({ "sha256": grant.interpreter.sha256(), "budget": grant.budget.provenance_json() });
+        }
+        // Likewise the judge: what is asked, and of which model, is part of the reward's definition.
+        if let Some(grant) = &grants.judge {
+            let spec = grant.judge.spec();
+            provenance["judge"] = serde_json::json!({
+                "url": spec.url, "model": spec.model, "seed": spec.seed, "max_tokens": spec.max_tokens,
+                "max_calls_per_rollout": grant.max_calls_per_rollout,
+            });
+        }
+        // And whether it scores groups: the same plugin and config score otherwise then.
+        if groups {
+            provenance["groups"] = serde_json::Value::Bool(true);
+        }
+        let config_hash = hash_of(&provenance);
+        let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
+        Ok(Reward {
+            name: name.to_owned(),
+            description: description.unwrap_or_else(|| plugin.info().description.clone()),
+            kind: RewardKind::Plugin(PluginReward { plugin, config_json, limits, grants, groups }),
+            on_error,
+            provenance,
         })
     }
 }

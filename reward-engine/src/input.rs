@@ -124,7 +124,7 @@ pub fn parse_records(array: &str, fallback: &str) -> Option<Vec<Rollout>> {
 /// Converts one JSON record into a rollout. `fallback_id` is used when the record has no `id`.
 pub fn to_rollout(record: Value, fallback_id: &str) -> Result<Rollout, InputError> {
     let Value::Object(obj) = record else {
-        return Err(err(format!("expected a JSON object, found {}", kind(&record))));
+        return Err(err(format!("expected a JSON object, found {}", json_kind(&record))));
     };
     Fields::from_map(obj)?.into_rollout(|| fallback_id.to_owned())
 }
@@ -178,13 +178,13 @@ impl Fields {
             None | Some(Value::Null) => fallback_id(),
             Some(Value::String(s)) => s,
             Some(Value::Number(n)) => n.to_string(),
-            Some(other) => return Err(err(format!("`id` must be a string, found {}", kind(&other)))),
+            Some(other) => return Err(err(format!("`id` must be a string, found {}", json_kind(&other)))),
         };
         let group = match self.group.take() {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
             Some(Value::Number(n)) => Some(n.to_string()),
-            Some(other) => return Err(err(format!("`group` must be a string or a number, found {}", kind(&other)))),
+            Some(other) => return Err(err(format!("`group` must be a string or a number, found {}", json_kind(&other)))),
         };
         let rollout = match self.messages.take() {
             Some(messages) => self.nova(id, messages),
@@ -214,13 +214,13 @@ impl Fields {
     fn plain(mut self, id: String) -> Result<Rollout, InputError> {
         let completion = match self.completion.take() {
             Some(Value::String(s)) => s,
-            Some(other) => return Err(err(format!("`completion` must be a string, found {}", kind(&other)))),
+            Some(other) => return Err(err(format!("`completion` must be a string, found {}", json_kind(&other)))),
             None => unreachable!("checked by the caller"),
         };
         let prompt = match self.prompt.take() {
             None | Some(Value::Null) => None,
             Some(Value::String(p)) => Some(Message { role: "user".into(), content: p }),
-            Some(other) => return Err(err(format!("`prompt` must be a string, found {}", kind(&other)))),
+            Some(other) => return Err(err(format!("`prompt` must be a string, found {}", json_kind(&other)))),
         };
         // The Nova shape's field is the plain shape's metadata.
         if let Some(value) = self.reference_answer.take() {
@@ -234,18 +234,18 @@ impl Fields {
 
 fn message(m: Value) -> Result<Message, InputError> {
     let Value::Object(mut m) = m else {
-        return Err(err(format!("expected {{role, content}}, found {}", kind(&m))));
+        return Err(err(format!("expected {{role, content}}, found {}", json_kind(&m))));
     };
     let role = match m.remove("role") {
         Some(Value::String(r)) => r,
-        Some(other) => return Err(err(format!("`role` must be a string, found {}", kind(&other)))),
+        Some(other) => return Err(err(format!("`role` must be a string, found {}", json_kind(&other)))),
         None => return Err(err("missing `role`")),
     };
     let content = match m.remove("content") {
         Some(Value::String(s)) => s,
         Some(Value::Null) | None => String::new(),
         Some(Value::Array(parts)) => join_parts(parts)?,
-        Some(other) => return Err(err(format!("`content` must be a string or a list of parts, found {}", kind(&other)))),
+        Some(other) => return Err(err(format!("`content` must be a string or a list of parts, found {}", json_kind(&other)))),
     };
     Ok(Message { role, content })
 }
@@ -417,7 +417,7 @@ fn join_parts(parts: Vec<Value>) -> Result<String, InputError> {
                 (Some("text"), _) => return Err(err(format!("content[{i}] is a text part without a string `text`"))),
                 _ => None,
             },
-            other => return Err(err(format!("content[{i}] must be a part object, found {}", kind(other)))),
+            other => return Err(err(format!("content[{i}] must be a part object, found {}", json_kind(other)))),
         };
         if let Some(t) = text {
             if !out.is_empty() {
@@ -429,7 +429,9 @@ fn join_parts(parts: Vec<Value>) -> Result<String, InputError> {
     Ok(out)
 }
 
-fn kind(v: &Value) -> &'static str {
+/// What kind of JSON value `v` is, as an error message says it: `null`, `a boolean`, `a number`,
+/// `a string`, `a list`, `an object`.
+pub fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

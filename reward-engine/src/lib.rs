@@ -21,6 +21,7 @@ mod artifact_cache;
 mod bindings;
 mod fixtures;
 pub mod formula;
+pub mod graders;
 mod host;
 pub mod judge;
 mod limiter;

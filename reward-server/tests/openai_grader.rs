@@ -8,7 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
+use common::server::Server;
 use common::{plugin_path, repo_root, score_file};
 use serde_json::{Value, json};
 
@@ -492,4 +494,282 @@ fn a_multi_grader_combines_string_check_similarity_and_python() {
     assert_eq!(lines[2]["status"], "PLUGIN_ERROR", "{lines:?}");
     let error = lines[2]["error"].as_str().unwrap();
     assert!(error.contains("combined: grader `py`: python: grade(sample, item) raised KeyError: 'city'"), "{error}");
+}
+
+// ---- OpenAI's grader API: POST /v1/fine_tuning/alpha/graders/run and .../graders/validate ----
+
+/// A config of one reward and a `[graders]` table granting the real python-runner.
+fn graders_config(dir: &Path) -> PathBuf {
+    let graders = format!("\n[graders]\nplugin = \"PLUGIN\"\n{}\n", interpreter_grant());
+    rewards_toml(dir, &format!("{}{graders}", &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()]))
+}
+
+/// `POST path` with a JSON body on a fresh connection: the status and the JSON answer.
+fn post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let addr = server.http.trim_start_matches("http://");
+    let mut conn = reward_server_harness::http1::Connection::open(addr, Duration::from_secs(60)).unwrap();
+    let response = conn.post_json(path, &[], body).unwrap();
+    let json = response.json().unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", response.text()));
+    (response.status, json)
+}
+
+const RUN: &str = "/v1/fine_tuning/alpha/graders/run";
+const VALIDATE: &str = "/v1/fine_tuning/alpha/graders/validate";
+
+fn exact() -> Value {
+    json!({"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.reference_answer}}", "operation": "eq"})
+}
+
+/// The flags of `metadata.errors` that are set.
+fn flags(answer: &Value) -> Vec<String> {
+    let errors = answer["metadata"]["errors"].as_object().unwrap_or_else(|| panic!("no errors object: {answer}"));
+    errors.iter().filter(|(_, v)| **v == Value::Bool(true)).map(|(k, _)| k.clone()).collect()
+}
+
+#[track_caller]
+fn run_ok(server: &Server, body: Value) -> Value {
+    let (status, answer) = post(server, RUN, &body);
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+#[test]
+fn graders_run_answers_in_openais_shape_and_flags_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&graders_config(dir.path()), &[]);
+
+    let hit = run_ok(&server, json!({"grader": exact(), "model_sample": "Paris", "item": {"reference_answer": "Paris"}}));
+    assert_eq!(hit["reward"], 1.0, "{hit}");
+    assert_eq!(
+        (&hit["metadata"]["name"], &hit["metadata"]["type"], &hit["metadata"]["status"]),
+        (&json!("exact"), &json!("string_check"), &json!("OK"))
+    );
+    assert_eq!(flags(&hit), Vec::<String>::new(), "{hit}");
+    assert!(hit["metadata"]["execution_time"].as_f64().unwrap() >= 0.0, "{hit}");
+    assert_eq!((&hit["sub_rewards"], &hit["metadata"]["token_usage"]), (&json!({}), &Value::Null), "{hit}");
+    let miss = run_ok(&server, json!({"grader": exact(), "model_sample": "Paris ", "item": {"reference_answer": "Paris"}}));
+    assert_eq!((miss["reward"].as_f64(), flags(&miss)), (Some(0.0), vec![]), "a wrong answer is a 0 with no flag: {miss}");
+
+    // The sample as JSON (`sample.output_json`), and the item's own fields.
+    let json_city =
+        json!({"type": "string_check", "input": "{{sample.output_json.city}}", "reference": "{{item.capital}}", "operation": "eq"});
+    let r = run_ok(&server, json!({"grader": json_city, "model_sample": "{\"city\": \"Rome\"}", "item": {"capital": "Rome"}}));
+    assert_eq!((r["reward"].as_f64(), r["metadata"]["name"].as_str()), (Some(1.0), Some("string_check")), "name defaults to the type: {r}");
+
+    // A template naming a field the item lacks: INVALID_INPUT, flagged, the field named.
+    let r = run_ok(&server, json!({"grader": json_city, "model_sample": "{\"city\": \"Rome\"}", "item": {}}));
+    assert_eq!((r["reward"].as_f64(), flags(&r)), (Some(0.0), vec!["invalid_variable_error".to_owned()]), "{r}");
+    assert_eq!(r["metadata"]["status"], "INVALID_INPUT", "{r}");
+    assert!(r["metadata"]["error"].as_str().unwrap().contains("item.capital"), "{r}");
+
+    // A python grader that raises, in the real interpreter: the runtime error and its details.
+    let raising = json!({"type": "python", "source": "def grade(sample, item):\n    return item['answer']\n"});
+    let r = run_ok(&server, json!({"grader": raising, "model_sample": "x"}));
+    assert_eq!((r["reward"].as_f64(), flags(&r)), (Some(0.0), vec!["python_grader_runtime_error".to_owned()]), "{r}");
+    let details = r["metadata"]["errors"]["python_grader_runtime_error_details"].as_str().unwrap();
+    assert!(details.contains("KeyError: 'answer'"), "{details}");
+
+    // multi: its graders' scores are the sub_rewards, the formula's value the reward.
+    let multi = json!({
+        "type": "multi",
+        "graders": {"exact": exact(), "short": {"type": "python", "source": "def grade(sample, item):\n    return float(len(sample['output_text']) <= 5)\n"}},
+        "calculate_output": "0.25 * exact + 0.75 * short",
+    });
+    let r = run_ok(&server, json!({"grader": multi, "model_sample": "Rome", "item": {"reference_answer": "Paris"}}));
+    assert_eq!((r["reward"].as_f64(), &r["sub_rewards"]), (Some(0.75), &json!({"exact": 0.0, "short": 1.0})), "{r}");
+
+    // A model grader with no judge granted by [graders]: the judge's error, flagged as the
+    // model grader's server error.
+    let model = json!({"type": "score_model", "input": [{"role": "user", "content": "Grade: {{sample.output_text}}"}]});
+    let r = run_ok(&server, json!({"grader": model, "model_sample": "x"}));
+    assert_eq!((r["metadata"]["status"].as_str(), flags(&r)), (Some("JUDGE_ERROR"), vec!["model_grader_server_error".to_owned()]), "{r}");
+    assert!(r["metadata"]["errors"]["model_grader_server_error_details"].as_str().unwrap().contains("grants none"), "{r}");
+
+    // The same grader again, its keys in another order: answered alike (the kept reward).
+    let reordered: Value = serde_json::from_str(
+        r#"{"operation": "eq", "reference": "{{item.reference_answer}}", "input": "{{sample.output_text}}", "name": "exact", "type": "string_check"}"#,
+    )
+    .unwrap();
+    let again = run_ok(&server, json!({"grader": reordered, "model_sample": "Paris", "item": {"reference_answer": "Paris"}}));
+    assert_eq!(again["reward"], 1.0, "{again}");
+    // Every run is counted under one reward label, whatever the grader's name.
+    let metrics = get(&server, "/metrics");
+    assert!(metrics.contains("reward=\"graders/run\",transport=\"openai_graders\""), "{metrics}");
+    assert!(!metrics.contains("reward=\"exact\",transport=\"openai_graders\""), "{metrics}");
+}
+
+/// `GET path`: the body text.
+fn get(server: &Server, path: &str) -> String {
+    let addr = server.http.trim_start_matches("http://");
+    let mut conn = reward_server_harness::http1::Connection::open(addr, Duration::from_secs(60)).unwrap();
+    conn.request("GET", path, &[], b"").unwrap().text()
+}
+
+#[test]
+fn graders_refuses_what_it_cannot_run_and_names_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&graders_config(dir.path()), &[]);
+    let refused = |path: &str, body: Value, names: &str| {
+        let (status, answer) = post(&server, path, &body);
+        // OpenAI's error shape, which its SDKs read.
+        let error = &answer["error"];
+        assert_eq!(
+            (status, error["code"].as_str(), error["type"].as_str()),
+            (400, Some("bad_request"), Some("invalid_request_error")),
+            "{body}: {answer}"
+        );
+        let error = error["message"].as_str().unwrap();
+        assert!(error.contains(names), "{body}: {error} should name {names}");
+    };
+
+    // validate: a good grader is echoed, a bad one refused naming its field (the plugin's check).
+    let (status, answer) = post(&server, VALIDATE, &json!({"grader": exact()}));
+    assert_eq!((status, &answer), (200, &json!({"grader": exact()})));
+    let mut bad = exact();
+    bad["operation"] = json!("equals");
+    refused(VALIDATE, json!({"grader": bad}), "operation");
+    let mut typo = exact();
+    typo["refrence"] = json!("x");
+    refused(RUN, json!({"grader": typo, "model_sample": "x"}), "refrence");
+    refused(RUN, json!({"grader": {"type": "nope"}, "model_sample": "x"}), "nope");
+    refused(RUN, json!({"grader": "string_check", "model_sample": "x"}), "must be a JSON object");
+
+    // The request's own shape.
+    refused(RUN, json!({"grader": exact()}), "model_sample");
+    refused(RUN, json!({"grader": exact(), "model_sample": 3}), "expected a string");
+    refused(RUN, json!({"grader": exact(), "model_sample": "x", "item": "Paris"}), "`item` must be a JSON object");
+    refused(RUN, json!({"grader": exact(), "model_sample": "x", "items": {}}), "items");
+
+    // A grader past 512 KiB is refused before any plugin runs.
+    let source = format!("def grade(sample, item):\n    return 1.0\n# {}\n", "x".repeat(600 << 10));
+    refused(RUN, json!({"grader": {"type": "python", "source": source}, "model_sample": "x"}), "more than the 524288 allowed");
+
+    // Without a [graders] table the door is off: 404 saying how to turn it on.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = Server::start(&rewards_toml(dir.path(), REWARDS), &[]);
+    for path in [RUN, VALIDATE] {
+        let (status, answer) = post(&plain, path, &json!({"grader": exact(), "model_sample": "x"}));
+        assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("not_configured")), "{path}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains("[graders]"), "{answer}");
+    }
+}
+
+/// The engine's side: a grader is built once and kept by its JSON; every
+/// built reward is `graders/run` with its own config hash; a bad `[graders]` table fails at load
+/// naming it.
+#[test]
+fn a_grader_is_built_once_and_kept_by_its_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = graders_config(dir.path());
+    let rewards = reward_server::config::Rewards::load(common::host(), &config).unwrap_or_else(|e| panic!("{e:#}"));
+    let graders = rewards.graders().expect("the [graders] table");
+    let first = graders.reward(&exact()).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &graders.reward(&exact()).unwrap()), "the same grader is kept once");
+    assert!(std::sync::Arc::ptr_eq(&first, &graders.kept(&exact()).unwrap()));
+    assert_eq!(graders.kept_count(), 1);
+    let mut other = exact();
+    other["operation"] = json!("ilike");
+    let second = graders.reward(&other).unwrap();
+    assert_eq!((first.provenance.reward.as_str(), second.provenance.reward.as_str()), ("graders/run", "graders/run"));
+    assert_ne!(first.provenance.config_hash, second.provenance.config_hash);
+    assert_eq!(graders.kept_count(), 2);
+    assert!(graders.reward(&json!({"type": "string_check"})).unwrap_err().contains("rejected by plugin"), "a refusal is not kept");
+    assert_eq!(graders.kept_count(), 2);
+
+    for (table, names) in [
+        ("[graders]\nplugin = \"PLUGIN\"\njudge = \"nobody\"\n", "[graders]: `judge`: names judge `nobody`, which is not defined"),
+        ("[graders]\nplugins = \"x\"\n", "unknown field `plugins`"),
+        ("[graders]\nplugin = \"no-such-plugin\"\n", "plugin `no-such-plugin` not found"),
+    ] {
+        let text = format!("{}\n{table}", &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()])
+            .replace("PLUGIN", &plugin_path("openai-grader").display().to_string());
+        let err = format!("{:#}", reward_server::config::Rewards::from_toml(common::host(), &text, dir.path()).unwrap_err());
+        assert!(err.contains(names), "{table}: {err}");
+    }
+}
+
+/// A model grader through graders/run, its judge granted by `[graders]`: the judge's tokens are
+/// OpenAI's `token_usage` and `model_grader_token_usage_per_model` (by the grant's model), and an
+/// answer that is not a score is the model grader's parse error, never a 0 read as wrong.
+#[test]
+fn graders_run_asks_the_judge_granted_by_the_graders_table() {
+    use reward_server_harness::fake_judge::{FakeJudge, Reply, Script};
+    let judge = FakeJudge::start(Script::new(Reply::text("great")).then(Reply::text_with_usage("{\"result\": 0.8, \"steps\": []}", 12, 3)));
+    let dir = tempfile::tempdir().unwrap();
+    let head = &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()];
+    let text =
+        format!("[judges.j]\nurl = \"{}\"\nmodel = \"grader-1\"\n\n{head}\n[graders]\nplugin = \"PLUGIN\"\njudge = \"j\"\n", judge.url());
+    let server = Server::start(&rewards_toml(dir.path(), &text), &[]);
+    let grader = json!({
+        "type": "score_model",
+        "name": "judged",
+        "model": "o4-mini",
+        "input": [{"role": "user", "content": "Reference: {{item.reference_answer}}. Answer: {{sample.output_text}}"}],
+        "range": [0, 1],
+    });
+    let r = run_ok(&server, json!({"grader": grader, "model_sample": "Paris", "item": {"reference_answer": "Paris"}}));
+    assert_eq!((r["reward"].as_f64(), flags(&r)), (Some(0.8), vec![]), "{r}");
+    let usage = json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cached_tokens": 0});
+    assert_eq!(r["metadata"]["token_usage"], usage, "{r}");
+    assert_eq!(r["model_grader_token_usage_per_model"], json!({"grader-1": usage}), "the grant's model, not the grader's: {r}");
+    assert!(r["metadata"]["scores"].as_object().unwrap().keys().all(|k| !k.starts_with("judge_")), "{r}");
+    let sent = judge.completions();
+    assert_eq!(sent.len(), 1);
+    let body = sent[0].body.clone().unwrap();
+    assert_eq!(body["model"], "grader-1", "{body}");
+    assert!(body["messages"].to_string().contains("Reference: Paris. Answer: Paris"), "{body}");
+
+    // Another sample: the judge answers prose, which is no score.
+    let r = run_ok(&server, json!({"grader": grader, "model_sample": "Lyon", "item": {"reference_answer": "Paris"}}));
+    assert_eq!((r["reward"].as_f64(), flags(&r)), (Some(0.0), vec!["model_grader_parse_error".to_owned()]), "{r}");
+    assert_eq!(r["metadata"]["status"], "PLUGIN_ERROR", "{r}");
+    assert!(r["metadata"]["error"].as_str().unwrap().contains("great"), "the answer is quoted: {r}");
+    assert_eq!(judge.completions().len(), 2);
+}
+
+/// A label_model grader through graders/run on a real model (llama.cpp serving SmolLM2-135M):
+/// the door asks it and reads its answer. A 135M model may answer no label; either way the
+/// answer is a label's score with its tokens, or the model grader's parse error naming the
+/// labels, and asking again gives the same answer (temperature 0, a fixed seed).
+#[test]
+fn graders_run_asks_a_real_model() {
+    let Some(llama) = reward_server_harness::LlamaServer::start_or_skip() else {
+        eprintln!("skipped: REWARD_JUDGE_SKIP is set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let head = &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()];
+    let text = format!(
+        "[judges.local]\nurl = \"{}\"\nmodel = \"{}\"\nmax_tokens = 8\ntimeout_ms = 60000\n\n{head}\n[graders]\nplugin = \"PLUGIN\"\njudge = \"local\"\n",
+        llama.url(),
+        llama.model_name()
+    );
+    let server = Server::start(&rewards_toml(dir.path(), &text), &[]);
+    let grader = json!({
+        "type": "label_model",
+        "name": "capital check",
+        "model": "gpt-4o-2024-08-06",
+        "input": [
+            {"role": "system", "content": "Is the answer the capital of France? Answer with exactly one word: yes or no."},
+            {"role": "user", "content": "{{sample.output_text}}"},
+        ],
+        "labels": ["yes", "no"],
+        "passing_labels": ["yes"],
+    });
+    let body = json!({"grader": grader, "model_sample": "Paris"});
+    let first = run_ok(&server, body.clone());
+    match first["metadata"]["status"].as_str() {
+        Some("OK") => {
+            assert!([Some(0.0), Some(1.0)].contains(&first["reward"].as_f64()), "{first}");
+            assert!(first["metadata"]["token_usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{first}");
+            assert!(first["model_grader_token_usage_per_model"].get(llama.model_name()).is_some(), "{first}");
+        }
+        Some("PLUGIN_ERROR") => {
+            assert_eq!(flags(&first), ["model_grader_parse_error"], "{first}");
+            assert!(first["metadata"]["error"].as_str().unwrap().contains("yes"), "the labels are named: {first}");
+        }
+        other => panic!("{other:?}: {first}"),
+    }
+    let again = run_ok(&server, body);
+    assert_eq!((&again["reward"], &again["metadata"]["status"]), (&first["reward"], &first["metadata"]["status"]), "{again}");
 }

@@ -66,6 +66,9 @@ pub enum ScoreError {
     /// A rollout failed under a reward whose policy is `on_error = "fail"`.
     #[error(transparent)]
     RolloutFailed(#[from] crate::engine::RolloutFailed),
+    /// A door the server's config or flags leave off (its text says how to turn it on).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// A bug or a broken invariant in the server; logged with its full chain.
     #[error("internal error")]
     Internal(String),
@@ -90,6 +93,7 @@ impl ScoreError {
             ScoreError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
             ScoreError::Unauthenticated => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
             ScoreError::RolloutFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, tonic::Code::Aborted),
+            ScoreError::NotConfigured(_) => (StatusCode::NOT_FOUND, tonic::Code::Unimplemented),
             ScoreError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal),
         }
     }
@@ -107,6 +111,7 @@ impl ScoreError {
             ScoreError::ShuttingDown => "shutting_down",
             ScoreError::Unauthenticated => "unauthenticated",
             ScoreError::RolloutFailed { .. } => "rollout_failed",
+            ScoreError::NotConfigured(_) => "not_configured",
             ScoreError::Internal(_) => "internal",
         }
     }

@@ -10,6 +10,7 @@
 //! | `POST /v1/rewards/{name}/verify` | NeMo Gym's resources-server `/verify` |
 //! | `POST /verify`, `POST /seed_session` | the same, at the root where NeMo Gym calls them, for the reward `--nemo-gym-reward` names |
 //! | `POST /v1/rewards/{name}/validate` | `validate`: hack probes and a determinism check |
+//! | `POST /v1/fine_tuning/alpha/graders/run`, `.../validate` | OpenAI's grader API, with the config's `[graders]` table (`openai_graders`) |
 //! | `POST /v1/admin/reload` | reload the rewards config and plugins |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (503 while draining) |
@@ -34,7 +35,7 @@ use serde_json::value::RawValue;
 
 use super::error::{ScoreError, from_json};
 use super::scorer::Deadline;
-use super::{AppState, ValidateAsk, metrics, nemo_gym, nova, openrlhf, slime};
+use super::{AppState, ValidateAsk, metrics, nemo_gym, nova, openai_graders, openrlhf, slime};
 use crate::engine::Item;
 use crate::engine::Scored;
 use crate::input::{Count, Records};
@@ -53,6 +54,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/verify", post(score_nemo_gym_root))
         .route("/seed_session", post(seed_session))
         .route("/v1/rewards/{name}/validate", post(validate))
+        .route("/v1/fine_tuning/alpha/graders/run", post(run_grader))
+        .route("/v1/fine_tuning/alpha/graders/validate", post(validate_grader))
         .route("/v1/admin/reload", post(reload))
         .layer(axum::middleware::from_fn_with_state(state.clone(), body_budget))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
@@ -186,10 +189,7 @@ async fn endpoint(
     };
     let (name, items) = match body_text(state, &body).and_then(read) {
         Ok(parsed) => parsed,
-        Err(e) => {
-            metrics::rejected(e.kind());
-            return e.into_response();
-        }
+        Err(e) => return rejected(e),
     };
     match state.score_request(&name, transport, deadline(state, headers), items).await {
         Ok(scored) => answer(&scored),
@@ -264,11 +264,7 @@ async fn score_slime(
 ) -> Response {
     let detail = match query {
         Ok(Query(q)) => q.detail,
-        Err(e) => {
-            let e = ScoreError::BadRequest(format!("query string: {}", e.body_text()));
-            metrics::rejected(e.kind());
-            return e.into_response();
-        }
+        Err(e) => return rejected(ScoreError::BadRequest(format!("query string: {}", e.body_text()))),
     };
     let answer = |scored: &[Scored]| match scored {
         [one] => Json(slime::response(one, detail)).into_response(),
@@ -306,9 +302,11 @@ async fn seed_session(State(state): State<Arc<AppState>>) -> Response {
 }
 
 fn no_nemo_gym_reward() -> Response {
-    let error = "this server answers NeMo Gym's /verify and /seed_session only when started with --nemo-gym-reward NAME \
-                 (or POST /v1/rewards/NAME/verify)";
-    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": error, "kind": "not_configured" }))).into_response()
+    ScoreError::NotConfigured(
+        "this server answers NeMo Gym's /verify and /seed_session only when started with --nemo-gym-reward NAME \
+         (or POST /v1/rewards/NAME/verify)",
+    )
+    .into_response()
 }
 
 async fn nemo_gym_verify(state: &Arc<AppState>, name: String, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
@@ -355,14 +353,58 @@ async fn validate(
     });
     let ask = match ask {
         Ok(ask) => ask,
-        Err(e) => {
-            metrics::rejected(e.kind());
-            return e.into_response();
-        }
+        Err(e) => return rejected(e),
     };
     match state.validate(ask, "http_validate", deadline(&state, &headers)).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// A request the door could not read: counted as rejected, answered with its error.
+fn rejected(e: ScoreError) -> Response {
+    metrics::rejected(e.kind());
+    e.into_response()
+}
+
+async fn run_grader(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let read = state.graders().and_then(|graders| {
+        let request: openai_graders::RunRequest = from_json(body_text(&state, &body)?)?;
+        let item = openai_graders::rollout(request.model_sample, &request.item).map_err(ScoreError::BadRequest)?;
+        Ok((graders, request.grader, item, deadline(&state, &headers)?))
+    });
+    let (graders, grader, item, deadline) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            metrics::rejected(e.kind());
+            return openai_graders::error(e);
+        }
+    };
+    let reward = state.grader_reward(graders, &grader, &deadline).await;
+    let run = reward.as_ref().ok().cloned();
+    let label = crate::engine::graders::GRADER_REWARD;
+    match (state.score_reward(label, reward, "openai_graders", Ok(deadline), vec![item]).await, run) {
+        (Ok(scored), Some(reward)) if scored.len() == 1 => Json(openai_graders::response(&grader, &reward, &scored[0])).into_response(),
+        (Ok(scored), _) => openai_graders::error(ScoreError::Internal(format!("{} answers to one sample", scored.len()))),
+        (Err(e), _) => openai_graders::error(e),
+    }
+}
+
+async fn validate_grader(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let read = state.graders().and_then(|graders| {
+        let request: openai_graders::ValidateRequest = from_json(body_text(&state, &body)?)?;
+        Ok((graders, request.grader, deadline(&state, &headers)?))
+    });
+    let (graders, grader, deadline) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            metrics::rejected(e.kind());
+            return openai_graders::error(e);
+        }
+    };
+    match state.grader_reward(graders, &grader, &deadline).await {
+        Ok(_) => Json(serde_json::json!({ "grader": grader })).into_response(),
+        Err(e) => openai_graders::error(e),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod metrics;
 /// The Nova reward-Lambda contract (the engine's: the Lambda bridge writes the same answers).
 pub use crate::engine::nova;
 pub(crate) mod nemo_gym;
+pub(crate) mod openai_graders;
 pub(crate) mod openrlhf;
 mod scorer;
 pub(crate) mod slime;
@@ -46,6 +47,7 @@ pub use scorer::{
 };
 
 use crate::config::Rewards;
+use crate::engine::graders::Graders;
 use crate::engine::{PluginHost, Provenance, Reward, RewardKind};
 
 /// Default gRPC address: loopback only.
@@ -124,6 +126,8 @@ pub struct AppState {
     reloading: Mutex<()>,
     /// The HTTP request bytes that may be read or held at once, in KiB.
     body_budget: Arc<tokio::sync::Semaphore>,
+    /// Grader rewards being built at once (their config checks), at most `--workers`.
+    grader_builds: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -143,7 +147,8 @@ impl AppState {
             options.max_body_bytes
         );
         let body_budget = Arc::new(tokio::sync::Semaphore::new(options.max_inflight_body_bytes.div_ceil(1024)));
-        Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()), body_budget }))
+        let grader_builds = tokio::sync::Semaphore::new(options.scorer.workers.max(1));
+        Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()), body_budget, grader_builds }))
     }
 
     /// Reloads the rewards config and plugins; on error the old rewards stay. Returns the names.
@@ -163,10 +168,14 @@ impl AppState {
     /// The files whose change triggers a reload, with their modification times and sizes.
     fn watched_files(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
         let mut paths = vec![self.options.config.clone()];
-        for reward in self.scorer.rewards().iter() {
+        let rewards = self.scorer.rewards();
+        for reward in rewards.iter() {
             if let RewardKind::Plugin(p) = &reward.kind {
                 paths.push(PathBuf::from(p.plugin.origin()));
             }
+        }
+        if let Some(graders) = rewards.graders() {
+            paths.push(PathBuf::from(graders.plugin().origin()));
         }
         paths.sort();
         paths.dedup();
@@ -247,16 +256,63 @@ impl AppState {
         deadline: Result<Deadline, ScoreError>,
         items: Vec<Item>,
     ) -> Result<Vec<crate::engine::Scored>, ScoreError> {
+        self.score_reward(reward_name, self.scorer.reward(reward_name), transport, deadline, items).await
+    }
+
+    /// [`AppState::score_request`] for a reward already looked up or built (the graders door's),
+    /// its metrics under `label`.
+    pub(crate) async fn score_reward(
+        &self,
+        label: &str,
+        reward: Result<Arc<Reward>, ScoreError>,
+        transport: &'static str,
+        deadline: Result<Deadline, ScoreError>,
+        items: Vec<Item>,
+    ) -> Result<Vec<crate::engine::Scored>, ScoreError> {
         let started = std::time::Instant::now();
         let result = async {
-            let reward = self.scorer.reward(reward_name)?;
+            let reward = reward?;
             let deadline = deadline?;
             let _admission = self.scorer.admit(&reward, items.len())?;
             self.scorer.score(reward, items, Some(deadline)).await
         }
         .await;
-        metrics::request(reward_name, transport, result.as_ref().err(), started.elapsed());
+        metrics::request(label, transport, result.as_ref().err(), started.elapsed());
         result
+    }
+
+    /// The config's `[graders]` (the graders door's rewards-on-demand), or the door's 404 when
+    /// the config has no such table.
+    pub(crate) fn graders(&self) -> Result<Arc<Graders>, ScoreError> {
+        self.scorer.rewards().graders().cloned().ok_or(ScoreError::NotConfigured(
+            "this server runs OpenAI graders only when its rewards config has a [graders] table (see the README's \"OpenAI graders\")",
+        ))
+    }
+
+    /// The reward that runs a grader object sent to the graders door: kept from an earlier
+    /// request, or built (the plugin's config check) on a blocking thread, at most
+    /// `--workers` builds at once so a flood of new graders cannot take every blocking thread.
+    /// Refused (400, naming the field) when the plugin refuses the grader. Waits for a build
+    /// slot no longer than `deadline`.
+    pub(crate) async fn grader_reward(
+        &self,
+        graders: Arc<Graders>,
+        grader: &serde_json::Value,
+        deadline: &Deadline,
+    ) -> Result<Arc<Reward>, ScoreError> {
+        if let Some(reward) = graders.kept(grader) {
+            return Ok(reward);
+        }
+        let slot = tokio::time::timeout_at(deadline.at.into(), self.grader_builds.acquire())
+            .await
+            .map_err(|_| ScoreError::DeadlineExceeded(deadline.allowed))?
+            .map_err(|e| ScoreError::Internal(format!("grader build slots: {e}")))?;
+        let grader = grader.clone();
+        let built = tokio::task::spawn_blocking(move || graders.reward(&grader))
+            .await
+            .map_err(|e| ScoreError::Internal(format!("grader build task: {e}")))?;
+        drop(slot);
+        built.map_err(|e| ScoreError::BadRequest(format!("grader: {e}")))
     }
 }
 

@@ -57,13 +57,10 @@ pub fn parse_request(req: Request) -> Item {
             }
         },
         other => {
-            let kind = match other {
-                Value::Null => "null",
-                Value::Bool(_) => "a boolean",
-                Value::Number(_) => "a number",
-                _ => "an object",
-            };
-            return Item::invalid(SAMPLE_ID.into(), format!("prompt: expected text or a list of {{role, content}} messages, found {kind}"));
+            return Item::invalid(
+                SAMPLE_ID.into(),
+                format!("prompt: expected text or a list of {{role, content}} messages, found {}", crate::input::json_kind(&other)),
+            );
         }
     };
     let reference = if req.label.is_null() { String::new() } else { req.label.to_string() };
