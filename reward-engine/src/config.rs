@@ -83,24 +83,10 @@ struct RewardsFile {
     /// Models rewards may ask (`[judges.NAME]`), each shared by the rewards granted it.
     #[serde(default)]
     judges: BTreeMap<String, JudgeSpec>,
-    /// How grader objects sent to the graders door run (`[graders]`); absent, the door is off.
-    graders: Option<GradersSpec>,
-}
-
-/// The `[graders]` table: the plugin, limits, grants and failure policy of every reward built
-/// from a grader object a caller sends ([`Graders`]). Each key is read as a reward's.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GradersSpec {
-    /// Default [`DEFAULT_GRADER_PLUGIN`].
-    plugin: Option<String>,
-    limits: Option<Limits>,
-    /// The interpreter `python` graders run in; without it they fail, named.
-    interpreter: Option<toml::Table>,
-    /// The judge model graders ask; without it they fail, named.
-    judge: Option<toml::Value>,
-    #[serde(default)]
-    on_error: OnError,
+    /// How grader objects sent to the graders door run (`[graders]`): a plugin reward's table
+    /// without its `config` (each grader a caller sends is one), see [`Loader::graders`]. Absent,
+    /// the door is off.
+    graders: Option<RewardSpec>,
 }
 
 /// One `[rewards.NAME]` table.
@@ -343,6 +329,43 @@ impl Loader<'_> {
             Some(v) => serde_json::to_value(v).context("converting `config` to JSON")?,
             None => serde_json::Value::Object(Default::default()),
         };
+        let (limits, grants) = self.limits_and_grants(spec)?;
+        PluginParts {
+            name,
+            description: spec.description.clone(),
+            plugin,
+            config,
+            limits,
+            grants,
+            on_error: spec.on_error,
+            groups: spec.groups,
+        }
+        .build()
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The `[graders]` table's [`Graders`]: a plugin reward's table (`plugin`, default
+    /// [`DEFAULT_GRADER_PLUGIN`], `limits`, `interpreter`, `judge`, `on_error`) whose config is
+    /// each grader a caller sends; its plugin and grants are loaded as a reward's (sharing the
+    /// judges and interpreters of the rewards).
+    fn graders(&mut self, spec: &RewardSpec) -> Result<Graders> {
+        if spec.config.is_some()
+            || spec.description.is_some()
+            || spec.fixtures.is_some()
+            || spec.groups
+            || spec.components.is_some()
+            || spec.formula.is_some()
+        {
+            bail!("takes `plugin`, `limits`, `interpreter`, `judge` and `on_error` only: each grader a caller sends is the config");
+        }
+        let plugin = self.plugin(spec.plugin.as_deref().unwrap_or(DEFAULT_GRADER_PLUGIN))?;
+        let (limits, grants) = self.limits_and_grants(spec)?;
+        Ok(Graders::new(plugin, limits, grants, spec.on_error))
+    }
+
+    /// A plugin reward's `limits` (validated against the host) and what it grants: `fixtures`,
+    /// `interpreter`, `judge`. An error names the key.
+    fn limits_and_grants(&mut self, spec: &RewardSpec) -> Result<(Limits, Grants)> {
         let limits = spec.limits.clone().unwrap_or_default();
         limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
         let fixtures = match &spec.fixtures {
@@ -357,37 +380,7 @@ impl Loader<'_> {
             Some(value) => Some(self.judge_grant(value).context("`judge`")?),
             None => None,
         };
-        PluginParts {
-            name,
-            description: spec.description.clone(),
-            plugin,
-            config,
-            limits,
-            grants: Grants { fixtures, programs, judge },
-            on_error: spec.on_error,
-            groups: spec.groups,
-        }
-        .build()
-        .map_err(|e| anyhow!("{e}"))
-    }
-
-    /// The `[graders]` table's [`Graders`]: its plugin (default `openai-grader`) loaded as a
-    /// reward's, its limits checked and its grants built like a reward's (sharing the judges and
-    /// interpreters of the rewards).
-    fn graders(&mut self, spec: &GradersSpec) -> Result<Graders> {
-        let plugin_name = spec.plugin.as_deref().unwrap_or(DEFAULT_GRADER_PLUGIN);
-        let plugin = self.plugin(plugin_name)?;
-        let limits = spec.limits.clone().unwrap_or_default();
-        limits.validate(self.host.max_memory_bytes()).map_err(|e| anyhow!("`limits`: {e}"))?;
-        let programs = match &spec.interpreter {
-            Some(table) => Some(self.interpreter_grant(table).context("`interpreter`")?),
-            None => None,
-        };
-        let judge = match &spec.judge {
-            Some(value) => Some(self.judge_grant(value).context("`judge`")?),
-            None => None,
-        };
-        Ok(Graders::new(plugin, limits, Grants { fixtures: None, programs, judge }, spec.on_error))
+        Ok((limits, Grants { fixtures, programs, judge }))
     }
 
     /// The judge a reward grants (see [`JudgeGrantSpec::read`]), its judge built once per

@@ -679,6 +679,10 @@ fn a_grader_is_built_once_and_kept_by_its_json() {
     for (table, names) in [
         ("[graders]\nplugin = \"PLUGIN\"\njudge = \"nobody\"\n", "[graders]: `judge`: names judge `nobody`, which is not defined"),
         ("[graders]\nplugins = \"x\"\n", "unknown field `plugins`"),
+        (
+            "[graders]\nplugin = \"PLUGIN\"\nconfig = {}\n",
+            "[graders]: takes `plugin`, `limits`, `interpreter`, `judge` and `on_error` only",
+        ),
         ("[graders]\nplugin = \"no-such-plugin\"\n", "plugin `no-such-plugin` not found"),
     ] {
         let text = format!("{}\n{table}", &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()])
