@@ -10,6 +10,9 @@ pub const DEFAULT_FUEL: u64 = 1_000_000_000;
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 /// Default linear-memory cap per instance: 256 MiB.
 pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+/// Default longest wall-clock time of one call of a groups reward (a whole group): 120 s, twice
+/// the server's default request timeout. See [`Limits::group_deadline`].
+pub const DEFAULT_GROUP_DEADLINE: Duration = Duration::from_secs(120);
 /// Default cap on a score's reason: 64 KiB.
 pub const DEFAULT_MAX_REASON_BYTES: usize = 64 << 10;
 /// Default cap on metrics per score: 256.
@@ -63,6 +66,14 @@ pub struct Limits {
     /// meter. Passing it is a `TIMEOUT` that depends on the machine. Defaults to 10,000.
     #[serde(rename = "timeout_ms", with = "millis")]
     pub deadline: Duration,
+    /// For a reward that scores whole groups (`groups = true`), the longest wall-clock time of
+    /// one call, in milliseconds. A group's call runs on its size times `timeout_ms`, at most
+    /// this (and never less than `timeout_ms`): without the cap a group of 512 at the default
+    /// 10 s could hold a worker for 85 minutes, long after its request's deadline answered.
+    /// Defaults to 120,000 ([`DEFAULT_GROUP_DEADLINE`]); fuel is not capped (it is
+    /// deterministic and per rollout).
+    #[serde(rename = "group_timeout_ms", with = "millis")]
+    pub group_deadline: Duration,
     /// Linear-memory cap per instance, in MiB; growing past it is `OUT_OF_MEMORY`. Defaults to 256.
     #[serde(rename = "memory_mib", with = "mebibytes")]
     pub memory_bytes: u64,
@@ -81,6 +92,7 @@ impl Default for Limits {
         Limits {
             fuel: DEFAULT_FUEL,
             deadline: DEFAULT_DEADLINE,
+            group_deadline: DEFAULT_GROUP_DEADLINE,
             memory_bytes: DEFAULT_MEMORY_BYTES,
             max_reason_bytes: DEFAULT_MAX_REASON_BYTES,
             max_metrics: DEFAULT_MAX_METRICS,
@@ -96,6 +108,9 @@ impl Limits {
         if self.instance_reuse == 0 {
             return Err("instance_reuse must be at least 1 (1 = fresh instance per batch)".into());
         }
+        if self.group_deadline.is_zero() {
+            return Err("group_timeout_ms must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -105,16 +120,21 @@ impl Limits {
     /// is the config's public contract, so the hash (and with it every result's provenance)
     /// changes when a limit's value changes, never when a Rust field or its `Debug` text does. A
     /// new limit must be added here (its default changes no existing hash only if it is left out
-    /// while at its default: decide then).
+    /// while at its default: decide then; `group_timeout_ms` is left out at its default).
     pub fn provenance_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let mut json = serde_json::json!({
             "fuel": self.fuel,
-            "timeout_ms": u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
+            "timeout_ms": millis(self.deadline),
             "memory_mib": self.memory_bytes >> 20,
             "max_reason_bytes": self.max_reason_bytes,
             "max_metrics": self.max_metrics,
             "instance_reuse": self.instance_reuse,
-        })
+        });
+        if self.group_deadline != DEFAULT_GROUP_DEADLINE {
+            json["group_timeout_ms"] = millis(self.group_deadline).into();
+        }
+        json
     }
 }
 
@@ -177,6 +197,7 @@ mod tests {
         let limits = Limits {
             fuel: 7,
             deadline: Duration::from_millis(1234),
+            group_deadline: Duration::from_millis(5678),
             memory_bytes: 48 << 20,
             max_reason_bytes: 99,
             max_metrics: 3,
@@ -184,6 +205,10 @@ mod tests {
         };
         let back: Limits = serde_json::from_value(limits.provenance_json()).unwrap();
         assert_eq!(back, limits);
+        // At its default `group_timeout_ms` is left out, so no reward's hash changed with it.
+        let default = Limits::default().provenance_json();
+        assert!(default.get("group_timeout_ms").is_none(), "{default}");
+        assert_eq!(serde_json::from_value::<Limits>(default).unwrap(), Limits::default());
     }
 
     #[test]

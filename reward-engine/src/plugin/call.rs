@@ -63,7 +63,7 @@ pub(super) enum Call {
 /// import `meter`, the stretch before the first `begin` (lifting the arguments, the guest's
 /// set-up) for one that does. One rollout's budget for a rollout or a chunk; for a group's call
 /// ([`Plugin::score_groups`]) the group's size times it, since the group's rollouts are scored in
-/// one stretch of guest code.
+/// one stretch of guest code (its deadline at most `group_timeout_ms`).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Budget {
     /// Instructions.
@@ -72,13 +72,17 @@ pub(super) struct Budget {
     pub(super) deadline: Duration,
     /// How many rollouts' budgets this is.
     rollouts: u32,
+    /// The deadline is `group_timeout_ms`, less than `rollouts` x `timeout_ms`.
+    capped: bool,
 }
 
 impl Budget {
     /// `rollouts` rollouts' budgets under `limits` (at least one).
     pub(super) fn of(limits: &Limits, rollouts: usize) -> Budget {
         let n = u32::try_from(rollouts.max(1)).unwrap_or(u32::MAX);
-        Budget { fuel: limits.fuel.saturating_mul(u64::from(n)), deadline: limits.deadline.saturating_mul(n), rollouts: n }
+        let summed = limits.deadline.saturating_mul(n);
+        let cap = limits.group_deadline.max(limits.deadline);
+        Budget { fuel: limits.fuel.saturating_mul(u64::from(n)), deadline: summed.min(cap), rollouts: n, capped: summed > cap }
     }
 }
 
@@ -88,6 +92,7 @@ impl Budget {
     fn names(&self, key: &str) -> String {
         match self.rollouts {
             1 => format!("limit `{key}`"),
+            n if self.capped && key == "timeout_ms" => format!("a group's budget: limit `group_timeout_ms`, less than {n} x limit `{key}`"),
             n => format!("a group's budget: {n} x limit `{key}`"),
         }
     }
@@ -284,5 +289,28 @@ impl Plugin {
             Some(trap) => Failure::new(Status::PluginError, format!("{label} trapped: {trap}")),
             None => Failure::new(Status::PluginError, format!("{label} failed: {error:#}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_groups_deadline_is_its_size_times_timeout_ms_at_most_group_timeout_ms() {
+        let limits = Limits { fuel: 10, deadline: Duration::from_secs(10), ..Limits::default() };
+        let one = Budget::of(&limits, 1);
+        assert_eq!((one.fuel, one.deadline, one.names("timeout_ms")), (10, Duration::from_secs(10), "limit `timeout_ms`".to_owned()));
+        let small = Budget::of(&limits, 8);
+        assert_eq!((small.fuel, small.deadline), (80, Duration::from_secs(80)));
+        assert_eq!(small.names("timeout_ms"), "a group's budget: 8 x limit `timeout_ms`");
+        // 512 x 10 s would be 85 minutes: the default cap is 120 s; fuel is not capped.
+        let big = Budget::of(&limits, 512);
+        assert_eq!((big.fuel, big.deadline), (5120, crate::DEFAULT_GROUP_DEADLINE));
+        assert_eq!(big.names("timeout_ms"), "a group's budget: limit `group_timeout_ms`, less than 512 x limit `timeout_ms`");
+        assert_eq!(big.names("fuel"), "a group's budget: 512 x limit `fuel`");
+        // The cap never takes a group below one rollout's deadline.
+        let tight = Limits { group_deadline: Duration::from_secs(1), ..limits };
+        assert_eq!(Budget::of(&tight, 4).deadline, Duration::from_secs(10));
     }
 }
