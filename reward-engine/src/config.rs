@@ -470,6 +470,8 @@ impl Loader<'_> {
         let plugin_sha256 = hash_of(&serde_json::json!(
             resolved.iter().map(|(a, r)| (a.clone(), r.provenance.plugin_sha256.clone())).collect::<BTreeMap<_, _>>()
         ));
+        let judge_models: std::collections::BTreeSet<&String> = resolved.iter().flat_map(|(_, r)| &r.provenance.judge_models).collect();
+        let judge_models = judge_models.into_iter().cloned().collect();
         let config_hash = hash_of(&serde_json::json!({
             "formula": formula_text,
             "on_error": spec.on_error,
@@ -480,7 +482,7 @@ impl Loader<'_> {
             description: spec.description.clone().unwrap_or_else(|| format!("composite: {formula_text}")),
             kind: RewardKind::Composite(CompositeReward { components: resolved, formula, slots }),
             on_error: spec.on_error,
-            provenance: Arc::new(Provenance { reward: name.to_owned(), plugin_sha256, config_hash }),
+            provenance: Arc::new(Provenance { reward: name.to_owned(), plugin_sha256, config_hash, judge_models }),
         })
     }
 }
@@ -535,7 +537,9 @@ impl PluginParts<'_> {
             provenance["groups"] = serde_json::Value::Bool(true);
         }
         let config_hash = hash_of(&provenance);
-        let provenance = Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash });
+        let judge_models = grants.judge.iter().map(|grant| grant.judge.spec().model.clone()).collect();
+        let provenance =
+            Arc::new(Provenance { reward: name.to_owned(), plugin_sha256: plugin.sha256().to_owned(), config_hash, judge_models });
         Ok(Reward {
             name: name.to_owned(),
             description: description.unwrap_or_else(|| plugin.info().description.clone()),

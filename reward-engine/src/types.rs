@@ -160,7 +160,7 @@ pub struct Metric {
 }
 
 /// Where a score came from: enough to reproduce it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Provenance {
     /// The reward's name in the rewards config.
     pub reward: String,
@@ -168,6 +168,11 @@ pub struct Provenance {
     pub plugin_sha256: String,
     /// sha256 of the reward's canonical definition: plugin config, limits, formula.
     pub config_hash: String,
+    /// The models the reward's judges are configured to ask (each `[judges.NAME]`'s `model`; a
+    /// composite's are its components'), sorted, each once: which model graded, beside the
+    /// hashes. Empty, and left out of JSON, for a reward that asks no judge.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub judge_models: Vec<String>,
 }
 
 /// A failure that kept a rollout from being scored.

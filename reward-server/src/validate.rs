@@ -708,7 +708,12 @@ mod tests {
             error: None,
             instructions: 10,
             latency: Duration::from_micros(3),
-            provenance: Arc::new(Provenance { reward: "r".into(), plugin_sha256: "p".into(), config_hash: "c".into() }),
+            provenance: Arc::new(Provenance {
+                reward: "r".into(),
+                plugin_sha256: "p".into(),
+                config_hash: "c".into(),
+                ..Default::default()
+            }),
             cached: false,
         }
     }

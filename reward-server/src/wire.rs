@@ -13,7 +13,7 @@ use crate::engine::{Provenance, Scored, Status};
 ///  "reason": "...", "instructions": 18235, "latency_us": 14,
 ///  "provenance": {"reward": "...", "plugin_sha256": "...", "config_hash": "..."}}
 /// ```
-/// `score` is `null` when the rollout failed under the `abstain` or `fail` policy; `error` is
+/// A reward that asks a judge also has `"judge_models": [...]` in `provenance`. `score` is `null` when the rollout failed under the `abstain` or `fail` policy; `error` is
 /// present only when `status` is not `OK`, `reason` only when the plugin gave one.
 #[derive(Debug, Serialize)]
 pub struct ScoredJson<'a> {

@@ -447,3 +447,35 @@ fn offline_scoring_runs_a_judges_calls_side_by_side() {
     assert_eq!(judge.completions().len(), 16);
     assert_eq!(judge.max_in_flight(), 8, "max_concurrent = 8 reached, and not passed");
 }
+
+/// The judge's model is in the provenance of every result, beside the hashes: the plugin reward
+/// granted it, and a composite over it (with a component that asks none), each model once; a
+/// reward that asks no judge has none. Offline, the JSON line carries it.
+#[test]
+fn the_judges_model_is_in_the_provenance() {
+    let judge = FakeJudge::start(Script::new(Reply::text("0.5")));
+    let plugin = plugin_path("limits-guest");
+    let more = format!(
+        "[rewards.plain]\nplugin = \"{0}\"\n\n[rewards.again]\nplugin = \"{0}\"\njudge = \"j\"\n\n\
+         [rewards.both]\ncomponents = {{ a = \"judged\", b = \"again\", p = \"plain\" }}\nformula = \"a + b + p\"\n",
+        plugin.display()
+    );
+    let rewards = load(&config(&judge.url(), "", &more));
+    let models = |name: &str| rewards.get(name).unwrap().provenance.judge_models.clone();
+    assert_eq!(models("judged"), ["grader-1"]);
+    assert_eq!(models("both"), ["grader-1"], "a composite's models are its components', each once");
+    assert_eq!(models("plain"), Vec::<String>::new());
+    let s = score(rewards.get("judged").unwrap(), "judge Rate this.");
+    assert_eq!(s.provenance.judge_models, ["grader-1"], "{s:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("rewards.toml");
+    std::fs::write(&config_path, config(&judge.url(), "", &more)).unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\": \"a\", \"prompt\": \"q\", \"completion\": \"judge Rate this.\"}\n").unwrap();
+    for (reward, want) in [("judged", Some(serde_json::json!(["grader-1"]))), ("plain", None)] {
+        let (out, lines) = common::score_file(&config_path, reward, &input);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(lines[0]["provenance"].get("judge_models").cloned(), want, "{reward}: {}", lines[0]);
+    }
+}

@@ -332,6 +332,7 @@ fn from_proto(r: pb::ScoredRollout) -> Scored {
             reward: provenance.reward,
             plugin_sha256: provenance.plugin_sha256,
             config_hash: provenance.config_hash,
+            judge_models: provenance.judge_models,
         }),
         cached: r.cached,
     }

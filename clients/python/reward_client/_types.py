@@ -24,11 +24,13 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a score came from: the reward, the plugin's sha256 and the reward definition's hash."""
+    """Where a score came from: the reward, the plugin's sha256, the reward definition's hash, and
+    the models its judges are configured to ask (empty for a reward that asks none)."""
 
     reward: str
     plugin_sha256: str
     config_hash: str
+    judge_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ mod tests {
     use crate::engine::Message;
 
     fn provenance(config_hash: &str) -> Provenance {
-        Provenance { reward: "r".into(), plugin_sha256: "p".into(), config_hash: config_hash.into() }
+        Provenance { reward: "r".into(), plugin_sha256: "p".into(), config_hash: config_hash.into(), ..Default::default() }
     }
 
     fn rollout(id: &str, completion: &str) -> Rollout {

@@ -108,12 +108,18 @@ fn to_proto(s: Scored) -> pb::ScoredRollout {
         error: s.error.unwrap_or_default(),
         instructions: s.instructions,
         latency_us: u64::try_from(s.latency.as_micros()).unwrap_or(u64::MAX),
-        provenance: Some(pb::Provenance {
-            reward: s.provenance.reward.clone(),
-            plugin_sha256: s.provenance.plugin_sha256.clone(),
-            config_hash: s.provenance.config_hash.clone(),
-        }),
+        provenance: Some(provenance(&s.provenance)),
         cached: s.cached,
+    }
+}
+
+/// A reward's provenance on the wire.
+fn provenance(p: &crate::engine::Provenance) -> pb::Provenance {
+    pb::Provenance {
+        reward: p.reward.clone(),
+        plugin_sha256: p.plugin_sha256.clone(),
+        config_hash: p.config_hash.clone(),
+        judge_models: p.judge_models.clone(),
     }
 }
 
@@ -259,11 +265,7 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                     plugin_version: s.plugin_version.unwrap_or_default(),
                     metrics: s.metrics,
                     on_error: s.on_error.into(),
-                    provenance: Some(pb::Provenance {
-                        reward: s.provenance.reward.clone(),
-                        plugin_sha256: s.provenance.plugin_sha256.clone(),
-                        config_hash: s.provenance.config_hash.clone(),
-                    }),
+                    provenance: Some(provenance(&s.provenance)),
                 }
             })
             .collect();

@@ -185,7 +185,7 @@ mod tests {
     use super::*;
 
     fn scored(status: Status, error: Option<&str>) -> Scored {
-        let reward = crate::engine::Provenance { reward: "graders/run".into(), plugin_sha256: String::new(), config_hash: String::new() };
+        let reward = crate::engine::Provenance { reward: "graders/run".into(), ..Default::default() };
         Scored {
             id: SAMPLE_ID.into(),
             score: Some(0.0),
