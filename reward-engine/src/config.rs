@@ -40,6 +40,10 @@
 //! judge = "local"                    # or { name = "local", max_calls_per_rollout = 4 }
 //! config = { type = "score_model", ... }
 //!
+//! [rewards.saved_grader]
+//! plugin = "openai-grader"
+//! config_file = "graders/exact.json" # the config as a JSON file (relative to this file)
+//!
 //! [graders]                          # the OpenAI graders door: rewards built from grader objects
 //! judge = "local"                    #   callers send (`crate::graders`); every key as a reward's,
 //! interpreter = { plugin = "python-runner" }   # plugin defaults to "openai-grader"
@@ -71,6 +75,8 @@ pub const MAX_REWARD_DEPTH: usize = 64;
 /// same reward are 2^20 plugin calls (and twice as many metrics) per rollout from a 2 KB config.
 /// Counted at load, sharing included; a reward over the cap is refused with its count.
 pub const MAX_PLUGIN_USES: u64 = 256;
+/// Largest `config_file` read: 4 MiB (a config is parsed whole, and kept with the reward).
+pub const MAX_CONFIG_FILE_BYTES: u64 = 4 << 20;
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -96,6 +102,9 @@ struct RewardSpec {
     description: Option<String>,
     plugin: Option<String>,
     config: Option<toml::Value>,
+    /// The config in a JSON file instead (an OpenAI grader object as saved), relative to the
+    /// config file; at most [`MAX_CONFIG_FILE_BYTES`]. Not with `config`.
+    config_file: Option<PathBuf>,
     limits: Option<Limits>,
     /// A directory whose files the plugin may read (`fixtures.read`), relative to the config file.
     fixtures: Option<PathBuf>,
@@ -119,6 +128,8 @@ pub struct Rewards {
     by_name: BTreeMap<String, Arc<Reward>>,
     /// The `[graders]` table's rewards-on-demand, when the config has one.
     graders: Option<Arc<Graders>>,
+    /// The files the load read besides the config file itself (`config_file`s), sorted.
+    sources: Vec<PathBuf>,
 }
 
 impl Rewards {
@@ -173,6 +184,7 @@ impl Rewards {
             done: BTreeMap::new(),
             depths: HashMap::new(),
             uses: HashMap::new(),
+            sources: Vec::new(),
         };
         let graders = match only {
             Some(name) => {
@@ -186,7 +198,16 @@ impl Rewards {
                 file.graders.as_ref().map(|spec| loader.graders(spec).context("[graders]")).transpose()?.map(Arc::new)
             }
         };
-        Ok(Rewards { by_name: loader.done, graders })
+        let mut sources = loader.sources;
+        sources.sort();
+        sources.dedup();
+        Ok(Rewards { by_name: loader.done, graders, sources })
+    }
+
+    /// The files the load read besides the config file (each reward's `config_file`): a server
+    /// watches them with the config, so an edited grader JSON reloads too.
+    pub fn sources(&self) -> &[PathBuf] {
+        &self.sources
     }
 
     /// What builds rewards from grader objects (the `[graders]` table); `None` when the config
@@ -234,6 +255,8 @@ struct Loader<'a> {
     depths: HashMap<String, usize>,
     /// The plugin uses of one rollout of each reward in `done` (see [`MAX_PLUGIN_USES`]).
     uses: HashMap<String, u64>,
+    /// The `config_file`s read.
+    sources: Vec<PathBuf>,
 }
 
 impl Loader<'_> {
@@ -282,6 +305,7 @@ impl Loader<'_> {
             (Some(plugin), None, None) => self.build_plugin(name, spec, plugin),
             (None, Some(components), Some(formula)) => {
                 if spec.config.is_some()
+                    || spec.config_file.is_some()
                     || spec.limits.is_some()
                     || spec.fixtures.is_some()
                     || spec.interpreter.is_some()
@@ -289,7 +313,7 @@ impl Loader<'_> {
                     || spec.groups
                 {
                     bail!(
-                        "a composite reward takes no `config`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`: set them on its components (a composite scores whole groups when one of its components does)"
+                        "a composite reward takes no `config`, `config_file`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`: set them on its components (a composite scores whole groups when one of its components does)"
                     );
                 }
                 self.build_composite(name, spec, components, formula, stack)
@@ -325,9 +349,11 @@ impl Loader<'_> {
 
     fn build_plugin(&mut self, name: &str, spec: &RewardSpec, plugin_name: &str) -> Result<Reward> {
         let plugin = self.plugin(plugin_name)?;
-        let config = match &spec.config {
-            Some(v) => serde_json::to_value(v).context("converting `config` to JSON")?,
-            None => serde_json::Value::Object(Default::default()),
+        let config = match (&spec.config, &spec.config_file) {
+            (Some(v), None) => serde_json::to_value(v).context("converting `config` to JSON")?,
+            (None, Some(file)) => self.config_file(file).context("`config_file`")?,
+            (None, None) => serde_json::Value::Object(Default::default()),
+            (Some(_), Some(_)) => bail!("set `config` or `config_file`, not both"),
         };
         let (limits, grants) = self.limits_and_grants(spec)?;
         PluginParts {
@@ -344,12 +370,31 @@ impl Loader<'_> {
         .map_err(|e| anyhow!("{e}"))
     }
 
+    /// A `config_file`: JSON, at most [`MAX_CONFIG_FILE_BYTES`], relative to the config file.
+    fn config_file(&mut self, file: &Path) -> Result<serde_json::Value> {
+        use std::io::Read;
+        let path = self.base.join(file);
+        let opened = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut text = String::new();
+        opened
+            .take(MAX_CONFIG_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("reading {} (it must be UTF-8 JSON)", path.display()))?;
+        if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+            bail!("{} is larger than {MAX_CONFIG_FILE_BYTES} bytes", path.display());
+        }
+        let config = serde_json::from_str(&text).map_err(|e| anyhow!("{} is not JSON: {e}", path.display()))?;
+        self.sources.push(path);
+        Ok(config)
+    }
+
     /// The `[graders]` table's [`Graders`]: a plugin reward's table (`plugin`, default
     /// [`DEFAULT_GRADER_PLUGIN`], `limits`, `interpreter`, `judge`, `on_error`) whose config is
     /// each grader a caller sends; its plugin and grants are loaded as a reward's (sharing the
     /// judges and interpreters of the rewards).
     fn graders(&mut self, spec: &RewardSpec) -> Result<Graders> {
         if spec.config.is_some()
+            || spec.config_file.is_some()
             || spec.description.is_some()
             || spec.fixtures.is_some()
             || spec.groups

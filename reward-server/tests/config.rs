@@ -101,13 +101,16 @@ fn reward_shapes_are_checked() {
     assert!(load_err("[rewards.x]\nplugin = \"GUEST\"\nformula = \"1\"\n").contains("not both"));
     assert!(load_err("[rewards.x]\ncomponents = { a = \"y\" }\n").contains("needs a `formula`"));
     let err = load_err(&format!("{LENGTH}[rewards.x]\ncomponents = {{ a = \"length\" }}\nformula = \"a\"\nlimits = {{ fuel = 1 }}\n"));
-    assert!(err.contains("a composite reward takes no `config`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`"), "{err}");
+    assert!(
+        err.contains("a composite reward takes no `config`, `config_file`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`"),
+        "{err}"
+    );
     let err = load_err(&format!("{LENGTH}[rewards.x]\ncomponents = {{ a = \"length\" }}\nformula = \"a\"\ngroups = true\n"));
     assert!(err.contains("set them on its components (a composite scores whole groups when one of its components does)"), "{err}");
     let err = load_err(&format!(
         "{LENGTH}[rewards.x]\ncomponents = {{ a = \"length\" }}\nformula = \"a\"\ninterpreter = {{ plugin = \"python-runner\" }}\n"
     ));
-    assert!(err.contains("takes no `config`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`"), "{err}");
+    assert!(err.contains("takes no `config`, `config_file`, `limits`, `fixtures`, `interpreter`, `judge` or `groups`"), "{err}");
     let err = load_err(&format!("{LENGTH}[rewards.y]\nplugin = \"GUEST\"\ninterpreter = {{ fuel = 1 }}\n"));
     assert!(err.contains("`interpreter`: `plugin` is missing"), "{err}");
     let err = load_err(&format!("{LENGTH}[rewards.y]\nplugin = \"GUEST\"\ninterpreter = {{ plugin = \"no-such-runner\" }}\n"));

@@ -777,3 +777,41 @@ fn graders_run_asks_a_real_model() {
     let again = run_ok(&server, body);
     assert_eq!((&again["reward"], &again["metadata"]["status"]), (&first["reward"], &first["metadata"]["status"]), "{again}");
 }
+
+/// A grader saved as a JSON file is a reward's `config_file`: the same reward as the grader
+/// inline (the same config hash, the same scores), the file among what a server watches; a file
+/// that is missing, not JSON or beside an inline `config` fails at load, named.
+#[test]
+fn a_grader_saved_as_json_is_a_rewards_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("graders")).unwrap();
+    let saved = json!({"type": "string_check", "name": "exact", "input": "{{sample.output_text}}", "reference": "{{item.reference_answer}}", "operation": "eq"});
+    std::fs::write(dir.path().join("graders/exact.json"), serde_json::to_string_pretty(&saved).unwrap()).unwrap();
+    let head = &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()];
+    let config = rewards_toml(
+        dir.path(),
+        &format!(
+            "{head}\n[rewards.saved]\nplugin = \"PLUGIN\"\ndescription = \"OpenAI string_check, from a JSON file\"\nconfig_file = \"graders/exact.json\"\n"
+        ),
+    );
+    let rewards = reward_server::config::Rewards::load(common::host(), &config).unwrap_or_else(|e| panic!("{e:#}"));
+    let (inline, from_file) = (rewards.get("exact").unwrap(), rewards.get("saved").unwrap());
+    assert_eq!(inline.provenance.config_hash, from_file.provenance.config_hash, "one grader, one definition");
+    assert_eq!(rewards.sources(), [dir.path().join("graders/exact.json")]);
+    assert_eq!(scores(&config, "saved"), scores(&config, "exact"));
+
+    let load_error = |table: &str| {
+        let text = format!("{head}\n[rewards.saved]\nplugin = \"PLUGIN\"\n{table}\n")
+            .replace("PLUGIN", &plugin_path("openai-grader").display().to_string());
+        format!("{:#}", reward_server::config::Rewards::from_toml(common::host(), &text, dir.path()).unwrap_err())
+    };
+    std::fs::write(dir.path().join("graders/broken.json"), "{\"type\": \"string_check\",").unwrap();
+    for (table, names) in [
+        ("config_file = \"graders/none.json\"", "reward `saved`: `config_file`: opening"),
+        ("config_file = \"graders/broken.json\"", "broken.json is not JSON: EOF while parsing"),
+        ("config_file = \"graders/exact.json\"\nconfig = {}", "set `config` or `config_file`, not both"),
+    ] {
+        let err = load_error(table);
+        assert!(err.contains(names), "{table}: {err}");
+    }
+}

@@ -177,6 +177,7 @@ impl AppState {
         if let Some(graders) = rewards.graders() {
             paths.push(PathBuf::from(graders.plugin().origin()));
         }
+        paths.extend(rewards.sources().iter().cloned());
         paths.sort();
         paths.dedup();
         paths
