@@ -698,7 +698,10 @@ fn a_grader_is_built_once_and_kept_by_its_json() {
 #[test]
 fn graders_run_asks_the_judge_granted_by_the_graders_table() {
     use reward_server_harness::fake_judge::{FakeJudge, Reply, Script};
-    let judge = FakeJudge::start(Script::new(Reply::text("great")).then(Reply::text_with_usage("{\"result\": 0.8, \"steps\": []}", 12, 3)));
+    let judge = FakeJudge::start({
+        let scored = Reply::text_with_usage("{\"result\": 0.8, \"steps\": []}", 12, 3);
+        Script::new(scored.clone()).then(scored).then(Reply::text("great"))
+    });
     let dir = tempfile::tempdir().unwrap();
     let head = &REWARDS[..REWARDS.find("[rewards.mentions_city]").unwrap()];
     let text =
@@ -716,7 +719,9 @@ fn graders_run_asks_the_judge_granted_by_the_graders_table() {
     let usage = json!({"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15, "cached_tokens": 0});
     assert_eq!(r["metadata"]["token_usage"], usage, "{r}");
     assert_eq!(r["model_grader_token_usage_per_model"], json!({"grader-1": usage}), "the grant's model, not the grader's: {r}");
-    assert!(r["metadata"]["scores"].as_object().unwrap().keys().all(|k| !k.starts_with("judge_")), "{r}");
+    let scores = r["metadata"]["scores"].as_object().unwrap();
+    assert_eq!(scores.get("judge_score_raw"), Some(&json!(0.8)), "the plugin's metrics are scores: {r}");
+    assert!(!scores.contains_key("judge_calls") && !scores.contains_key("judge_prompt_tokens"), "the host's are token_usage: {r}");
     let sent = judge.completions();
     assert_eq!(sent.len(), 1);
     let body = sent[0].body.clone().unwrap();
@@ -729,6 +734,18 @@ fn graders_run_asks_the_judge_granted_by_the_graders_table() {
     assert_eq!(r["metadata"]["status"], "PLUGIN_ERROR", "{r}");
     assert!(r["metadata"]["error"].as_str().unwrap().contains("great"), "the answer is quoted: {r}");
     assert_eq!(judge.completions().len(), 2);
+
+    // `samples` (ours): three calls through the host, seeds 5, 6, 7 (none cached: the seeds
+    // differ), their tokens summed, the mean scored.
+    let mut sampled = grader.clone();
+    sampled["samples"] = json!(3);
+    sampled["sampling_params"] = json!({"seed": 5, "temperature": 0.5});
+    let r = run_ok(&server, json!({"grader": sampled, "model_sample": "Paris", "item": {"reference_answer": "Paris"}}));
+    assert!((r["reward"].as_f64().unwrap() - 0.8).abs() < 1e-12, "{r}");
+    assert_eq!(r["metadata"]["scores"]["judge_score_samples"], 3.0, "{r}");
+    assert_eq!(r["metadata"]["token_usage"]["prompt_tokens"], 36, "{r}");
+    let seeds: Vec<Value> = judge.completions()[2..].iter().map(|c| c.body.as_ref().unwrap()["seed"].clone()).collect();
+    assert_eq!(seeds, [json!(5), json!(6), json!(7)]);
 }
 
 /// A label_model grader through graders/run on a real model (llama.cpp serving SmolLM2-135M):

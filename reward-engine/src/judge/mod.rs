@@ -517,19 +517,27 @@ pub struct JudgeUsage {
     pub failure: Option<JudgeError>,
 }
 
+/// The names of the metrics the host adds to a rollout that asked a judge
+/// ([`JudgeUsage::metrics`], in that order).
+pub const USAGE_METRICS: [&str; 5] =
+    ["judge_calls", "judge_cache_hits", "judge_prompt_tokens", "judge_completion_tokens", "judge_latency_ms"];
+
 impl JudgeUsage {
     /// The `judge_*` metrics of a rollout that made calls (diagnostic, never part of the reward):
-    /// `judge_calls`, `judge_cache_hits`, `judge_prompt_tokens`, `judge_completion_tokens`,
-    /// `judge_latency_ms`.
+    /// [`USAGE_METRICS`], each with its value.
     pub fn metrics(&self) -> Vec<crate::Metric> {
-        let metric = |name: &str, value: f64| crate::Metric { name: name.into(), value, kind: crate::MetricKind::Metric };
-        vec![
-            metric("judge_calls", self.calls.into()),
-            metric("judge_cache_hits", self.cache_hits.into()),
-            metric("judge_prompt_tokens", self.prompt_tokens as f64),
-            metric("judge_completion_tokens", self.completion_tokens as f64),
-            metric("judge_latency_ms", self.latency.as_secs_f64() * 1000.0),
-        ]
+        let values = [
+            self.calls.into(),
+            self.cache_hits.into(),
+            self.prompt_tokens as f64,
+            self.completion_tokens as f64,
+            self.latency.as_secs_f64() * 1000.0,
+        ];
+        USAGE_METRICS
+            .iter()
+            .zip(values)
+            .map(|(name, value)| crate::Metric { name: (*name).into(), value, kind: crate::MetricKind::Metric })
+            .collect()
     }
 
     /// Counts one call's answer (a completion, embeddings, or an error).

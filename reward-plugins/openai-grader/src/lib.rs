@@ -46,12 +46,14 @@ pub const VERSION: &str = "0.1.0";
 
 /// Every metric of a fixed name the reward may emit. A `multi` grader also emits one metric per
 /// key of its `graders` (that sub-grader's score), named after the key.
-pub const METRICS: [&str; 9] = [
+pub const METRICS: [&str; 11] = [
     "score",
     "passed",
     "input_chars",
     "reference_chars",
     "judge_score_raw",
+    "judge_score_stdev",
+    "judge_score_samples",
     "judge_label_index",
     "pairwise_order1",
     "pairwise_order2",

@@ -37,7 +37,10 @@ use serde_json::{Map, Value};
 use crate::template::{Pair, PairSide, Scope, Template};
 
 /// The fields of a `score_model` grader.
-pub const SCORE_MODEL_FIELDS: [&str; 7] = ["type", "name", "input", "model", "range", "pass_threshold", "sampling_params"];
+pub const SCORE_MODEL_FIELDS: [&str; 8] = ["type", "name", "input", "model", "range", "pass_threshold", "sampling_params", "samples"];
+/// Most judge answers one `score_model` rollout may average (`samples`, our extension): 16, the
+/// judge grant's default `max_calls_per_rollout`.
+pub const MAX_SAMPLES: u64 = 16;
 /// The fields of a `label_model` grader.
 pub const LABEL_MODEL_FIELDS: [&str; 6] = ["type", "name", "input", "model", "labels", "passing_labels"];
 /// The fields of a `pairwise` grader (ours, not an OpenAI grader type).
@@ -70,8 +73,17 @@ struct MessageTemplate {
 
 #[derive(Clone, Debug)]
 enum ModelKind {
-    Score { min: f64, max: f64, pass_threshold: Option<f64> },
-    Label { labels: Vec<String>, passing: Vec<bool> },
+    /// `samples`: how many answers are averaged (1 unless the config sets more).
+    Score {
+        min: f64,
+        max: f64,
+        pass_threshold: Option<f64>,
+        samples: u32,
+    },
+    Label {
+        labels: Vec<String>,
+        passing: Vec<bool>,
+    },
     Pairwise(Box<Pairwise>),
 }
 
@@ -324,7 +336,14 @@ impl ModelGrader {
                 Some(other) => return Err(format!("`range` must be two numbers [min, max], found {other}")),
             };
             let pass_threshold = optional_finite(map, "pass_threshold")?;
-            (ModelKind::Score { min, max, pass_threshold }, parse_sampling(map.get("sampling_params"))?)
+            let samples = match map.get("samples") {
+                None | Some(Value::Null) => 1,
+                Some(v) => match v.as_u64().filter(|n| (1..=MAX_SAMPLES).contains(n)) {
+                    Some(n) => n as u32,
+                    None => return Err(format!("`samples` must be a whole number from 1 to {MAX_SAMPLES}, found {v}")),
+                },
+            };
+            (ModelKind::Score { min, max, pass_threshold, samples }, parse_sampling(map.get("sampling_params"))?)
         } else if grader == "pairwise" {
             for (side, variable) in [(PairSide::First, "{{pair.first}}"), (PairSide::Second, "{{pair.second}}")] {
                 if !messages.iter().any(|m| m.content.uses_pair(side)) {
@@ -398,7 +417,10 @@ impl ModelGrader {
     /// Asks the judge and scores its answer.
     pub fn grade(&self, name: &str, scope: &Scope<'_>) -> Result<Score, RolloutError> {
         match &self.kind {
-            ModelKind::Score { min, max, pass_threshold } => {
+            ModelKind::Score { min, max, pass_threshold, samples } if *samples > 1 => {
+                self.grade_samples(name, scope, (*min, *max), *pass_threshold, *samples)
+            }
+            ModelKind::Score { min, max, pass_threshold, .. } => {
                 let completion = self.ask(name, scope, None)?;
                 let by = answered_by(&completion);
                 let raw = parse_score(&completion.text).map_err(|e| unusable(name, &completion, &e))?;
@@ -421,6 +443,45 @@ impl ModelGrader {
             }
             ModelKind::Pairwise(pairwise) => self.grade_pairwise(name, scope, pairwise),
         }
+    }
+
+    /// `score_model` with `samples` > 1: that many answers, the call `i` (from 0) with seed
+    /// `seed + i` (`seed` the config's, else 0) so that the calls differ and each stays
+    /// reproducible and cacheable; the score is the mean of the clamped numbers. Any answer that
+    /// fails (a judge error, no number) fails the rollout: a partial mean is never the score.
+    fn grade_samples(
+        &self,
+        name: &str,
+        scope: &Scope<'_>,
+        (min, max): (f64, f64),
+        pass_threshold: Option<f64>,
+        samples: u32,
+    ) -> Result<Score, RolloutError> {
+        let messages = self.render(scope).map_err(RolloutError::InvalidInput)?;
+        let base = self.sampling.seed.unwrap_or(0);
+        let mut values = Vec::with_capacity(samples as usize);
+        let mut raws = Vec::with_capacity(samples as usize);
+        let mut by = String::new();
+        for i in 0..samples {
+            let what = format!("{name} (sample {} of {samples})", i + 1);
+            let sampling = Sampling { seed: Some(base.wrapping_add(u64::from(i))), ..self.sampling };
+            let completion = judge::complete(&messages, &sampling).map_err(|e| judge_failed(&what, &e))?;
+            let raw = parse_score(&completion.text).map_err(|e| unusable(&what, &completion, &e))?;
+            by = answered_by(&completion);
+            raws.push(raw);
+            values.push(raw.clamp(min, max));
+        }
+        let n = f64::from(samples);
+        let mean = values.iter().sum::<f64>() / n;
+        let spread = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        let listed = values.iter().map(f64::to_string).collect::<Vec<_>>().join(", ");
+        let reason = format!("{name}: the judge{by} scored {samples} samples in [{min}, {max}]: {listed}; mean {mean}");
+        let score = Score::new(mean)
+            .reward("score", mean)
+            .metric("judge_score_raw", raws.iter().sum::<f64>() / n)
+            .metric("judge_score_stdev", spread)
+            .metric("judge_score_samples", n);
+        Ok(with_pass_threshold(score, reason, mean, pass_threshold))
     }
 
     /// The two `pairwise` calls (completion first, then reference first) and their mean.

@@ -934,6 +934,68 @@ mod model_graders {
         assert_eq!(answering(&grader, "11").unwrap().value, 10.0);
     }
 
+    /// `samples` (ours): that many calls, seeds `seed + i`, the mean of the clamped numbers, their
+    /// spread; a sample that fails fails the rollout, never a partial mean.
+    #[test]
+    fn score_model_samples_are_averaged_on_distinct_seeds() {
+        let mut grader = score_model();
+        grader["samples"] = json!(3);
+        grader["sampling_params"] = json!({"temperature": 0.7, "seed": 40});
+        // The stand-in answers by the seed it is sent: 40 -> 0.2, 41 -> 0.5, 42 -> 1.4 (clamped to 1).
+        let by_seed = Arc::new(Mutex::new(Vec::new()));
+        let (result, seen) = judged(&grader, "x", json!("y"), json!({}), {
+            let by_seed = by_seed.clone();
+            move |_| {
+                let n = by_seed.lock().unwrap().len();
+                by_seed.lock().unwrap().push(n);
+                answer(["0.2", "0.5", "1.4"][n])
+            }
+        });
+        let s = result.unwrap();
+        let seeds: Vec<Option<u64>> = seen.iter().map(|(_, sampling)| sampling.seed).collect();
+        assert_eq!(seeds, [Some(40), Some(41), Some(42)]);
+        assert!(
+            seen.iter().all(|(m, sampling)| *m == seen[0].0 && sampling.temperature == Some(0.7)),
+            "one question, the config's sampling"
+        );
+        let mean = (0.2 + 0.5 + 1.0) / 3.0;
+        assert!((s.value - mean).abs() < 1e-12, "{s:?}");
+        assert_eq!(s.get("judge_score_samples"), Some(3.0));
+        assert!((s.get("judge_score_raw").unwrap() - (0.2 + 0.5 + 1.4) / 3.0).abs() < 1e-12, "{s:?}");
+        let stdev = (((0.2f64 - mean).powi(2) + (0.5 - mean).powi(2) + (1.0 - mean).powi(2)) / 3.0).sqrt();
+        assert!((s.get("judge_score_stdev").unwrap() - stdev).abs() < 1e-12, "{s:?}");
+        assert!(s.reason.as_deref().unwrap().contains("3 samples in [0, 1]: 0.2, 0.5, 1"), "{:?}", s.reason);
+
+        // Without a seed the samples take 0, 1, ...; the second answer is junk: the rollout fails
+        // naming that sample, after two calls.
+        let mut grader = score_model();
+        grader["samples"] = json!(3);
+        let calls = Arc::new(Mutex::new(0));
+        let (result, seen) = judged(&grader, "x", json!("y"), json!({}), {
+            let calls = calls.clone();
+            move |_| {
+                let mut n = calls.lock().unwrap();
+                *n += 1;
+                answer(if *n == 2 { "no idea" } else { "0.5" })
+            }
+        });
+        let msg = failed(result);
+        assert!(msg.starts_with("judge (sample 2 of 3): the judge's answer \"no idea\""), "{msg}");
+        assert_eq!(seen.iter().map(|(_, s)| s.seed).collect::<Vec<_>>(), [Some(0), Some(1)]);
+
+        // One sample is the plain grader (the grant's seed, no sample metrics).
+        let mut grader = score_model();
+        grader["samples"] = json!(1);
+        let (result, seen) = judged(&grader, "x", json!("y"), json!({}), |_| answer("0.5"));
+        assert_eq!((result.unwrap().get("judge_score_samples"), seen[0].1.seed), (None, None));
+        for bad in [json!(0), json!(17), json!(2.5), json!("3")] {
+            let mut grader = score_model();
+            grader["samples"] = bad.clone();
+            let err = config_error(&grader);
+            assert!(err.contains("`samples` must be a whole number from 1 to 16"), "{bad}: {err}");
+        }
+    }
+
     /// OpenAI scores non-numeric answers 0; here they fail the rollout, naming the answer, so a
     /// broken judge never reads as a bad completion.
     #[test]

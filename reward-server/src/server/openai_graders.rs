@@ -37,6 +37,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ScoreError;
 
+use crate::engine::judge::USAGE_METRICS;
 use crate::engine::{Item, Reward, RewardKind, Rollout, Scored, Status};
 use crate::input::json_kind;
 
@@ -97,8 +98,13 @@ pub fn response(grader: &Value, reward: &Reward, scored: &Scored) -> Value {
     let field = |key: &str| grader.get(key).and_then(Value::as_str);
     let kind = field("type").unwrap_or("");
     let metric = |name: &str| scored.metrics.iter().find(|m| m.name == name).map(|m| m.value);
-    let scores: Map<String, Value> =
-        scored.metrics.iter().filter(|m| !m.name.starts_with("judge_")).map(|m| (m.name.clone(), Value::from(m.value))).collect();
+    // The plugin's metrics; the host's judge accounting goes to `token_usage` instead.
+    let scores: Map<String, Value> = scored
+        .metrics
+        .iter()
+        .filter(|m| !USAGE_METRICS.contains(&m.name.as_str()))
+        .map(|m| (m.name.clone(), Value::from(m.value)))
+        .collect();
     // A multi grader reports each of its graders' scores as the metric of the grader's key.
     let sub_rewards: Map<String, Value> = match grader.get("graders") {
         Some(Value::Object(graders)) if kind == "multi" => {
