@@ -272,7 +272,6 @@ impl Fixture {
         let rewards = Rewards::load(&host, &config)?;
         let echo = rewards.get(ECHO_REWARD)?.clone();
         let options = ServeOptions {
-            config,
             grpc_addr: ([127, 0, 0, 1], 0).into(),
             http_addr: ([127, 0, 0, 1], 0).into(),
             scorer: ScorerOptions { workers: 2, max_rollouts_per_request: FIXTURE_MAX_ROLLOUTS, ..ScorerOptions::default() },
@@ -281,14 +280,10 @@ impl Fixture {
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(1),
             stream_send_timeout: Duration::from_secs(1),
-            connections: server::ConnectionLimits::default(),
-            watch_interval: None,
-            auth: server::TokenSource::None,
-            tls: None,
-            nemo_gym_reward: None,
+            ..ServeOptions::new(config)
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let state = runtime.block_on(async { AppState::new(host.clone(), options) })?;
+        let state = runtime.block_on(async { AppState::from_rewards(host.clone(), rewards, options) })?;
         let router = server::http::router(state.clone());
         Ok(Fixture { dir, host, plugin, echo, runtime, router, _state: state })
     }

@@ -1,6 +1,7 @@
 //! The HTTP API end to end: the real server binary on loopback, a real HTTP client.
 //! Nova Lambda variants, OpenRLHF, slime, NeMo Gym, validate, the native API, bad bodies, auth, deadlines, overload,
-//! metrics, the score cache.
+//! metrics, the score cache. At the end, the same router in process (`AppState::from_rewards`,
+//! `tower::ServiceExt::oneshot`): no process, no socket, for behaviour that needs neither.
 
 mod common;
 
@@ -685,4 +686,85 @@ async fn math_equivalence_through_the_lambda_door() {
     for (item, (answer, gold, want)) in body.as_array().unwrap().iter().zip(cases) {
         assert_eq!(item["aggregate_reward_score"].as_f64(), Some(want), "{answer} vs {gold}: {item}");
     }
+}
+
+// ---- In process: the HTTP router over rewards loaded in the test, called with `oneshot` ----
+
+/// The HTTP router over the limits guest's reward `guest` (loaded here, no server process), with
+/// `options` changed by `adjust`.
+fn in_process(adjust: impl FnOnce(&mut reward_server::server::ServeOptions)) -> axum::Router {
+    use reward_server::server::{AppState, ServeOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let config = guest_config(dir.path(), "guest", "");
+    let rewards = reward_server::config::Rewards::load(common::host(), &config).unwrap();
+    let mut options = ServeOptions::new(config);
+    adjust(&mut options);
+    reward_server::server::http::router(AppState::from_rewards(common::host().clone(), rewards, options).unwrap())
+}
+
+/// One request through the router: the status and the JSON answer.
+async fn oneshot(router: &axum::Router, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::post(path).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router.clone().oneshot(request.body(axum::body::Body::from(body.to_owned())).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+}
+
+/// The scoring path without a process or a socket: a good rollout scores, a bad record fails
+/// alone in its place, an unknown reward is 404 naming the known ones, and a door that is off
+/// (NeMo Gym's root `/verify`, the OpenAI graders door) says how to turn it on.
+#[tokio::test]
+async fn the_router_scores_in_process() {
+    let router = in_process(|_| {});
+    let body = json!({"reward": "guest", "rollouts": [
+        {"id": "a", "prompt": "q", "completion": "four"},
+        {"id": "b", "prompt": "q"},
+        {"id": "c", "prompt": "q", "completion": "panic"},
+    ]});
+    let (status, answer) = oneshot(&router, "/v1/score", &[], &body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    let rows: Vec<(&str, &str)> = results.iter().map(|r| (r["id"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();
+    assert_eq!(rows, [("a", "OK"), ("b", "INVALID_INPUT"), ("c", "PLUGIN_ERROR")], "{answer}");
+    assert_eq!(results[0]["score"], 4.0, "the guest scores the completion's length: {answer}");
+
+    let (status, answer) = oneshot(&router, "/v1/score", &[], &json!({"reward": "nope", "rollouts": []}).to_string()).await;
+    assert_eq!((status, answer["kind"].as_str()), (404, Some("unknown_reward")), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("known: guest"), "{answer}");
+
+    let (status, answer) = oneshot(&router, "/verify", &[], "{}").await;
+    assert_eq!((status, answer["kind"].as_str()), (404, Some("not_configured")), "{answer}");
+    let (status, answer) = oneshot(&router, "/v1/fine_tuning/alpha/graders/run", &[], "{}").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (404, Some("not_configured")), "{answer}");
+}
+
+/// The token check and the request caps, in process: no token or a wrong one is 401, the right
+/// one scores; a body over the cap is 413; too many rollouts is 413 naming the flag.
+#[tokio::test]
+async fn the_router_checks_tokens_and_caps_in_process() {
+    let router = in_process(|o| {
+        o.auth = reward_server::server::TokenSource::Fixed("s3cret".into());
+        o.max_body_bytes = 4096;
+        o.max_inflight_body_bytes = 4096;
+        o.scorer.max_rollouts_per_request = 2;
+    });
+    let one = json!({"reward": "guest", "rollouts": [{"id": "a", "prompt": "q", "completion": "four"}]}).to_string();
+    assert_eq!(oneshot(&router, "/v1/score", &[], &one).await.0, 401);
+    assert_eq!(oneshot(&router, "/v1/score", &[("authorization", "Bearer wrong")], &one).await.0, 401);
+    let token = [("authorization", "Bearer s3cret")];
+    let (status, answer) = oneshot(&router, "/v1/score", &token, &one).await;
+    assert_eq!((status, answer["results"][0]["score"].as_f64()), (200, Some(4.0)), "{answer}");
+
+    let three: Vec<Value> = (0..3).map(|i| json!({"id": format!("r{i}"), "prompt": "q", "completion": "x"})).collect();
+    let (status, answer) = oneshot(&router, "/v1/score", &token, &json!({"reward": "guest", "rollouts": three}).to_string()).await;
+    assert_eq!((status, answer["kind"].as_str()), (413, Some("too_many_rollouts")), "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("--max-rollouts-per-request (2)"), "{answer}");
+    let big = json!({"reward": "guest", "rollouts": [{"id": "a", "prompt": "q", "completion": "x".repeat(8192)}]}).to_string();
+    let (status, answer) = oneshot(&router, "/v1/score", &token, &big).await;
+    assert_eq!((status, answer["kind"].as_str()), (413, Some("body_too_large")), "{answer}");
 }

@@ -13,7 +13,7 @@ mod error;
 mod fair;
 pub(crate) mod grpc;
 pub(crate) mod grpc_count;
-pub(crate) mod http;
+pub mod http;
 pub mod metrics;
 /// The Nova reward-Lambda contract (the engine's: the Lambda bridge writes the same answers).
 pub use crate::engine::nova;
@@ -110,6 +110,30 @@ pub struct ServeOptions {
 pub use auth::TokenSource;
 pub use tls::TlsFiles;
 
+impl ServeOptions {
+    /// The options `reward-server serve --config CONFIG` runs with when no other flag is given:
+    /// loopback addresses, every limit at its documented default, no token, no TLS, no watching.
+    /// (The command line sets each from its flag; this is the base for embedding and tests.)
+    pub fn new(config: PathBuf) -> ServeOptions {
+        ServeOptions {
+            config,
+            grpc_addr: DEFAULT_GRPC_ADDR.parse().expect("a valid address"),
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("a valid address"),
+            scorer: ScorerOptions::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_inflight_body_bytes: DEFAULT_MAX_INFLIGHT_BODY_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            stream_send_timeout: DEFAULT_STREAM_SEND_TIMEOUT,
+            connections: ConnectionLimits::default(),
+            watch_interval: None,
+            auth: TokenSource::None,
+            tls: None,
+            nemo_gym_reward: None,
+        }
+    }
+}
+
 /// State shared by both transports.
 pub struct AppState {
     /// The scorer.
@@ -131,11 +155,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Loads the rewards and builds the state.
+    /// Loads the rewards from `options.config` and builds the state.
     pub fn new(host: PluginHost, options: ServeOptions) -> Result<Arc<AppState>> {
+        let rewards = Rewards::load(&host, &options.config)?;
+        Self::from_rewards(host, rewards, options)
+    }
+
+    /// The state over rewards already loaded (by [`Rewards::from_toml`], say): what the routers
+    /// ([`http::router`]) serve, so a test can call them in process. `options.config` is only read
+    /// again by a reload and by `validate` without samples. The Prometheus recorder is the
+    /// process's one ([`metrics::install`]).
+    pub fn from_rewards(host: PluginHost, rewards: Rewards, options: ServeOptions) -> Result<Arc<AppState>> {
         let auth = auth::Auth::new(options.auth.clone())?;
         let metrics = metrics::install();
-        let rewards = Rewards::load(&host, &options.config)?;
         if let Some(name) = &options.nemo_gym_reward {
             rewards.get(name).with_context(|| format!("--nemo-gym-reward {name}"))?;
         }
