@@ -20,6 +20,31 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 4 << 30;
 /// Guest stack: 1 MiB. A deeper recursion is a stack-overflow trap (`PLUGIN_ERROR`).
 pub const DEFAULT_MAX_WASM_STACK: usize = 1 << 20;
 
+/// The instance pool's totals per live component instance (`max_instances` of them): core
+/// instances, memories and tables, on average. A Rust guest holds one of each; a Python
+/// component (componentize-py) a few dozen core instances, so the averages leave room for a mix.
+const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+/// See [`POOL_CORE_INSTANCES_PER_COMPONENT`].
+const POOL_MEMORIES_PER_COMPONENT: u32 = 2;
+/// See [`POOL_CORE_INSTANCES_PER_COMPONENT`].
+const POOL_TABLES_PER_COMPONENT: u32 = 4;
+/// Most core instances one component may hold: 64 (a Python component holds a few dozen).
+pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Most linear memories one component may hold: 8.
+pub const MAX_MEMORIES_PER_COMPONENT: u32 = 8;
+/// Most tables one component may hold: 32.
+pub const MAX_TABLES_PER_COMPONENT: u32 = 32;
+/// Most bytes of VM state (not linear memory) of one component instance: 1 MiB.
+pub const MAX_COMPONENT_INSTANCE_STATE_BYTES: usize = 1 << 20;
+/// Most bytes of VM state (not linear memory) of one core instance: 8 MiB.
+pub const MAX_CORE_INSTANCE_STATE_BYTES: usize = 8 << 20;
+/// Most elements of one table: 1 Mi. Each element also counts [`crate::TABLE_ELEMENT_BYTES`]
+/// against the instance's memory cap, so a guest cannot grow tables past its memory.
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// The guard region after each linear memory: 64 KiB (memories are reserved only up to their
+/// cap, so a small guard keeps the pool's virtual footprint proportional to its size).
+const MEMORY_GUARD_BYTES: u64 = 64 << 10;
+
 /// Builds a [`PluginHost`].
 #[derive(Clone, Debug)]
 pub struct HostBuilder {
@@ -91,15 +116,15 @@ impl HostBuilder {
         // component holds a few dozen core instances, tables and memories; Rust ones one each.
         let n = self.max_instances;
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(4))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
-            .max_core_instances_per_component(64)
-            .max_memories_per_component(8)
-            .max_tables_per_component(32)
-            .max_component_instance_size(1 << 20)
-            .max_core_instance_size(8 << 20)
-            .table_elements(1 << 20)
+            .total_core_instances(n.saturating_mul(POOL_CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(n.saturating_mul(POOL_MEMORIES_PER_COMPONENT))
+            .total_tables(n.saturating_mul(POOL_TABLES_PER_COMPONENT))
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            .max_component_instance_size(MAX_COMPONENT_INSTANCE_STATE_BYTES)
+            .max_core_instance_size(MAX_CORE_INSTANCE_STATE_BYTES)
+            .table_elements(MAX_TABLE_ELEMENTS)
             .max_memory_size(usize::try_from(self.max_memory_bytes).context("max_memory_bytes")?);
 
         let mut config = Config::new();
@@ -111,7 +136,7 @@ impl HostBuilder {
             // Reserve only what a memory may grow to, not the default 4 GiB + guard, so the pool's
             // virtual footprint stays proportional to its size.
             .memory_reservation(self.max_memory_bytes)
-            .memory_guard_size(64 << 10)
+            .memory_guard_size(MEMORY_GUARD_BYTES)
             .memory_reservation_for_growth(0)
             // Same score on every machine: NaNs produced by float arithmetic get the canonical bit
             // pattern (x86 and ARM differ otherwise, and a guest can read the bits), and relaxed

@@ -22,6 +22,9 @@ pub const DEFAULT_INSTANCE_REUSE: u32 = 1;
 /// Fuel granted to instantiating a plugin (start functions, interpreter start-up): 20,000,000,000.
 /// Not charged to any rollout.
 pub const INSTANTIATION_FUEL: u64 = 20_000_000_000;
+/// How many of a reward's `timeout_ms` instantiating its plugin (start functions, a Python
+/// interpreter's start-up) and its first config check may take: 4. Not charged to any rollout.
+pub const INSTANTIATION_DEADLINE_FACTOR: u32 = 4;
 
 /// Longest error text kept from a guest (a rollout's `invalid-input` / `failed` message, a config
 /// refusal): 4 KiB. Longer texts are cut at a character boundary and marked with how much was cut.
@@ -102,6 +105,12 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The wall-clock deadline of instantiating a plugin under these limits (and of checking its
+    /// config): [`INSTANTIATION_DEADLINE_FACTOR`] times `timeout_ms`.
+    pub fn instantiation_deadline(&self) -> Duration {
+        self.deadline.saturating_mul(INSTANTIATION_DEADLINE_FACTOR)
+    }
+
     /// Checks the limits against each other and against the host's ceilings.
     pub fn validate(&self, host_memory_ceiling: u64) -> Result<(), String> {
         validate_budget(self.fuel, self.deadline, self.memory_bytes, host_memory_ceiling)?;

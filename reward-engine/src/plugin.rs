@@ -363,7 +363,7 @@ impl Plugin {
             return Ok(());
         }
         live.store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
-        live.store.set_epoch_deadline(epoch_ticks(limits.deadline * 4, self.host.epoch_tick));
+        live.store.set_epoch_deadline(epoch_ticks(limits.instantiation_deadline(), self.host.epoch_tick));
         match live.plugin.reward_plugin_reward().call_check_config(&mut live.store, config) {
             Ok(_) => {
                 live.prepared_for = Some(config.to_owned());
@@ -379,7 +379,7 @@ impl Plugin {
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_fuel(INSTANTIATION_FUEL).expect("fuel is enabled");
-        store.set_epoch_deadline(epoch_ticks(limits.deadline * 4, self.host.epoch_tick));
+        store.set_epoch_deadline(epoch_ticks(limits.instantiation_deadline(), self.host.epoch_tick));
         match self.pre.instantiate(&mut store) {
             Ok(plugin) => Ok(Live { store, plugin, batches: 0, prepared_for: None, pace: Pace::default() }),
             Err(e) => {

@@ -111,6 +111,26 @@ pub use auth::TokenSource;
 pub use tls::TlsFiles;
 
 impl ServeOptions {
+    /// Checks every limit of the server at once, naming the flag of the first that cannot work:
+    /// the scorer's sizes ([`ScorerOptions::validate`]), the connection caps and timeouts
+    /// ([`ConnectionLimits::validate`]), the body caps against each other, and the timeouts
+    /// positive. [`serve`] and [`AppState::from_rewards`] call it before anything starts.
+    pub fn validate(&self) -> Result<()> {
+        self.scorer.validate()?;
+        self.connections.validate()?;
+        anyhow::ensure!(self.max_body_bytes > 0, "--max-body-bytes must be at least 1");
+        anyhow::ensure!(
+            self.max_inflight_body_bytes >= self.max_body_bytes,
+            "max_inflight_body_bytes ({}) must be at least max_body_bytes ({}): a body of the largest size could never be read",
+            self.max_inflight_body_bytes,
+            self.max_body_bytes
+        );
+        for (value, flag) in [(self.request_timeout, "--request-timeout-ms"), (self.stream_send_timeout, "--stream-send-timeout-ms")] {
+            anyhow::ensure!(!value.is_zero(), "{flag} must be at least 1");
+        }
+        Ok(())
+    }
+
     /// The options `reward-server serve --config CONFIG` runs with when no other flag is given:
     /// loopback addresses, every limit at its documented default, no token, no TLS, no watching.
     /// (The command line sets each from its flag; this is the base for embedding and tests.)
@@ -166,18 +186,13 @@ impl AppState {
     /// again by a reload and by `validate` without samples. The Prometheus recorder is the
     /// process's one ([`metrics::install`]).
     pub fn from_rewards(host: PluginHost, rewards: Rewards, options: ServeOptions) -> Result<Arc<AppState>> {
+        options.validate()?;
         let auth = auth::Auth::new(options.auth.clone())?;
         let metrics = metrics::install();
         if let Some(name) = &options.nemo_gym_reward {
             rewards.get(name).with_context(|| format!("--nemo-gym-reward {name}"))?;
         }
         let scorer = Scorer::new(rewards, options.scorer.clone())?;
-        anyhow::ensure!(
-            options.max_inflight_body_bytes >= options.max_body_bytes,
-            "max_inflight_body_bytes ({}) must be at least max_body_bytes ({}): a body of the largest size could never be read",
-            options.max_inflight_body_bytes,
-            options.max_body_bytes
-        );
         let body_budget = Arc::new(tokio::sync::Semaphore::new(options.max_inflight_body_bytes.div_ceil(1024)));
         let grader_builds = tokio::sync::Semaphore::new(options.scorer.workers.max(1));
         Ok(Arc::new(AppState { scorer, options, auth, host, metrics, reloading: Mutex::new(()), body_budget, grader_builds }))
@@ -479,7 +494,7 @@ pub enum ServeError {
 
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
 pub async fn serve(host: PluginHost, options: ServeOptions) -> Result<(), ServeError> {
-    options.connections.validate().map_err(ServeError::Setup)?;
+    options.validate().map_err(ServeError::Setup)?;
     let state = AppState::new(host, options.clone()).map_err(ServeError::Setup)?;
     let tls = options.tls.clone().map(tls::Tls::load).transpose().map_err(ServeError::Setup)?;
     let bind = |addr: SocketAddr, door: &'static str| async move {
@@ -670,6 +685,24 @@ async fn watch_files(state: Arc<AppState>, interval: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_validate_checks_every_server_limit_and_names_the_flag() {
+        let base = || ServeOptions::new(PathBuf::from("rewards.toml"));
+        base().validate().unwrap();
+        let refused = |adjust: &dyn Fn(&mut ServeOptions), names: &str| {
+            let mut options = base();
+            adjust(&mut options);
+            let e = format!("{:#}", options.validate().unwrap_err());
+            assert!(e.contains(names), "{names}: {e}");
+        };
+        refused(&|o| o.request_timeout = Duration::ZERO, "--request-timeout-ms");
+        refused(&|o| o.stream_send_timeout = Duration::ZERO, "--stream-send-timeout-ms");
+        refused(&|o| o.max_inflight_body_bytes = o.max_body_bytes - 1, "max_inflight_body_bytes");
+        refused(&|o| o.scorer.workers = 0, "--workers");
+        refused(&|o| o.scorer.max_inflight_judge_rollouts = o.scorer.max_rollouts_per_request - 1, "max_inflight_judge_rollouts");
+        refused(&|o| o.connections.max_connections = 0, "max_connections");
+    }
 
     #[test]
     fn grpc_timeouts_parse() {

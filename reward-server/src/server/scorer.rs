@@ -100,6 +100,34 @@ impl Default for ScorerOptions {
     }
 }
 
+impl ScorerOptions {
+    /// Checks the sizes against each other: every pool and budget at least 1, and a request of
+    /// the largest size admissible under both budgets. The message names the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.workers > 0, "--workers must be at least 1");
+        anyhow::ensure!(self.judge_workers > 0, "--judge-workers must be at least 1");
+        anyhow::ensure!(self.max_inflight_rollouts > 0, "--max-inflight-rollouts must be at least 1");
+        anyhow::ensure!(self.max_inflight_judge_rollouts > 0, "--max-inflight-judge-rollouts must be at least 1");
+        anyhow::ensure!(
+            self.max_rollouts_per_request <= self.max_inflight_rollouts,
+            "max_rollouts_per_request ({}) must not exceed max_inflight_rollouts ({})",
+            self.max_rollouts_per_request,
+            self.max_inflight_rollouts
+        );
+        // A request larger than the judge budget could never be admitted: refuse to start rather
+        // than refuse every full-size request for a judge reward with a 429 a retry cannot cure.
+        anyhow::ensure!(
+            self.max_rollouts_per_request <= self.max_inflight_judge_rollouts,
+            "max_rollouts_per_request ({}) must not exceed max_inflight_judge_rollouts ({}): a request that large for a reward \
+             asking a judge could never be admitted (lower --max-rollouts-per-request or raise --max-inflight-judge-rollouts)",
+            self.max_rollouts_per_request,
+            self.max_inflight_judge_rollouts
+        );
+        anyhow::ensure!(self.max_workers_per_reward != Some(0), "--max-workers-per-reward must be at least 1");
+        Ok(())
+    }
+}
+
 /// Scores requests for every transport. Shared as `Arc<Scorer>`.
 pub struct Scorer {
     rewards: ArcSwap<Rewards>,
@@ -193,26 +221,7 @@ impl Drop for Admission {
 impl Scorer {
     /// A scorer over `rewards`.
     pub fn new(rewards: Rewards, options: ScorerOptions) -> anyhow::Result<Arc<Scorer>> {
-        anyhow::ensure!(options.workers > 0, "--workers must be at least 1");
-        anyhow::ensure!(options.judge_workers > 0, "--judge-workers must be at least 1");
-        anyhow::ensure!(options.max_inflight_rollouts > 0, "--max-inflight-rollouts must be at least 1");
-        anyhow::ensure!(options.max_inflight_judge_rollouts > 0, "--max-inflight-judge-rollouts must be at least 1");
-        anyhow::ensure!(
-            options.max_rollouts_per_request <= options.max_inflight_rollouts,
-            "max_rollouts_per_request ({}) must not exceed max_inflight_rollouts ({})",
-            options.max_rollouts_per_request,
-            options.max_inflight_rollouts
-        );
-        // A request larger than the judge budget could never be admitted: refuse to start rather
-        // than refuse every full-size request for a judge reward with a 429 a retry cannot cure.
-        anyhow::ensure!(
-            options.max_rollouts_per_request <= options.max_inflight_judge_rollouts,
-            "max_rollouts_per_request ({}) must not exceed max_inflight_judge_rollouts ({}): a request that large for a reward \
-             asking a judge could never be admitted (lower --max-rollouts-per-request or raise --max-inflight-judge-rollouts)",
-            options.max_rollouts_per_request,
-            options.max_inflight_judge_rollouts
-        );
-        anyhow::ensure!(options.max_workers_per_reward != Some(0), "--max-workers-per-reward must be at least 1");
+        options.validate()?;
         let pool = FairPool::new(options.workers, options.max_workers_per_reward)?;
         let judge_pool = FairPool::named("reward-judge", options.judge_workers, None)?;
         // Both series exist from the start: an idle budget reads 0, not "no data".
