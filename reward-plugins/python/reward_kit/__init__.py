@@ -11,12 +11,13 @@ def score(completion, reference):
 
 `python -m reward_kit build my_reward.py -o my_reward.wasm` turns the file into a sandboxed
 WebAssembly component (componentize-py, no WASI) that the server loads like any other plugin.
+`@group_reward` scores a whole GRPO group in one call (a reward declared `groups = true`).
 Natively the same function is a plain callable: test it with pytest, or score a JSONL file with
 `python -m reward_kit run my_reward.py --input rollouts.jsonl`.
 """
 
 from .types import InvalidInput, Message, Rollout, Score
-from .registry import ConfigError, RewardFunction, reward
+from .registry import ConfigError, GroupRewardFunction, RewardFunction, group_reward, reward
 from .helpers import (
     extract_answer,
     extract_boxed,
@@ -31,7 +32,9 @@ from .helpers import (
 
 __all__ = [
     "reward",
+    "group_reward",
     "RewardFunction",
+    "GroupRewardFunction",
     "ConfigError",
     "Rollout",
     "Message",

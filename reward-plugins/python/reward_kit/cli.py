@@ -5,6 +5,9 @@ file natively.
     python -m reward_kit new my_reward --lang python [--dir reward-plugins/python/plugins]
     python -m reward_kit new my_reward --lang rust   [--dir reward-plugins]
     python -m reward_kit run my_reward.py --input rollouts.jsonl [--config '{"k": 1}']
+
+`run` scores a `@group_reward` group by group: consecutive lines with the same `group` field, else
+the same prompt (see `run_file`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ KIT_DIR = Path(__file__).resolve().parent
 # reward-plugins/python/reward_kit -> reward-plugins/wit
 DEFAULT_WIT = KIT_DIR.parent.parent / "wit"
 WORLD = "reward-plugin-full"
+# A `@group_reward` is built for the world without imports: a component that imports `meter` must
+# meter every rollout of a call, while a group's call runs on one budget (as the Rust SDK's
+# `export_group_reward!`, whose components import nothing).
+GROUP_WORLD = "reward-plugin"
 # The kit modules that go into a component (not the CLI, not the templates).
 GUEST_MODULES = ("__init__.py", "types.py", "registry.py", "helpers.py", "tracebacks.py", "_guest.py")
 APP_MODULE = "reward_kit_app"
@@ -54,7 +61,9 @@ def build(source: Path, output: Path, wit: Path = DEFAULT_WIT, paths: Optional[L
     `output`: componentize-py with WASI stubbed out, so the plugin imports nothing. Returns `output`.
 
     The module is imported at build time (componentize-py pre-initialises the interpreter), so an
-    import error, a missing or second `@reward` fails here. Import everything at module level: the
+    import error, a missing or second `@reward` fails here. A `@group_reward` (found by importing
+    the file natively first, `reward_kind`) is built for the world without imports, so the host
+    meters its group's call as one budget. Import everything at module level: the
     sandbox has no file system to import from later.
     """
     source = source.resolve()
@@ -66,6 +75,7 @@ def build(source: Path, output: Path, wit: Path = DEFAULT_WIT, paths: Optional[L
     if not (wit / "reward.wit").is_file():
         raise UsageError(f"no reward.wit in {wit} (pass --wit DIR)")
     tool = _componentize_py()
+    world = GROUP_WORLD if reward_kind(source, paths or []) == "group" else WORLD
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="reward-kit-") as tmp:
@@ -87,13 +97,35 @@ def build(source: Path, output: Path, wit: Path = DEFAULT_WIT, paths: Optional[L
             f"_guest.bind(_user, display_name={str(source.name)!r})\n"
             "Reward = _guest.Reward\n"
         )
-        _run([*tool, "-d", str(wit), "-w", WORLD, "bindings", str(bindings)], quiet=True)
-        cmd = [*tool, "-d", str(wit), "-w", WORLD, "componentize", "--stub-wasi", "-p", str(app), "-p", str(bindings), "-p", str(user)]
+        _run([*tool, "-d", str(wit), "-w", world, "bindings", str(bindings)], quiet=True)
+        cmd = [*tool, "-d", str(wit), "-w", world, "componentize", "--stub-wasi", "-p", str(app), "-p", str(bindings), "-p", str(user)]
         for p in paths or []:
             cmd += ["-p", str(Path(p).resolve())]
         cmd += [APP_MODULE, "-o", str(output)]
         _run(cmd, quiet=quiet)
     return output
+
+
+_KIND_PROBE = """
+import sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[1], *sys.argv[3:]]
+from reward_kit.cli import load_reward
+from reward_kit.registry import GroupRewardFunction
+print("group" if isinstance(load_reward(Path(sys.argv[2])), GroupRewardFunction) else "reward")
+"""
+
+
+def reward_kind(source: Path, paths: List[Path]) -> str:
+    """`"group"` when `source` defines a `@group_reward`, else `"reward"`: the file imported
+    natively in a child process (so this process's registry stays as it was). A file that does
+    not import natively counts as a `@reward`; the component's own import then decides (a
+    `@group_reward` built for the wrong world fails the build, naming it)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _KIND_PROBE, str(KIT_DIR.parent), str(source), *(str(Path(p).resolve()) for p in paths)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=120,
+    )
+    return "group" if proc.returncode == 0 and proc.stdout.strip() == "group" else "reward"
 
 
 def _run(cmd: List[str], quiet: bool) -> None:
@@ -189,7 +221,7 @@ serde_json = "1"
 
 
 def load_reward(source: Path):
-    """Imports a reward file natively and returns its one `@reward`."""
+    """Imports a reward file natively and returns its one `@reward` or `@group_reward`."""
     from . import registry
 
     before = len(registry.registered())
@@ -201,37 +233,111 @@ def load_reward(source: Path):
     spec.loader.exec_module(module)
     found = registry.registered()[before:]
     if len(found) != 1:
-        raise UsageError(f"{source}: expected one @reward, found {len(found)}")
+        raise UsageError(f"{source}: expected one @reward or @group_reward, found {len(found)}")
     return found[0]
+
+
+# Most rollouts one group may hold, as in the server (reward-engine's `MAX_GROUP_ROLLOUTS`).
+MAX_GROUP_ROLLOUTS = 512
+
+
+def group_key(record: dict, rollout) -> tuple:
+    """What puts a rollout in a group, as the server's `group::partition` reads it: the record's
+    `group` (a string or a number), else its prompt, the messages before the answer. A name and
+    a prompt never match each other."""
+    group = record.get("group")
+    if group is not None:
+        return ("named", str(group))
+    return ("prompt", tuple((m.role, m.content) for m in rollout.messages[:-1]))
 
 
 def run_file(source: Path, input_path: Path, config: str, out) -> dict:
     """Scores a JSONL file natively (no sandbox), one JSON line per input line in the offline
-    scorer's shape (`id`, `score`, `status`, `metrics`, `reason`/`error`). Returns counts by status."""
+    scorer's shape (`id`, `score`, `status`, `metrics`, `reason`/`error`). Returns counts by status.
+
+    A `@group_reward` scores groups as `reward-server score` does with `groups = true`: a group is
+    a run of consecutive lines with the same `group_key` (the `group` field, else the prompt). A
+    line whose group ended on an earlier line is `INVALID_INPUT` naming the line its group began
+    on, and so is every line of a group of more than 512 rollouts; a line that is not a rollout is
+    answered in place and neither joins nor ends a group.
+    """
+    from .registry import GroupRewardFunction
     from .types import Rollout
 
     fn = load_reward(source)
     fn.config_for(config)  # a bad config fails before any rollout, as in the server
-    counts: dict = {}
+    rows: List[Optional[dict]] = []
+    parsed = []  # (line index, record, rollout) of the lines that are rollouts
     with open(input_path, encoding="utf-8") as f:
         for i, line in enumerate(f):
             try:
-                rollout = Rollout.from_json(json.loads(line), i)
+                record = json.loads(line)
+                rollout = Rollout.from_json(record, i)
             except (ValueError, AttributeError, TypeError) as e:
-                row = {"id": f"line-{i + 1}", "score": 0.0, "status": "INVALID_INPUT", "metrics": {}, "error": f"line {i + 1}: {e}"}
+                rows.append(_error_row(f"line-{i + 1}", "invalid", f"line {i + 1}: {e}"))
             else:
-                kind, payload = fn.run(rollout, config)
-                if kind == "ok":
-                    metrics = {**{k: float(v) for k, v in payload.rewards.items()}, **{k: float(v) for k, v in payload.metrics.items()}}
-                    row = {"id": rollout.id, "score": float(payload.value), "status": "OK", "metrics": metrics}
-                    if payload.reason is not None:
-                        row["reason"] = payload.reason
-                else:
-                    status = "INVALID_INPUT" if kind == "invalid" else "PLUGIN_ERROR"
-                    row = {"id": rollout.id, "score": 0.0, "status": status, "metrics": {}, "error": payload}
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-            out.write(json.dumps(row) + "\n")
+                rows.append(None)
+                parsed.append((i, record, rollout))
+    if isinstance(fn, GroupRewardFunction):
+        ids = {i: rollout.id for i, _record, rollout in parsed}
+        for lines, answers in _score_groups(fn, parsed, config):
+            for i, (kind, payload) in zip(lines, answers):
+                rows[i] = _row(ids[i], kind, payload)
+    else:
+        for i, _record, rollout in parsed:
+            rows[i] = _row(rollout.id, *fn.run(rollout, config))
+    counts: dict = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+        out.write(json.dumps(row) + "\n")
     return counts
+
+
+def _score_groups(fn, parsed, config: str):
+    """Yields `(line indexes, answers)` for each run of consecutive same-key rollouts."""
+    began: dict = {}  # group key -> line index its (ended or current) group began on
+    current_key, current = None, []
+
+    def flush():
+        if not current:
+            return None
+        lines = [i for i, _ in current]
+        if len(current) > MAX_GROUP_ROLLOUTS:
+            msg = f"a group of {len(current)} rollouts (from line {lines[0] + 1}) is over the {MAX_GROUP_ROLLOUTS} a group may hold"
+            return lines, [("invalid", msg)] * len(current)
+        return lines, fn.run_group([r for _, r in current], config)
+
+    for i, record, rollout in parsed:
+        key = group_key(record, rollout)
+        if key == current_key:
+            current.append((i, rollout))
+            continue
+        if key in began:
+            yield [i], [("invalid", f"line {i + 1}: its group began on line {began[key] + 1} and ended before it: a group's lines must be consecutive")]
+            continue
+        done = flush()
+        if done:
+            yield done
+        current_key, current = key, [(i, rollout)]
+        began[key] = i
+    done = flush()
+    if done:
+        yield done
+
+
+def _row(rid: str, kind: str, payload) -> dict:
+    if kind == "ok":
+        metrics = {**{k: float(v) for k, v in payload.rewards.items()}, **{k: float(v) for k, v in payload.metrics.items()}}
+        row = {"id": rid, "score": float(payload.value), "status": "OK", "metrics": metrics}
+        if payload.reason is not None:
+            row["reason"] = payload.reason
+        return row
+    return _error_row(rid, kind, payload)
+
+
+def _error_row(rid: str, kind: str, message: str) -> dict:
+    status = "INVALID_INPUT" if kind == "invalid" else "PLUGIN_ERROR"
+    return {"id": rid, "score": 0.0, "status": status, "metrics": {}, "error": message}
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -242,7 +348,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build a plugin (.wasm component) from a Python file")
-    b.add_argument("source", type=Path, help="the Python file that defines one @reward")
+    b.add_argument("source", type=Path, help="the Python file that defines one @reward or @group_reward")
     b.add_argument("-o", "--output", type=Path, help="the .wasm to write [default: target/plugins/NAME.wasm next to the repo root, else ./NAME.wasm]")
     b.add_argument("--wit", type=Path, default=DEFAULT_WIT, help=f"the contract's WIT folder [default: {DEFAULT_WIT}]")
     b.add_argument("--path", type=Path, action="append", default=[], help="an extra folder of Python modules the reward imports (repeatable)")

@@ -71,7 +71,8 @@ class Rollout:
     def from_json(cls, record: Mapping[str, Any], index: int = 0) -> "Rollout":
         """A rollout from one JSONL record, in either shape the offline scorer reads: Nova RFT
         (`{id, messages, reference_answer}`) or plain (`{id?, prompt, completion, reference?}`).
-        For running a reward natively on the same files."""
+        For running a reward natively on the same files. A `group` field names the rollout's GRPO
+        group (see `cli.run_file`) and, as in the server, is not part of the metadata."""
         rid = str(record.get("id", f"line-{index + 1}"))
         if "messages" in record:
             messages = [Message(m.get("role", ""), _text(m.get("content", ""))) for m in record["messages"]]
@@ -83,12 +84,12 @@ class Rollout:
             reference = record.get("reference_answer")
             if reference is None and isinstance(record.get("metadata"), dict):
                 reference = record["metadata"].get("reference_answer")
-            known = {"id", "messages", "reference_answer"}
+            known = {"id", "messages", "reference_answer", "group"}
         else:
             messages = [Message("user", _text(record.get("prompt", ""))), Message("assistant", _text(record.get("completion", "")))]
             completion = messages[-1].content
             reference = record.get("reference")
-            known = {"id", "prompt", "completion", "reference"}
+            known = {"id", "prompt", "completion", "reference", "group"}
         metadata = {k: v for k, v in record.items() if k not in known}
         return cls(rid, messages, completion, reference, metadata)
 

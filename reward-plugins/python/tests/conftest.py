@@ -93,11 +93,13 @@ def plugins() -> Dict[str, Path]:
 
 
 def write_config(path: Path, rewards: Dict[str, dict]) -> Path:
-    """A rewards TOML from {name: {plugin, limits, config, on_error}} (inline tables)."""
+    """A rewards TOML from {name: {plugin, groups, limits, config, on_error}} (inline tables)."""
     lines = []
     for name, r in rewards.items():
         lines.append(f"[rewards.{name}]")
         lines.append(f"plugin = {json.dumps(str(r['plugin']))}")
+        if r.get("groups"):
+            lines.append("groups = true")
         if "on_error" in r:
             lines.append(f"on_error = {json.dumps(r['on_error'])}")
         if "limits" in r:
