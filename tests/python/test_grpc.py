@@ -575,7 +575,12 @@ def test_client_deadline_exceeded(guest_stub, pb):
         with pytest.raises(grpc.RpcError) as e:
             guest_stub.Score(pb.pb2.ScoreRequest(reward="guest_work", rollouts=rollouts), timeout=0.2)
         elapsed = time.monotonic() - started
-        assert code_of(e) == grpc.StatusCode.DEADLINE_EXCEEDED, e.value.details()
+        # The server answers DEADLINE_EXCEEDED at the deadline; grpcio's own timer fires at the same
+        # instant and, when it wins the race, reports CANCELLED "Timeout expired" (seen in about one
+        # run in four on two loaded cores). Either is this deadline ending the call; anything else
+        # (the work's results, another error) is not. Dropping the work is the next test's.
+        code, details = code_of(e), e.value.details() or ""
+        assert code == grpc.StatusCode.DEADLINE_EXCEEDED or (code == grpc.StatusCode.CANCELLED and "timeout" in details.lower()), (code, details)
         assert elapsed < 1.5, f"the call ended {elapsed:.2f}s after it started, with a 0.2 s deadline"
     finally:
         wait_until_idle(guest_stub, pb)

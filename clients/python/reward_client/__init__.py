@@ -18,6 +18,7 @@ Brief overview:
 from ._retry import RetryPolicy
 from ._types import (
     DeadlineExceeded,
+    GroupRewardSplit,
     Provenance,
     RequestFailed,
     RewardClientError,
@@ -31,6 +32,7 @@ from .client import AsyncRewardClient, RewardClient
 __all__ = [
     "AsyncRewardClient",
     "DeadlineExceeded",
+    "GroupRewardSplit",
     "Provenance",
     "RequestFailed",
     "RetryPolicy",

@@ -105,6 +105,16 @@ class HttpTransport:
             retryable=response.status_code in RETRYABLE_HTTP,
         )
 
+    async def group_rewards(self, timeout_s: float) -> set[str]:
+        """The names of the loaded rewards that score whole groups (`GET /v1/rewards`)."""
+        try:
+            response = await self._client.get("/v1/rewards", timeout=httpx.Timeout(timeout_s))
+        except httpx.TransportError as e:
+            raise ServerUnreachable(f"reward server {self.url}: {type(e).__name__}: {e}") from e
+        if response.status_code != 200:
+            raise RequestFailed(f"reward server {self.url}: GET /v1/rewards: HTTP {response.status_code}", code=response.status_code)
+        return {r["name"] for r in response.json().get("rewards", []) if r.get("groups")}
+
     @staticmethod
     def result(r: dict[str, Any]) -> ScoredRollout:
         p = r.get("provenance")
@@ -156,6 +166,14 @@ class GrpcTransport:
         except grpc.aio.AioRpcError as e:
             raise self.error(e) from None
         return [self.result(r) for r in response.results]
+
+    async def group_rewards(self, timeout_s: float) -> set[str]:
+        """The names of the loaded rewards that score whole groups (`ListRewards`)."""
+        try:
+            response = await self._stub.ListRewards(reward_pb2.ListRewardsRequest(), timeout=timeout_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise self.error(e) from None
+        return {r.name for r in response.rewards if r.groups}
 
     def error(self, e: grpc.aio.AioRpcError) -> Exception:
         code = e.code()

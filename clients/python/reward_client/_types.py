@@ -202,6 +202,13 @@ class ServerUnreachable(RewardClientError):
         self.attempts = attempts
 
 
+class GroupRewardSplit(RewardClientError, ValueError):
+    """A call that batches rollouts (`score_one`, `score_many`, veRL's one-at-a-time
+    `compute_score`) was asked to score a reward that scores whole GRPO groups: its groups could be
+    split across requests and each part scored as a group of its own. Nothing was sent; use
+    `score` with each group whole."""
+
+
 class DeadlineExceeded(RewardClientError):
     """The call's deadline passed before an answer came (locally, or the server's 504 /
     DEADLINE_EXCEEDED). Never retried."""

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from ._batcher import Batcher
 from ._retry import RetryPolicy
 from ._transport import GrpcTransport, HttpTransport
-from ._types import DeadlineExceeded, RequestFailed, Rollout, ScoredRollout, ServerUnreachable, as_rollout
+from ._types import DeadlineExceeded, GroupRewardSplit, RequestFailed, Rollout, ScoredRollout, ServerUnreachable, as_rollout
 
 if TYPE_CHECKING:
     from .trl import TrlRewardFunc
@@ -87,6 +87,8 @@ class AsyncRewardClient:
         self.max_request_rollouts = max_request_rollouts
         self._batcher = Batcher(self._request, max_batch_size=max_batch_size, max_wait=max_wait)
         self.requests_sent = 0
+        # The server's rewards that score whole groups, once read (see `_refuse_split_groups`).
+        self._group_rewards: set[str] | None = None
 
     # -- calls ------------------------------------------------------------------------------------
 
@@ -103,14 +105,43 @@ class AsyncRewardClient:
         return [r for chunk in answers for r in chunk]
 
     async def score_one(self, reward: str, rollout: RolloutLike, *, timeout: float | None = None) -> ScoredRollout:
-        """Scores one rollout, batched with other `score_one` / `score_many` calls for `reward`."""
-        return await self._batcher.submit(reward, as_rollout(rollout), self._deadline(timeout))
+        """Scores one rollout, batched with other `score_one` / `score_many` calls for `reward`.
+        Refused (`GroupRewardSplit`) for a reward that scores whole groups: use `score`."""
+        deadline = self._deadline(timeout)
+        await self._refuse_split_groups(reward, "score_one")
+        return await self._batcher.submit(reward, as_rollout(rollout), deadline)
 
     async def score_many(self, reward: str, rollouts: Sequence[RolloutLike], *, timeout: float | None = None) -> list[ScoredRollout]:
         """Scores `rollouts` through the batcher: with concurrent callers' rollouts, in requests of
-        at most `max_batch_size`."""
+        at most `max_batch_size`. Refused (`GroupRewardSplit`) for a reward that scores whole
+        groups: use `score`."""
         deadline = self._deadline(timeout)
+        await self._refuse_split_groups(reward, "score_many")
         return list(await asyncio.gather(*(self._batcher.submit(reward, as_rollout(r), deadline) for r in rollouts)))
+
+    async def scores_groups(self, reward: str) -> bool | None:
+        """Whether the server's reward `reward` scores whole GRPO groups (`groups = true`), from
+        the server's list of rewards, read once per client; None when the list could not be read
+        (it is read again next time)."""
+        if self._group_rewards is None:
+            try:
+                if self._transport is None:
+                    self._transport = self._make_transport()
+                self._group_rewards = await self._transport.group_rewards(min(self.timeout, 10.0))
+            except (RequestFailed, ServerUnreachable, DeadlineExceeded):
+                return None
+        return reward in self._group_rewards
+
+    async def _refuse_split_groups(self, reward: str, call: str) -> None:
+        """The batcher cuts requests by time and size, not by group, so a group reward's group
+        could be split across requests and each part scored as a group of its own: a wrong score
+        that looks right. Raises `GroupRewardSplit` for such a reward (when the server's list
+        cannot be read, the call goes ahead unchecked)."""
+        if await self.scores_groups(reward):
+            raise GroupRewardSplit(
+                f"reward `{reward}` scores whole GRPO groups: {call} batches rollouts by time, not by group, and would "
+                "score parts of a group as groups of their own; send each group in one `score` call (veRL: compute_score_batch)"
+            )
 
     # -- adapters ---------------------------------------------------------------------------------
 
@@ -227,9 +258,13 @@ class RewardClient:
     def score_many(self, reward: str, rollouts: Sequence[RolloutLike], *, timeout: float | None = None) -> list[ScoredRollout]:
         return self._run(self.aio.score_many(reward, rollouts, timeout=timeout))
 
+    def scores_groups(self, reward: str) -> bool | None:
+        return self._run(self.aio.scores_groups(reward))
+
     score.__doc__ = AsyncRewardClient.score.__doc__
     score_one.__doc__ = AsyncRewardClient.score_one.__doc__
     score_many.__doc__ = AsyncRewardClient.score_many.__doc__
+    scores_groups.__doc__ = AsyncRewardClient.scores_groups.__doc__
 
     def trl(self, reward: str, **options: Any) -> "TrlRewardFunc":
         """A TRL `GRPOTrainer` reward function (sync); see `reward_client.trl`."""

@@ -90,5 +90,9 @@ def reward_func(queries, prompts, labels, **kwargs) -> dict[str, Any]:
     if not reward:
         raise RuntimeError("REWARD_CLIENT_REWARD is not set (the reward-server reward to score with)")
     failure = os.environ.get("REWARD_CLIENT_FAILURE_SCORE")
-    results = client().score_many(reward, rollouts_of(list(queries), prompts, labels))
+    rollouts = rollouts_of(list(queries), prompts, labels)
+    # A group reward's batch goes whole (the batcher could split its groups); others are batched
+    # with the other workers' calls.
+    c = client()
+    results = c.score(reward, rollouts) if c.scores_groups(reward) else c.score_many(reward, rollouts)
     return answer(results, float(failure) if failure else None)

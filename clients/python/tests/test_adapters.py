@@ -233,3 +233,39 @@ def test_openrlhf_failure_score_and_request_failure(server, openrlhf_reward_func
     bad = openrlhf_reward_func(server.http, reward="no_such_reward")
     with pytest.raises(RequestFailed):
         bad(["x"], ["x"], ["x"])
+
+
+def test_batching_calls_refuse_a_group_reward_and_the_batch_forms_keep_groups_whole(builtin):
+    """`score_one` / `score_many` batch by time, not by group: for a reward that scores whole
+    groups they raise `GroupRewardSplit` before sending anything (veRL's one-at-a-time
+    `compute_score` too), over HTTP and gRPC; `score` and OpenRLHF's `reward_func` send the groups
+    whole. A reward that does not group is batched as before."""
+    from reward_client import GroupRewardSplit
+
+    boxed = lambda n: f"<think>t</think><answer>\\boxed{{{n}}}</answer>"
+    for url in (builtin.http, builtin.grpc_url):
+        with RewardClient(url) as client:
+            assert client.scores_groups("majority_vote") is True and client.scores_groups("numeric_answer") is False
+            sent = client.requests_sent
+            with pytest.raises(GroupRewardSplit, match="reward `majority_vote` scores whole GRPO groups"):
+                client.score_one("majority_vote", Rollout(completion=boxed("1"), prompt="p"))
+            with pytest.raises(GroupRewardSplit):
+                client.score_many("majority_vote", [Rollout(completion=boxed("1"), prompt="p")] * 2)
+            with pytest.raises(GroupRewardSplit):
+                client.verl("majority_vote").compute_score("d", boxed("1"), "1", {})
+            assert client.requests_sent == sent, "nothing was sent"
+            got = client.score("majority_vote", [Rollout(completion=boxed(n), prompt="p") for n in ("1", "1", "2")])
+            assert [r.score for r in got] == [1.0, 1.0, 0.0] and [r.metrics["group_size"] for r in got] == [3.0] * 3, url
+            assert client.score_one("numeric_answer", Rollout(completion="<answer>4</answer>", reference="4")).status.name == "OK"
+
+
+def test_openrlhf_sends_a_group_rewards_batch_whole(builtin, openrlhf_reward_func):
+    """OpenRLHF's `reward_func` on a group reward: the batch goes as one `score` request (not
+    through the batcher), its prompts' groups whole."""
+    reward_func = openrlhf_reward_func(builtin.http, reward="majority_vote")
+    prompts = ["<|user|>p<|assistant|>"] * 3 + ["<|user|>q<|assistant|>"] * 2
+    answers = ["1", "1", "2", "5", "5"]
+    queries = [p + f"<think>t</think><answer>\\boxed{{{a}}}</answer>" for p, a in zip(prompts, answers)]
+    out = reward_func(queries, prompts, [""] * 5)
+    assert list(map(float, out["rewards"])) == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert list(map(float, out["extra_logs"]["reward_error"])) == [0.0] * 5

@@ -266,6 +266,7 @@ impl pb::reward_service_server::RewardService for RewardGrpc {
                     metrics: s.metrics,
                     on_error: s.on_error.into(),
                     provenance: Some(provenance(&s.provenance)),
+                    groups: s.groups,
                 }
             })
             .collect();

@@ -254,6 +254,9 @@ pub struct RewardSummary {
     pub metrics: Vec<String>,
     /// Failure policy.
     pub on_error: &'static str,
+    /// Whether it scores whole GRPO groups (`groups = true`, or a component that does): a caller
+    /// must send each group in one request.
+    pub groups: bool,
     /// Hashes.
     pub provenance: Provenance,
 }
@@ -287,6 +290,7 @@ impl RewardSummary {
                 crate::engine::OnError::Abstain => "abstain",
                 crate::engine::OnError::Fail => "fail",
             },
+            groups: r.groups(),
             provenance: (*r.provenance).clone(),
         }
     }

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16reward/v1/reward.proto\x12\treward.v1\"(\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xa2\x01\n\x07Rollout\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x08messages\x18\x02 \x03(\x0b\x32\x12.reward.v1.Message\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x16\n\x0ereference_json\x18\x04 \x01(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x13\n\x0brecord_json\x18\x06 \x01(\t\x12\r\n\x05group\x18\x07 \x01(\t\"D\n\x0cScoreRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12$\n\x08rollouts\x18\x02 \x03(\x0b\x32\x12.reward.v1.Rollout\"J\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12#\n\x04kind\x18\x03 \x01(\x0e\x32\x15.reward.v1.MetricKind\"^\n\nProvenance\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x15\n\rplugin_sha256\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x03 \x01(\t\x12\x14\n\x0cjudge_models\x18\x04 \x03(\t\"\x84\x02\n\rScoredRollout\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12!\n\x06status\x18\x03 \x01(\x0e\x32\x11.reward.v1.Status\x12\"\n\x07metrics\x18\x04 \x03(\x0b\x32\x11.reward.v1.Metric\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cinstructions\x18\x07 \x01(\x04\x12\x12\n\nlatency_us\x18\x08 \x01(\x04\x12)\n\nprovenance\x18\t \x01(\x0b\x32\x15.reward.v1.Provenance\x12\x0e\n\x06\x63\x61\x63hed\x18\n \x01(\x08\x42\x08\n\x06_score\":\n\rScoreResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.reward.v1.ScoredRollout\"\x14\n\x12ListRewardsRequest\"\xb8\x01\n\nRewardInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0bplugin_name\x18\x04 \x01(\t\x12\x16\n\x0eplugin_version\x18\x05 \x01(\t\x12\x0f\n\x07metrics\x18\x06 \x03(\t\x12\x10\n\x08on_error\x18\x07 \x01(\t\x12)\n\nprovenance\x18\x08 \x01(\x0b\x32\x15.reward.v1.Provenance\"=\n\x13ListRewardsResponse\x12&\n\x07rewards\x18\x01 \x03(\x0b\x32\x15.reward.v1.RewardInfo\"\x82\x01\n\x0fValidateRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12$\n\x08rollouts\x18\x02 \x03(\x0b\x32\x12.reward.v1.Rollout\x12\x16\n\tthreshold\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bmax_samples\x18\x04 \x01(\rB\x0c\n\n_threshold\"\xdf\x02\n\x0bProbeReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpectation\x18\x03 \x01(\t\x12\x0f\n\x07samples\x18\x04 \x01(\r\x12\x16\n\tmax_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nmean_score\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x36\n\x08statuses\x18\x07 \x03(\x0b\x32$.reward.v1.ProbeReport.StatusesEntry\x12\x14\n\x0cworst_sample\x18\x08 \x01(\t\x12\x14\n\x0cworst_reason\x18\t \x01(\t\x12\x13\n\x0b\x66irst_error\x18\n \x01(\t\x12\x0f\n\x07\x66lagged\x18\x0b \x01(\x08\x1a/\n\rStatusesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x42\x0c\n\n_max_scoreB\r\n\x0b_mean_score\"q\n\x10Nondeterministic\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x05\x66irst\x18\x02 \x01(\x0b\x32\x18.reward.v1.ScoredRollout\x12(\n\x06second\x18\x03 \x01(\x0b\x32\x18.reward.v1.ScoredRollout\"\xe0\x01\n\x10ValidateResponse\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12\x0f\n\x07samples\x18\x03 \x01(\r\x12(\n\x08\x62\x61seline\x18\x04 \x01(\x0b\x32\x16.reward.v1.ProbeReport\x12&\n\x06probes\x18\x05 \x03(\x0b\x32\x16.reward.v1.ProbeReport\x12\x35\n\x10nondeterministic\x18\x06 \x03(\x0b\x32\x1b.reward.v1.Nondeterministic\x12\x0f\n\x07\x66lagged\x18\x07 \x01(\x08*\x8c\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x11\n\rINVALID_INPUT\x10\x02\x12\x10\n\x0cPLUGIN_ERROR\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\x11\n\rOUT_OF_MEMORY\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\x12\x0f\n\x0bJUDGE_ERROR\x10\x07*A\n\nMetricKind\x12\x1b\n\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\n\n\x06REWARD\x10\x01\x12\n\n\x06METRIC\x10\x02\x32\xa4\x02\n\rRewardService\x12:\n\x05Score\x12\x17.reward.v1.ScoreRequest\x1a\x18.reward.v1.ScoreResponse\x12\x44\n\x0bScoreStream\x12\x17.reward.v1.ScoreRequest\x1a\x18.reward.v1.ScoredRollout(\x01\x30\x01\x12L\n\x0bListRewards\x12\x1d.reward.v1.ListRewardsRequest\x1a\x1e.reward.v1.ListRewardsResponse\x12\x43\n\x08Validate\x12\x1a.reward.v1.ValidateRequest\x1a\x1b.reward.v1.ValidateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16reward/v1/reward.proto\x12\treward.v1\"(\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xa2\x01\n\x07Rollout\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x08messages\x18\x02 \x03(\x0b\x32\x12.reward.v1.Message\x12\x12\n\ncompletion\x18\x03 \x01(\t\x12\x16\n\x0ereference_json\x18\x04 \x01(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x13\n\x0brecord_json\x18\x06 \x01(\t\x12\r\n\x05group\x18\x07 \x01(\t\"D\n\x0cScoreRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12$\n\x08rollouts\x18\x02 \x03(\x0b\x32\x12.reward.v1.Rollout\"J\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12#\n\x04kind\x18\x03 \x01(\x0e\x32\x15.reward.v1.MetricKind\"^\n\nProvenance\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x15\n\rplugin_sha256\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x03 \x01(\t\x12\x14\n\x0cjudge_models\x18\x04 \x03(\t\"\x84\x02\n\rScoredRollout\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x05score\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12!\n\x06status\x18\x03 \x01(\x0e\x32\x11.reward.v1.Status\x12\"\n\x07metrics\x18\x04 \x03(\x0b\x32\x11.reward.v1.Metric\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x14\n\x0cinstructions\x18\x07 \x01(\x04\x12\x12\n\nlatency_us\x18\x08 \x01(\x04\x12)\n\nprovenance\x18\t \x01(\x0b\x32\x15.reward.v1.Provenance\x12\x0e\n\x06\x63\x61\x63hed\x18\n \x01(\x08\x42\x08\n\x06_score\":\n\rScoreResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.reward.v1.ScoredRollout\"\x14\n\x12ListRewardsRequest\"\xc8\x01\n\nRewardInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x13\n\x0bplugin_name\x18\x04 \x01(\t\x12\x16\n\x0eplugin_version\x18\x05 \x01(\t\x12\x0f\n\x07metrics\x18\x06 \x03(\t\x12\x10\n\x08on_error\x18\x07 \x01(\t\x12)\n\nprovenance\x18\x08 \x01(\x0b\x32\x15.reward.v1.Provenance\x12\x0e\n\x06groups\x18\t \x01(\x08\"=\n\x13ListRewardsResponse\x12&\n\x07rewards\x18\x01 \x03(\x0b\x32\x15.reward.v1.RewardInfo\"\x82\x01\n\x0fValidateRequest\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12$\n\x08rollouts\x18\x02 \x03(\x0b\x32\x12.reward.v1.Rollout\x12\x16\n\tthreshold\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bmax_samples\x18\x04 \x01(\rB\x0c\n\n_threshold\"\xdf\x02\n\x0bProbeReport\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x13\n\x0b\x65xpectation\x18\x03 \x01(\t\x12\x0f\n\x07samples\x18\x04 \x01(\r\x12\x16\n\tmax_score\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x17\n\nmean_score\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x36\n\x08statuses\x18\x07 \x03(\x0b\x32$.reward.v1.ProbeReport.StatusesEntry\x12\x14\n\x0cworst_sample\x18\x08 \x01(\t\x12\x14\n\x0cworst_reason\x18\t \x01(\t\x12\x13\n\x0b\x66irst_error\x18\n \x01(\t\x12\x0f\n\x07\x66lagged\x18\x0b \x01(\x08\x1a/\n\rStatusesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x42\x0c\n\n_max_scoreB\r\n\x0b_mean_score\"q\n\x10Nondeterministic\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x05\x66irst\x18\x02 \x01(\x0b\x32\x18.reward.v1.ScoredRollout\x12(\n\x06second\x18\x03 \x01(\x0b\x32\x18.reward.v1.ScoredRollout\"\xe0\x01\n\x10ValidateResponse\x12\x0e\n\x06reward\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\x01\x12\x0f\n\x07samples\x18\x03 \x01(\r\x12(\n\x08\x62\x61seline\x18\x04 \x01(\x0b\x32\x16.reward.v1.ProbeReport\x12&\n\x06probes\x18\x05 \x03(\x0b\x32\x16.reward.v1.ProbeReport\x12\x35\n\x10nondeterministic\x18\x06 \x03(\x0b\x32\x1b.reward.v1.Nondeterministic\x12\x0f\n\x07\x66lagged\x18\x07 \x01(\x08*\x8c\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x06\n\x02OK\x10\x01\x12\x11\n\rINVALID_INPUT\x10\x02\x12\x10\n\x0cPLUGIN_ERROR\x10\x03\x12\x0b\n\x07TIMEOUT\x10\x04\x12\x11\n\rOUT_OF_MEMORY\x10\x05\x12\x0c\n\x08INTERNAL\x10\x06\x12\x0f\n\x0bJUDGE_ERROR\x10\x07*A\n\nMetricKind\x12\x1b\n\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\n\n\x06REWARD\x10\x01\x12\n\n\x06METRIC\x10\x02\x32\xa4\x02\n\rRewardService\x12:\n\x05Score\x12\x17.reward.v1.ScoreRequest\x1a\x18.reward.v1.ScoreResponse\x12\x44\n\x0bScoreStream\x12\x17.reward.v1.ScoreRequest\x1a\x18.reward.v1.ScoredRollout(\x01\x30\x01\x12L\n\x0bListRewards\x12\x1d.reward.v1.ListRewardsRequest\x1a\x1e.reward.v1.ListRewardsResponse\x12\x43\n\x08Validate\x12\x1a.reward.v1.ValidateRequest\x1a\x1b.reward.v1.ValidateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +33,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROBEREPORT_STATUSESENTRY']._loaded_options = None
   _globals['_PROBEREPORT_STATUSESENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=1911
-  _globals['_STATUS']._serialized_end=2051
-  _globals['_METRICKIND']._serialized_start=2053
-  _globals['_METRICKIND']._serialized_end=2118
+  _globals['_STATUS']._serialized_start=1927
+  _globals['_STATUS']._serialized_end=2067
+  _globals['_METRICKIND']._serialized_start=2069
+  _globals['_METRICKIND']._serialized_end=2134
   _globals['_MESSAGE']._serialized_start=37
   _globals['_MESSAGE']._serialized_end=77
   _globals['_ROLLOUT']._serialized_start=80
@@ -54,19 +54,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTREWARDSREQUEST']._serialized_start=809
   _globals['_LISTREWARDSREQUEST']._serialized_end=829
   _globals['_REWARDINFO']._serialized_start=832
-  _globals['_REWARDINFO']._serialized_end=1016
-  _globals['_LISTREWARDSRESPONSE']._serialized_start=1018
-  _globals['_LISTREWARDSRESPONSE']._serialized_end=1079
-  _globals['_VALIDATEREQUEST']._serialized_start=1082
-  _globals['_VALIDATEREQUEST']._serialized_end=1212
-  _globals['_PROBEREPORT']._serialized_start=1215
-  _globals['_PROBEREPORT']._serialized_end=1566
-  _globals['_PROBEREPORT_STATUSESENTRY']._serialized_start=1490
-  _globals['_PROBEREPORT_STATUSESENTRY']._serialized_end=1537
-  _globals['_NONDETERMINISTIC']._serialized_start=1568
-  _globals['_NONDETERMINISTIC']._serialized_end=1681
-  _globals['_VALIDATERESPONSE']._serialized_start=1684
-  _globals['_VALIDATERESPONSE']._serialized_end=1908
-  _globals['_REWARDSERVICE']._serialized_start=2121
-  _globals['_REWARDSERVICE']._serialized_end=2413
+  _globals['_REWARDINFO']._serialized_end=1032
+  _globals['_LISTREWARDSRESPONSE']._serialized_start=1034
+  _globals['_LISTREWARDSRESPONSE']._serialized_end=1095
+  _globals['_VALIDATEREQUEST']._serialized_start=1098
+  _globals['_VALIDATEREQUEST']._serialized_end=1228
+  _globals['_PROBEREPORT']._serialized_start=1231
+  _globals['_PROBEREPORT']._serialized_end=1582
+  _globals['_PROBEREPORT_STATUSESENTRY']._serialized_start=1506
+  _globals['_PROBEREPORT_STATUSESENTRY']._serialized_end=1553
+  _globals['_NONDETERMINISTIC']._serialized_start=1584
+  _globals['_NONDETERMINISTIC']._serialized_end=1697
+  _globals['_VALIDATERESPONSE']._serialized_start=1700
+  _globals['_VALIDATERESPONSE']._serialized_end=1924
+  _globals['_REWARDSERVICE']._serialized_start=2137
+  _globals['_REWARDSERVICE']._serialized_end=2429
 # @@protoc_insertion_point(module_scope)
